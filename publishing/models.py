@@ -1,0 +1,1 @@
+# PublishTaskRecord arrives with the publishing issue (seed 000).

@@ -1,0 +1,93 @@
+"""Demo kinds: show the lifecycle in the admin and drive tests and benchmarks."""
+
+import time
+
+from rest_framework import serializers
+
+from ..errors import PermanentError, RetryableError
+from ..kinds import RetryPolicy, task_kind
+
+
+@task_kind("demo.noop", max_attempts=1)
+def noop(task, ctx):
+    """Do nothing and succeed at once (measures the engine's own overhead)."""
+    return {"ok": True}
+
+
+class SleepParams(serializers.Serializer):
+    ms = serializers.IntegerField(min_value=0, max_value=600_000, default=100)
+
+
+@task_kind("demo.sleep", params=SleepParams, max_attempts=1)
+def sleep(task, ctx):
+    """Wait ``ms`` milliseconds without touching the database, like a handler waiting on I/O."""
+    time.sleep(task.parameters["ms"] / 1000)
+    return {"slept_ms": task.parameters["ms"]}
+
+
+class CountdownParams(serializers.Serializer):
+    seconds = serializers.IntegerField(min_value=1, max_value=86_400, default=10)
+    interval = serializers.FloatField(
+        min_value=0.05, max_value=60, default=1.0, help_text="Seconds per tick."
+    )
+
+
+@task_kind("demo.countdown", params=CountdownParams, max_attempts=1)
+def countdown(task, ctx):
+    """Count down, reporting progress each tick and stopping at the first tick after a stop."""
+    total = task.parameters["seconds"]
+    interval = task.parameters.get("interval", 1.0)
+    ticks = max(1, round(total / interval))
+    for tick in range(ticks):
+        remaining = (ticks - tick) * interval
+        ctx.progress(100 * tick / ticks, f"{remaining:g} s left", force=True)
+        time.sleep(interval)
+    ctx.checkpoint()
+    return {"counted_seconds": total}
+
+
+class FlakyParams(serializers.Serializer):
+    fail_times = serializers.IntegerField(
+        min_value=0, max_value=100, default=1, help_text="Attempts that fail before one succeeds."
+    )
+    permanent = serializers.BooleanField(default=False, help_text="Fail with a permanent error.")
+    message = serializers.CharField(max_length=200, default="Simulated platform outage")
+
+
+@task_kind(
+    "demo.flaky",
+    params=FlakyParams,
+    max_attempts=3,
+    backoff=RetryPolicy(base_delay=0.5, factor=2.0, max_delay=5.0, jitter=0.5),
+)
+def flaky(task, ctx):
+    """Fail the first ``fail_times`` attempts, then succeed: retries and back-off on show."""
+    params = task.parameters
+    if params["permanent"]:
+        raise PermanentError(params["message"])
+    if ctx.attempt <= params["fail_times"]:
+        raise RetryableError(f"{params['message']} (attempt {ctx.attempt})")
+    return {"succeeded_on_attempt": ctx.attempt}
+
+
+class ItemsParams(serializers.Serializer):
+    count = serializers.IntegerField(min_value=0, max_value=1_000_000, default=100)
+    page_size = serializers.IntegerField(min_value=1, max_value=5_000, default=50)
+    page_delay = serializers.FloatField(min_value=0, max_value=60, default=0.0)
+
+
+@task_kind("demo.items", params=ItemsParams, max_attempts=3)
+def items(task, ctx):
+    """Produce ``count`` numbered result rows page by page; a re-run skips rows already stored."""
+    count, page_size = task.parameters["count"], task.parameters["page_size"]
+    for start in range(0, count, page_size):
+        ctx.checkpoint()
+        page = range(start, min(start + page_size, count))
+        ctx.save_results(
+            {"key": f"item-{n}", "data_type": "item", "data": {"n": n, "text": f"item {n}"}}
+            for n in page
+        )
+        ctx.progress(100 * page.stop / count, f"{page.stop}/{count} items")
+        if task.parameters["page_delay"]:
+            time.sleep(task.parameters["page_delay"])
+    return {"items": count}

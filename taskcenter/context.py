@@ -1,0 +1,164 @@
+"""What a handler gets besides its task: progress, checkpoints, a results sink, poll-again."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.apps import apps
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .errors import LeaseLost, PollAgain, TaskCancelled, TaskStopped
+from .models import ExecutionStatus, Status, Task, TaskExecution
+
+if TYPE_CHECKING:
+    from .kinds import TaskKind
+
+# Handlers may report progress in a tight loop; one row write per quarter second is plenty for
+# anyone watching, and keeps the single SQLite writer free for other work.
+PROGRESS_MIN_INTERVAL = 0.25
+
+
+class AttemptContext:
+    """Passed to ``handler(task, ctx)`` for one attempt.
+
+    Every write it makes is fenced on this attempt still owning the task, so a handler whose
+    task was stopped, cancelled or taken over learns it at the next call and unwinds.
+    """
+
+    def __init__(
+        self, *, task: Task, execution: TaskExecution, kind: TaskKind, worker_id: str, lease: float
+    ) -> None:
+        self.task = task
+        self.execution = execution
+        self.kind = kind
+        self.worker_id = worker_id
+        self.lease = lease
+        self.attempt = execution.attempt
+        self.result_count = execution.result_count
+        self._last_progress_write = 0.0
+
+    # -- fences -------------------------------------------------------------------------------
+
+    def _owned_task(self) -> Any:
+        return Task.objects.filter(
+            pk=self.task.pk, status=Status.RUNNING, total_attempts=self.attempt
+        )
+
+    def _raise_interruption(self) -> None:
+        row = Task.objects.filter(pk=self.task.pk).values_list("status", "total_attempts").first()
+        status, total_attempts = row if row else (Status.CANCELLED, self.attempt)
+        if status == Status.CANCELLED:
+            raise TaskCancelled(f"Task {self.task.pk} was cancelled")
+        if status == Status.STOPPED:
+            raise TaskStopped(f"Task {self.task.pk} was stopped")
+        raise LeaseLost(
+            f"Attempt {self.attempt} of task {self.task.pk} no longer owns it "
+            f"(task is {status}, attempt {total_attempts})"
+        )
+
+    def _renew_lease(self) -> int:
+        now = timezone.now()
+        return TaskExecution.objects.filter(
+            pk=self.execution.pk, status=ExecutionStatus.RUNNING
+        ).update(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=self.lease))
+
+    # -- the handler's API --------------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        """Raise ``TaskStopped``/``TaskCancelled``/``LeaseLost`` if this attempt must end now."""
+        still_ours = (
+            TaskExecution.objects.filter(pk=self.execution.pk, status=ExecutionStatus.RUNNING)
+            .filter(task__status=Status.RUNNING, task__total_attempts=self.attempt)
+            .exists()
+        )
+        if not still_ours:
+            self._raise_interruption()
+
+    def progress(self, percent: float, message: str = "", *, force: bool = False) -> None:
+        """Record progress (0-100) and a short message; also a heartbeat and a checkpoint."""
+        now = time.monotonic()
+        percent = int(max(0, min(100, percent)))
+        if not force and percent < 100 and now - self._last_progress_write < PROGRESS_MIN_INTERVAL:
+            return
+        self._last_progress_write = now
+        with transaction.atomic():
+            updated = self._owned_task().update(
+                progress=percent, progress_message=message[:255], updated_at=timezone.now()
+            )
+            if updated == 1:
+                updated = self._renew_lease()
+        if updated != 1:
+            self._raise_interruption()
+
+    def save_results(self, items: Iterable[dict], *, batch_size: int = 500) -> int:
+        """Bulk-insert result rows; items already stored for this task (same ``key``) are skipped.
+
+        Each item is ``{"data": {...}, "data_type": "...", "metadata": {...}, "key": "..."}``.
+        Returns how many new rows were written.
+        """
+        model = apps.get_model(settings.TASKCENTER.get("RESULTS_MODEL", "scraping.ScrapeResult"))
+        written = 0
+        batch: list[dict] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) >= batch_size:
+                written += self._write_results(model, batch)
+                batch = []
+        if batch:
+            written += self._write_results(model, batch)
+        return written
+
+    def _write_results(self, model: Any, batch: list[dict]) -> int:
+        keys = [str(item["key"]) for item in batch if item.get("key") not in (None, "")]
+        with transaction.atomic():
+            seen = set(
+                model.objects.filter(task_id=self.task.pk, item_key__in=keys).values_list(
+                    "item_key", flat=True
+                )
+            )
+            rows = []
+            for item in batch:
+                key = "" if item.get("key") in (None, "") else str(item["key"])
+                if key:
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                rows.append(
+                    model(
+                        task_id=self.task.pk,
+                        execution_id=self.execution.pk,
+                        data_type=item.get("data_type", ""),
+                        data=item.get("data", {}),
+                        metadata=item.get("metadata", {}),
+                        item_key=key or None,
+                    )
+                )
+            counted = TaskExecution.objects.filter(
+                pk=self.execution.pk, status=ExecutionStatus.RUNNING
+            ).update(result_count=F("result_count") + len(rows))
+            if counted != 1 or not self._owned_task().exists():
+                transaction.set_rollback(True)
+                self._raise_interruption()
+            model.objects.bulk_create(rows, ignore_conflicts=True)
+        self.result_count += len(rows)
+        return len(rows)
+
+    def poll_again(self, seconds: float, message: str = "") -> None:
+        """End this attempt now and have the handler called again after ``seconds``."""
+        raise PollAgain(max(0.0, float(seconds)), message)
+
+    def sleep(self, seconds: float, *, step: float = 0.5) -> None:
+        """Sleep, checking for stop/cancel at least every ``step`` seconds."""
+        deadline = time.monotonic() + seconds
+        while True:
+            self.checkpoint()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(step, remaining))

@@ -1,0 +1,60 @@
+"""Exceptions shared by the lifecycle, the runner and handlers."""
+
+
+class InvalidTransition(Exception):
+    """A lifecycle action was refused because the task is not in a status that allows it."""
+
+    def __init__(self, task_id: int, action: str, current_status: str | None) -> None:
+        self.task_id = task_id
+        self.action = action
+        self.current_status = current_status
+        if current_status is None:
+            message = f"Task {task_id} does not exist"
+        else:
+            message = f"Cannot {action} task {task_id}: it is {current_status}"
+        super().__init__(message)
+
+
+class UnknownKind(LookupError):
+    """No task kind is registered under this name."""
+
+
+class PermanentError(Exception):
+    """Raised by a handler for an error that retrying cannot fix (bad input, suspended account)."""
+
+
+class RetryableError(Exception):
+    """Raised by a handler for a transient error; ``retry_after`` overrides the back-off."""
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AttemptInterrupted(Exception):
+    """The attempt must end now: the task was stopped or cancelled, or its lease was lost."""
+
+    reason = "interrupted"
+
+
+class TaskStopped(AttemptInterrupted):
+    reason = "stopped"
+
+
+class TaskCancelled(AttemptInterrupted):
+    reason = "cancelled"
+
+
+class LeaseLost(AttemptInterrupted):
+    """Another worker (or the reaper) took this attempt over; its results are no longer ours."""
+
+    reason = "lease lost"
+
+
+class PollAgain(Exception):
+    """End this attempt without an outcome and call the handler again after ``seconds``."""
+
+    def __init__(self, seconds: float, message: str = "") -> None:
+        super().__init__(message or f"poll again in {seconds:g}s")
+        self.seconds = seconds
+        self.message = message

@@ -1,0 +1,135 @@
+"""The registry of task kinds: a type name, its parameters schema, handler and retry policy.
+
+A kind is registered with a decorator::
+
+    @task_kind("demo.countdown", params=CountdownParams, max_attempts=1)
+    def countdown(task, ctx): ...
+
+Unknown kinds and bad parameters are refused when a task is created, never in the worker.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.utils.module_loading import autodiscover_modules
+from rest_framework import serializers
+
+from .errors import PermanentError, UnknownKind
+
+if TYPE_CHECKING:
+    from .context import AttemptContext
+    from .models import Task
+
+Handler = Callable[["Task", "AttemptContext"], Any]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential back-off with jitter: ``base * factor**(n-1)``, capped, then jittered."""
+
+    max_attempts: int = 3
+    base_delay: float = 2.0
+    factor: float = 2.0
+    max_delay: float = 300.0
+    jitter: float = 0.5  # fraction of the delay that is randomised (0 = none, 1 = "full jitter")
+    permanent_errors: tuple[type[BaseException], ...] = (PermanentError,)
+
+    def delay_for(self, attempt: int, *, rng: random.Random | None = None) -> float:
+        """Seconds to wait before attempt ``attempt + 1``, after attempt ``attempt`` failed."""
+        raw = min(self.max_delay, self.base_delay * self.factor ** max(attempt - 1, 0))
+        spread = raw * self.jitter
+        return raw - spread + (rng or random).random() * spread
+
+    def is_permanent(self, exc: BaseException) -> bool:
+        return isinstance(exc, self.permanent_errors)
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    name: str
+    handler: Handler
+    params: type[serializers.Serializer] | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    description: str = ""
+    platform: str = ""
+
+    def validate_parameters(self, data: Any) -> dict:
+        """Return the cleaned parameters, or raise ``serializers.ValidationError`` naming fields."""
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise serializers.ValidationError({"parameters": ["Must be a JSON object."]})
+        if self.params is None:
+            return dict(data)
+        serializer = self.params(data=data)
+        if not serializer.is_valid():
+            raise serializers.ValidationError({"parameters": serializer.errors})
+        return dict(serializer.validated_data)
+
+
+_registry: dict[str, TaskKind] = {}
+
+
+def task_kind(
+    name: str,
+    *,
+    params: type[serializers.Serializer] | None = None,
+    max_attempts: int = 3,
+    backoff: RetryPolicy | None = None,
+    permanent: tuple[type[BaseException], ...] = (),
+    description: str = "",
+    platform: str = "",
+) -> Callable[[Handler], Handler]:
+    """Register ``handler(task, ctx)`` as the handler of kind ``name``."""
+
+    def register(handler: Handler) -> Handler:
+        policy = backoff or RetryPolicy()
+        policy = RetryPolicy(
+            max_attempts=max_attempts,
+            base_delay=policy.base_delay,
+            factor=policy.factor,
+            max_delay=policy.max_delay,
+            jitter=policy.jitter,
+            permanent_errors=(PermanentError, *permanent),
+        )
+        existing = _registry.get(name)
+        if existing is not None and existing.handler is not handler:
+            qualname = f"{existing.handler.__module__}.{existing.handler.__qualname__}"
+            raise ValueError(f"Task kind {name!r} is already registered by {qualname}")
+        doc = (handler.__doc__ or "").strip()
+        _registry[name] = TaskKind(
+            name=name,
+            handler=handler,
+            params=params,
+            retry=policy,
+            description=description or (doc.splitlines()[0] if doc else ""),
+            platform=platform,
+        )
+        return handler
+
+    return register
+
+
+def get_kind(name: str) -> TaskKind:
+    try:
+        return _registry[name]
+    except KeyError:
+        known = ", ".join(sorted(_registry)) or "none"
+        raise UnknownKind(f"Unknown task type {name!r}. Known types: {known}.") from None
+
+
+def all_kinds() -> dict[str, TaskKind]:
+    return dict(sorted(_registry.items()))
+
+
+def autodiscover() -> None:
+    """Import every installed app's ``task_kinds`` module, then the configured extra modules."""
+    autodiscover_modules("task_kinds")
+    for module in settings.TASKCENTER.get("KIND_MODULES", ()):
+        import_module(module)

@@ -1,0 +1,613 @@
+"""Every status change of a task, and nothing else.
+
+Each function is one short transaction around a conditional UPDATE whose row count decides
+whether the transition happened (``filter(pk=..., status=...).update(...)``), so clients, workers
+and the reaper can race and the table still ends in one legal state. A refused transition raises
+``InvalidTransition`` with the current status; a successful one writes exactly one TaskEvent.
+
+Outcomes reported by a worker are fenced twice: the execution must still be open (the reaper has
+not called it LOST) and the task must still be RUNNING under that execution's attempt number
+(``total_attempts``), so a worker that lost its lease cannot overwrite a newer attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Case, F, Q, When
+from django.utils import timezone
+
+from . import dispatch
+from .errors import InvalidTransition
+from .kinds import get_kind
+from .models import EventVerb, ExecutionStatus, Status, Task, TaskEvent, TaskExecution
+
+logger = logging.getLogger(__name__)
+
+Actor = AbstractBaseUser | str | None
+
+STARTABLE = (Status.PENDING, Status.STOPPED)
+STOPPABLE = (Status.QUEUED, Status.RUNNING)
+CANCELLABLE = (Status.PENDING, Status.QUEUED, Status.RUNNING, Status.STOPPED)
+RETRYABLE = (Status.FAILED, Status.CANCELLED, Status.STOPPED)
+OPEN_EXECUTION = (ExecutionStatus.RUNNING, ExecutionStatus.WAITING)
+
+# Reading the current status and updating on exactly that status gives the audit row a true
+# "from"; if another writer moves the task in between, the update matches nothing and we read
+# again. Three rounds are plenty: each lost round means somebody else made progress.
+_MAX_ROUNDS = 3
+
+
+def lease_seconds() -> float:
+    return float(settings.TASKCENTER["LEASE_SECONDS"])
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _task_id(task: Task | int) -> int:
+    return task.pk if isinstance(task, Task) else int(task)
+
+
+def _actor_fields(actor: Actor) -> dict[str, Any]:
+    if isinstance(actor, AbstractBaseUser):
+        return {"actor_user": actor, "actor": f"user:{actor.get_username()}"}
+    return {"actor_user": None, "actor": actor or "system"}
+
+
+def _record(
+    task_id: int,
+    verb: str,
+    actor: Actor,
+    *,
+    from_status: str = "",
+    to_status: str = "",
+    execution_id: int | None = None,
+    data: dict | None = None,
+    at: datetime | None = None,
+) -> None:
+    TaskEvent.objects.create(
+        task_id=task_id,
+        execution_id=execution_id,
+        verb=verb,
+        from_status=from_status,
+        to_status=to_status,
+        data=data or {},
+        at=at or timezone.now(),
+        **_actor_fields(actor),
+    )
+
+
+def _current_status(task_id: int) -> str | None:
+    return Task.objects.filter(pk=task_id).values_list("status", flat=True).first()
+
+
+def _refusal(task_id: int, action: str) -> InvalidTransition:
+    return InvalidTransition(task_id, action, _current_status(task_id))
+
+
+def _refund(now: datetime) -> dict[str, Any]:
+    """Changes that refund a task's quota, at most once however often it ends."""
+    return {
+        "quota_refunded_at": Case(
+            When(quota__gt=0, quota_refunded_at__isnull=True, then=now),
+            default=F("quota_refunded_at"),
+        )
+    }
+
+
+def _dispatch_on_commit(task_id: int, *, priority: int, run_after: datetime | None) -> None:
+    transaction.on_commit(
+        partial(dispatch.enqueue_attempt, task_id, priority=priority, run_after=run_after)
+    )
+
+
+def _move(
+    task: Task | int,
+    *,
+    action: str,
+    allowed: tuple[str, ...],
+    to_status: str,
+    verb: str,
+    actor: Actor,
+    changes: dict[str, Any] | None = None,
+    data: dict | None = None,
+) -> tuple[Task, str]:
+    """Move a task from any ``allowed`` status to ``to_status``; return it and where it was.
+
+    Must run inside ``transaction.atomic()``.
+    """
+    task_id = _task_id(task)
+    now = timezone.now()
+    for _ in range(_MAX_ROUNDS):
+        current = _current_status(task_id)
+        if current not in allowed:
+            raise InvalidTransition(task_id, action, current)
+        updated = Task.objects.filter(pk=task_id, status=current).update(
+            status=to_status, updated_at=now, **(changes or {})
+        )
+        if updated == 1:
+            _record(
+                task_id, verb, actor, from_status=current, to_status=to_status, data=data, at=now
+            )
+            return Task.objects.get(pk=task_id), current
+    raise _refusal(task_id, action)
+
+
+def _close_waiting_executions(task_id: int, status: str, now: datetime) -> None:
+    """A task waiting on a remote platform has no worker to notice a stop: close it here."""
+    TaskExecution.objects.filter(task_id=task_id, status=ExecutionStatus.WAITING).update(
+        status=status, completed_at=now, lease_expires_at=None
+    )
+
+
+# --- client actions --------------------------------------------------------------------------
+
+
+def create_task(
+    *,
+    owner: AbstractBaseUser,
+    task_type: str,
+    parameters: dict | None = None,
+    start: bool = False,
+    actor: Actor = None,
+    max_attempts: int | None = None,
+    **fields: Any,
+) -> Task:
+    """Validate the parameters against the kind and create the task, PENDING or QUEUED.
+
+    Raises ``UnknownKind`` or a DRF ``ValidationError`` naming the bad field; nothing is written.
+    """
+    kind = get_kind(task_type)
+    cleaned = kind.validate_parameters(parameters)
+    now = timezone.now()
+    status = Status.QUEUED if start else Status.PENDING
+    with transaction.atomic():
+        task = Task.objects.create(
+            owner=owner,
+            task_type=task_type,
+            parameters=cleaned,
+            status=status,
+            max_attempts=max_attempts or kind.retry.max_attempts,
+            platform=fields.pop("platform", "") or kind.platform,
+            created_at=now,
+            updated_at=now,
+            submitted_at=now if start else None,
+            **fields,
+        )
+        _record(task.pk, EventVerb.CREATED, actor or owner, to_status=status, at=now)
+        if start:
+            _dispatch_on_commit(task.pk, priority=task.priority, run_after=task.run_after)
+    return task
+
+
+def start_task(task: Task | int, *, actor: Actor = None) -> Task:
+    """PENDING or STOPPED -> QUEUED, and hand an attempt to the engine."""
+    now = timezone.now()
+    with transaction.atomic():
+        task, _ = _move(
+            task,
+            action="start",
+            allowed=STARTABLE,
+            to_status=Status.QUEUED,
+            verb=EventVerb.QUEUED,
+            actor=actor,
+            changes={"attempts": 0, "run_after": None, "submitted_at": now, "finished_at": None},
+        )
+        _dispatch_on_commit(task.pk, priority=task.priority, run_after=None)
+    return task
+
+
+def stop_task(task: Task | int, *, actor: Actor = None) -> Task:
+    """QUEUED or RUNNING -> STOPPED. A running handler stops at its next checkpoint."""
+    now = timezone.now()
+    with transaction.atomic():
+        task, _ = _move(
+            task,
+            action="stop",
+            allowed=STOPPABLE,
+            to_status=Status.STOPPED,
+            verb=EventVerb.STOPPED,
+            actor=actor,
+            changes={"run_after": None},
+        )
+        _close_waiting_executions(task.pk, ExecutionStatus.STOPPED, now)
+    return task
+
+
+def cancel_task(task: Task | int, *, actor: Actor = None, reason: str = "") -> Task:
+    """PENDING, QUEUED, RUNNING or STOPPED -> CANCELLED (terminal); refunds quota."""
+    now = timezone.now()
+    with transaction.atomic():
+        task, _ = _move(
+            task,
+            action="cancel",
+            allowed=CANCELLABLE,
+            to_status=Status.CANCELLED,
+            verb=EventVerb.CANCELLED,
+            actor=actor,
+            changes={"finished_at": now, "run_after": None, **_refund(now)},
+            data={"reason": reason} if reason else None,
+        )
+        _close_waiting_executions(task.pk, ExecutionStatus.CANCELLED, now)
+    return task
+
+
+def retry_task(task: Task | int, *, actor: Actor = None) -> Task:
+    """FAILED, CANCELLED or STOPPED -> QUEUED with a fresh set of attempts and no error."""
+    now = timezone.now()
+    with transaction.atomic():
+        task, _ = _move(
+            task,
+            action="retry",
+            allowed=RETRYABLE,
+            to_status=Status.QUEUED,
+            verb=EventVerb.RETRIED,
+            actor=actor,
+            changes={
+                "attempts": 0,
+                "error_message": "",
+                "finished_at": None,
+                "run_after": None,
+                "submitted_at": now,
+            },
+        )
+        _dispatch_on_commit(task.pk, priority=task.priority, run_after=None)
+    return task
+
+
+# --- worker side -----------------------------------------------------------------------------
+
+
+def claim_attempt(
+    task: Task | int, *, worker_id: str, lease: float | None = None
+) -> tuple[Task, TaskExecution]:
+    """QUEUED -> RUNNING: open a new execution holding a lease for ``worker_id``."""
+    task_id = _task_id(task)
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Task.objects.filter(
+            Q(run_after__isnull=True) | Q(run_after__lte=now), pk=task_id, status=Status.QUEUED
+        ).update(
+            status=Status.RUNNING,
+            attempts=F("attempts") + 1,
+            total_attempts=F("total_attempts") + 1,
+            started_at=now,
+            updated_at=now,
+            run_after=None,
+        )
+        if updated != 1:
+            raise _refusal(task_id, "claim")
+        task = Task.objects.get(pk=task_id)
+        execution = TaskExecution.objects.create(
+            task=task,
+            attempt=task.total_attempts,
+            worker_id=worker_id,
+            status=ExecutionStatus.RUNNING,
+            account_id=task.account_id,
+            proxy_id=task.proxy_id,
+            started_at=now,
+            heartbeat_at=now,
+            lease_expires_at=now + timedelta(seconds=lease or lease_seconds()),
+        )
+        _record(
+            task_id,
+            EventVerb.STARTED,
+            f"worker:{worker_id}",
+            from_status=Status.QUEUED,
+            to_status=Status.RUNNING,
+            execution_id=execution.pk,
+            data={"attempt": execution.attempt},
+            at=now,
+        )
+    return task, execution
+
+
+def resume_attempt(
+    execution: TaskExecution, *, worker_id: str, lease: float | None = None
+) -> tuple[Task, TaskExecution]:
+    """WAITING -> RUNNING for an execution whose handler asked to be polled again."""
+    now = timezone.now()
+    with transaction.atomic():
+        updated = TaskExecution.objects.filter(
+            pk=execution.pk, status=ExecutionStatus.WAITING
+        ).update(
+            status=ExecutionStatus.RUNNING,
+            worker_id=worker_id,
+            heartbeat_at=now,
+            lease_expires_at=now + timedelta(seconds=lease or lease_seconds()),
+        )
+        task = Task.objects.filter(
+            pk=execution.task_id, status=Status.RUNNING, total_attempts=execution.attempt
+        ).first()
+        if updated != 1 or task is None:
+            transaction.set_rollback(True)
+            raise _refusal(execution.task_id, "resume")
+    execution.refresh_from_db()
+    return task, execution
+
+
+def _close_execution(execution: TaskExecution, status: str, now: datetime, **changes: Any) -> bool:
+    return (
+        TaskExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.RUNNING).update(
+            status=status,
+            completed_at=now,
+            duration=(now - execution.started_at).total_seconds(),
+            lease_expires_at=None,
+            **changes,
+        )
+        == 1
+    )
+
+
+def _fenced(execution: TaskExecution) -> Any:
+    """The running task as this execution knows it, if nobody has moved on since."""
+    return Task.objects.filter(
+        pk=execution.task_id, status=Status.RUNNING, total_attempts=execution.attempt
+    )
+
+
+def complete_attempt(execution: TaskExecution, *, result: Any = None, worker_id: str = "") -> Task:
+    """RUNNING -> COMPLETED, if this execution still holds the task."""
+    now = timezone.now()
+    with transaction.atomic():
+        if not _close_execution(execution, ExecutionStatus.COMPLETED, now):
+            raise _refusal(execution.task_id, "complete")
+        updated = _fenced(execution).update(
+            status=Status.COMPLETED,
+            progress=100,
+            result=result,
+            error_message="",
+            finished_at=now,
+            updated_at=now,
+        )
+        if updated != 1:
+            # Rolls the execution back to RUNNING too; the runner then closes it as
+            # stopped/cancelled to match what the user did meanwhile.
+            raise _refusal(execution.task_id, "complete")
+        _record(
+            execution.task_id,
+            EventVerb.COMPLETED,
+            f"worker:{worker_id or execution.worker_id}",
+            from_status=Status.RUNNING,
+            to_status=Status.COMPLETED,
+            execution_id=execution.pk,
+            data={"attempt": execution.attempt},
+            at=now,
+        )
+    return Task.objects.get(pk=execution.task_id)
+
+
+def fail_attempt(
+    execution: TaskExecution,
+    *,
+    error: str,
+    traceback: str = "",
+    permanent: bool = False,
+    retry_delay: float = 0.0,
+    worker_id: str = "",
+) -> Task:
+    """RUNNING -> QUEUED after ``retry_delay`` while attempts remain, else RUNNING -> FAILED."""
+    now = timezone.now()
+    error = error[:10_000]
+    with transaction.atomic():
+        if not _close_execution(
+            execution, ExecutionStatus.FAILED, now, error_message=error, traceback=traceback
+        ):
+            raise _refusal(execution.task_id, "fail")
+        task = _fenced(execution).first()
+        if task is None:
+            raise _refusal(execution.task_id, "fail")
+        actor = f"worker:{worker_id or execution.worker_id}"
+        data = {"attempt": execution.attempt, "error": error[:500]}
+        if not permanent and task.attempts < task.max_attempts:
+            run_after = now + timedelta(seconds=max(retry_delay, 0.0))
+            to_status, verb = Status.QUEUED, EventVerb.REQUEUED
+            changes: dict[str, Any] = {"run_after": run_after}
+            data["retry_in"] = round(max(retry_delay, 0.0), 3)
+            _dispatch_on_commit(task.pk, priority=task.priority, run_after=run_after)
+        else:
+            to_status, verb = Status.FAILED, EventVerb.FAILED
+            changes = {"finished_at": now, **_refund(now)}
+            data["permanent"] = permanent
+        updated = _fenced(execution).update(
+            status=to_status, error_message=error, updated_at=now, **changes
+        )
+        if updated != 1:
+            raise _refusal(execution.task_id, "fail")
+        _record(
+            task.pk,
+            verb,
+            actor,
+            from_status=Status.RUNNING,
+            to_status=to_status,
+            execution_id=execution.pk,
+            data=data,
+            at=now,
+        )
+    return Task.objects.get(pk=execution.task_id)
+
+
+def defer_attempt(
+    execution: TaskExecution, *, seconds: float, message: str = "", worker_id: str = ""
+) -> Task:
+    """Keep the task RUNNING but release the worker; the engine calls again after ``seconds``.
+
+    The lease is stretched over the wait, so an engine that loses the follow-up job is noticed
+    by the reaper once the wait plus one lease has passed.
+    """
+    now = timezone.now()
+    run_after = now + timedelta(seconds=seconds)
+    with transaction.atomic():
+        updated = TaskExecution.objects.filter(
+            pk=execution.pk, status=ExecutionStatus.RUNNING
+        ).update(
+            status=ExecutionStatus.WAITING,
+            lease_expires_at=run_after + timedelta(seconds=lease_seconds()),
+        )
+        task = _fenced(execution).first()
+        if updated != 1 or task is None:
+            transaction.set_rollback(True)
+            raise _refusal(execution.task_id, "defer")
+        changes: dict[str, Any] = {"run_after": run_after, "updated_at": now}
+        if message:
+            changes["progress_message"] = message[:255]
+        _fenced(execution).update(**changes)
+        _record(
+            task.pk,
+            EventVerb.WAITING,
+            f"worker:{worker_id or execution.worker_id}",
+            from_status=Status.RUNNING,
+            to_status=Status.RUNNING,
+            execution_id=execution.pk,
+            data={"seconds": seconds, "message": message[:255]},
+            at=now,
+        )
+        _dispatch_on_commit(task.pk, priority=task.priority, run_after=run_after)
+    return Task.objects.get(pk=execution.task_id)
+
+
+def interrupt_attempt(execution: TaskExecution) -> str | None:
+    """Close an execution whose task was stopped or cancelled while it ran.
+
+    The task's own transition was recorded by ``stop_task``/``cancel_task``; this only ends the
+    attempt to match. Returns the execution's final status, or None if it was already closed
+    (for example, the reaper called it LOST first).
+    """
+    now = timezone.now()
+    status = _current_status(execution.task_id)
+    final = ExecutionStatus.CANCELLED if status == Status.CANCELLED else ExecutionStatus.STOPPED
+    note = f"Task was {str(status).lower()} while this attempt ran"
+    if _close_execution(execution, final, now, error_message=note):
+        return final
+    return None
+
+
+def redispatch_task(task: Task | int, *, reason: str, now: datetime | None = None) -> Task:
+    """Hand a QUEUED task to the engine again (its job was lost). Not a status change."""
+    task_id = _task_id(task)
+    now = now or timezone.now()
+    with transaction.atomic():
+        if Task.objects.filter(pk=task_id, status=Status.QUEUED).update(updated_at=now) != 1:
+            raise _refusal(task_id, "redispatch")
+        task = Task.objects.get(pk=task_id)
+        _record(
+            task_id,
+            EventVerb.REQUEUED,
+            "system:reaper",
+            from_status=Status.QUEUED,
+            to_status=Status.QUEUED,
+            data={"reason": reason},
+            at=now,
+        )
+        _dispatch_on_commit(task_id, priority=task.priority, run_after=None)
+    return task
+
+
+# --- the reaper ------------------------------------------------------------------------------
+
+
+@dataclass
+class ReapReport:
+    lost: int = 0
+    requeued: int = 0
+    failed: int = 0
+
+
+def reap_lost_attempts(*, now: datetime | None = None, limit: int = 500) -> ReapReport:
+    """Turn open executions whose lease expired into LOST, and requeue or fail their tasks.
+
+    A task that was stopped or cancelled while its worker died keeps that status: the pending
+    cancel wins, it is never retried.
+    """
+    now = now or timezone.now()
+    report = ReapReport()
+    expired = list(
+        TaskExecution.objects.filter(status__in=OPEN_EXECUTION, lease_expires_at__lt=now).order_by(
+            "lease_expires_at"
+        )[:limit]
+    )
+    for execution in expired:
+        with transaction.atomic():
+            lost = TaskExecution.objects.filter(
+                pk=execution.pk, status__in=OPEN_EXECUTION, lease_expires_at__lt=now
+            ).update(
+                status=ExecutionStatus.LOST,
+                completed_at=now,
+                duration=(now - execution.started_at).total_seconds(),
+                lease_expires_at=None,
+                error_message=(
+                    f"Worker {execution.worker_id or '?'} stopped renewing its lease "
+                    f"(last heartbeat {execution.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)"
+                    if execution.heartbeat_at
+                    else f"Worker {execution.worker_id or '?'} vanished"
+                ),
+            )
+            if lost != 1:
+                continue
+            report.lost += 1
+            task = _fenced(execution).first()
+            data: dict[str, Any] = {"attempt": execution.attempt, "worker": execution.worker_id}
+            to_status = ""
+            if task is not None:
+                if task.attempts < task.max_attempts:
+                    to_status = Status.QUEUED
+                    changes: dict[str, Any] = {"run_after": None}
+                else:
+                    to_status = Status.FAILED
+                    changes = {
+                        "finished_at": now,
+                        "error_message": "Worker lost and no attempts left",
+                        **_refund(now),
+                    }
+                moved = (
+                    _fenced(execution)
+                    .filter(attempts=task.attempts)
+                    .update(status=to_status, updated_at=now, **changes)
+                )
+                if moved != 1:
+                    to_status = ""
+            if not to_status:
+                # Stopped, cancelled or already re-run meanwhile: only the execution ends.
+                _record(
+                    execution.task_id,
+                    EventVerb.LOST,
+                    "system:reaper",
+                    execution_id=execution.pk,
+                    data=data,
+                    at=now,
+                )
+                continue
+            if to_status == Status.QUEUED:
+                report.requeued += 1
+                _dispatch_on_commit(task.pk, priority=task.priority, run_after=None)
+            else:
+                report.failed += 1
+            _record(
+                task.pk,
+                EventVerb.LOST,
+                "system:reaper",
+                from_status=Status.RUNNING,
+                to_status=to_status,
+                execution_id=execution.pk,
+                data=data,
+                at=now,
+            )
+    return report
+
+
+def renew_leases(execution_ids: list[int], *, lease: float | None = None) -> int:
+    """Heartbeat: push the lease of these running executions forward. Not a transition."""
+    if not execution_ids:
+        return 0
+    now = timezone.now()
+    return TaskExecution.objects.filter(
+        pk__in=execution_ids, status=ExecutionStatus.RUNNING
+    ).update(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease or lease_seconds()))

@@ -1,0 +1,68 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from taskcenter.runner import default_worker_id
+from taskcenter.worker import Worker
+
+
+class Command(BaseCommand):
+    help = (
+        "Run a Task Center worker: claims queued attempts, runs up to --concurrency of them at "
+        "once, renews their leases and reaps attempts whose worker died."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--concurrency",
+            "-c",
+            type=int,
+            default=4,
+            help="Attempts run at once in this process, on threads (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=0.02,
+            help="Seconds between polls when the queue is empty (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--queue", default="default", help="Comma-separated queues (default: %(default)s)."
+        )
+        parser.add_argument("--worker-id", default="", help="Default: host:pid.")
+        parser.add_argument(
+            "--lease",
+            type=float,
+            default=None,
+            help="Lease of each attempt in seconds (default: settings LEASE_SECONDS).",
+        )
+        parser.add_argument(
+            "--reap-interval",
+            type=float,
+            default=10.0,
+            help="Seconds between reaper passes (default: %(default)s).",
+        )
+        parser.add_argument("--max-tasks", type=int, default=None, help="Exit after this many.")
+        parser.add_argument(
+            "--exit-when-idle",
+            action="store_true",
+            help="Exit once the queue is empty and nothing is running (batch mode).",
+        )
+
+    def handle(self, *args, **options):
+        if options["concurrency"] < 1:
+            raise CommandError("--concurrency must be at least 1")
+        if options["interval"] < 0:
+            raise CommandError("--interval must be zero or more")
+        worker = Worker(
+            worker_id=options["worker_id"] or default_worker_id(),
+            concurrency=options["concurrency"],
+            interval=options["interval"],
+            queue_names=tuple(q.strip() for q in options["queue"].split(",") if q.strip()),
+            reap_interval=options["reap_interval"],
+            max_tasks=options["max_tasks"],
+            exit_when_idle=options["exit_when_idle"],
+            lease=options["lease"],
+        )
+        worker.install_signal_handlers()
+        stats = worker.run()
+        outcomes = ", ".join(f"{k}={v}" for k, v in sorted(stats.outcomes.items())) or "none"
+        self.stdout.write(f"Worker {worker.worker_id} ran {stats.finished} attempt(s): {outcomes}")

@@ -1,0 +1,146 @@
+"""Runs one attempt of a task: claim it, call its handler, record the outcome.
+
+``run_attempt`` is what every engine ends up calling, whether the job came through our own
+``run_worker``, django-tasks-db's ``db_worker`` or another ``django_tasks`` worker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import traceback
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from . import lifecycle
+from .context import AttemptContext
+from .errors import (
+    AttemptInterrupted,
+    InvalidTransition,
+    PermanentError,
+    PollAgain,
+    RetryableError,
+    UnknownKind,
+)
+from .heartbeat import heartbeat
+from .kinds import get_kind
+from .models import ExecutionStatus, Status, Task, TaskExecution
+
+logger = logging.getLogger(__name__)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _to_json(value: object) -> object:
+    """The handler's return value as stored JSON; raises TypeError/ValueError if it is not."""
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def _begin(task_id: int, worker_id: str, lease: float) -> tuple[Task, TaskExecution]:
+    """Claim a queued task, or resume the waiting execution of a polled one."""
+    status, attempt = Task.objects.filter(pk=task_id).values_list(
+        "status", "total_attempts"
+    ).first() or (None, None)
+    if status == Status.RUNNING:
+        waiting = TaskExecution.objects.filter(
+            task_id=task_id, attempt=attempt, status=ExecutionStatus.WAITING
+        ).first()
+        if waiting is not None:
+            return lifecycle.resume_attempt(waiting, worker_id=worker_id, lease=lease)
+    return lifecycle.claim_attempt(task_id, worker_id=worker_id, lease=lease)
+
+
+def run_attempt(task_id: int, *, worker_id: str | None = None, lease: float | None = None) -> str:
+    """Run one attempt of ``task_id``; returns what happened (for logs and the engine's record).
+
+    A job for a task that is no longer waiting (cancelled, already running elsewhere) is a no-op:
+    engines deliver at least once, so duplicates are expected and harmless.
+    """
+    worker_id = worker_id or default_worker_id()
+    lease = lease or lifecycle.lease_seconds()
+    try:
+        task, execution = _begin(task_id, worker_id, lease)
+    except InvalidTransition as refused:
+        logger.debug("Skipping job for task %s: %s", task_id, refused)
+        return "skipped"
+
+    heartbeat.track(execution.pk)
+    try:
+        return _run_handler(task, execution, worker_id=worker_id, lease=lease)
+    finally:
+        heartbeat.untrack(execution.pk)
+
+
+def _run_handler(task: Task, execution: TaskExecution, *, worker_id: str, lease: float) -> str:
+    try:
+        kind = get_kind(task.task_type)
+    except UnknownKind as exc:
+        # Registered at creation, gone now (code removed or not deployed on this worker).
+        return _record_failure(execution, exc, worker_id=worker_id, permanent=True, delay=0.0)
+
+    ctx = AttemptContext(
+        task=task, execution=execution, kind=kind, worker_id=worker_id, lease=lease
+    )
+    try:
+        returned = kind.handler(task, ctx)
+    except PollAgain as poll:
+        try:
+            lifecycle.defer_attempt(
+                execution, seconds=poll.seconds, message=poll.message, worker_id=worker_id
+            )
+        except InvalidTransition:
+            lifecycle.interrupt_attempt(execution)
+            return "interrupted"
+        return "waiting"
+    except AttemptInterrupted as interrupted:
+        lifecycle.interrupt_attempt(execution)
+        logger.info("Task %s attempt %s ended: %s", task.pk, execution.attempt, interrupted.reason)
+        return interrupted.reason
+    except Exception as exc:
+        retry_after = exc.retry_after if isinstance(exc, RetryableError) else None
+        delay = retry_after if retry_after is not None else kind.retry.delay_for(task.attempts)
+        permanent = kind.retry.is_permanent(exc)
+        return _record_failure(
+            execution, exc, worker_id=worker_id, permanent=permanent, delay=delay
+        )
+
+    try:
+        result = _to_json(returned)
+    except (TypeError, ValueError) as exc:
+        error = PermanentError(f"Handler returned a value that is not JSON: {exc}")
+        return _record_failure(execution, error, worker_id=worker_id, permanent=True, delay=0.0)
+
+    try:
+        lifecycle.complete_attempt(execution, result=result, worker_id=worker_id)
+    except InvalidTransition:
+        lifecycle.interrupt_attempt(execution)
+        return "discarded"
+    return "completed"
+
+
+def _record_failure(
+    execution: TaskExecution, exc: BaseException, *, worker_id: str, permanent: bool, delay: float
+) -> str:
+    # Errors a handler raised on purpose carry a message meant for people; anything else is a
+    # bug or a library error whose type says as much as its message.
+    if isinstance(exc, PermanentError | RetryableError | UnknownKind) and str(exc):
+        error = str(exc)
+    else:
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    try:
+        task = lifecycle.fail_attempt(
+            execution,
+            error=error,
+            traceback="".join(traceback.format_exception(exc)),
+            permanent=permanent,
+            retry_delay=delay,
+            worker_id=worker_id,
+        )
+    except InvalidTransition:
+        lifecycle.interrupt_attempt(execution)
+        return "interrupted"
+    return "retrying" if task.status == Status.QUEUED else "failed"
