@@ -91,3 +91,21 @@ def items(task, ctx):
         if task.parameters["page_delay"]:
             time.sleep(task.parameters["page_delay"])
     return {"items": count}
+
+
+class PollParams(serializers.Serializer):
+    polls = serializers.IntegerField(min_value=1, max_value=1_000, default=3)
+    interval = serializers.FloatField(min_value=0, max_value=3_600, default=1.0)
+
+
+@task_kind("demo.poll", params=PollParams, max_attempts=1)
+def poll(task, ctx):
+    """Wait on an imaginary remote job: ask to be called again ``polls`` times, then succeed.
+
+    Between polls no worker is held; the wait is counted from this attempt's own events.
+    """
+    done = task.events.filter(verb="waiting", execution=ctx.execution).count()
+    if done < task.parameters["polls"]:
+        ctx.progress(100 * done / task.parameters["polls"], f"poll {done + 1}", force=True)
+        ctx.poll_again(task.parameters["interval"], f"remote job busy (poll {done + 1})")
+    return {"polls": done}
