@@ -68,13 +68,14 @@ class HttpRequestParams(serializers.Serializer):
 def _refused_reason(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
+    # Most specific first: 0.0.0.0 and 127.0.0.1 are also "private" in Python's tables.
     for label, flag in (
+        ("unspecified", address.is_unspecified),
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
-        ("private", address.is_private),
         ("multicast", address.is_multicast),
         ("reserved", address.is_reserved),
-        ("unspecified", address.is_unspecified),
+        ("private", address.is_private),
     ):
         if flag:
             return label
