@@ -1,0 +1,51 @@
+# Task Center: `make run` installs and starts the service, `make test` installs and tests it.
+# Both create .venv on first use and reinstall only when a requirements file changes.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+# Touched after a successful install; older than a requirements file means "install again".
+INSTALLED := $(VENV)/.requirements-installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format bench
+
+help:
+	@echo "make run      install (first time) and start the web server and a worker"
+	@echo "make test     install (first time), lint and run the test suite (PYTEST_ARGS=...)"
+	@echo "make lint     ruff check and format check"
+	@echo "make format   ruff format and safe fixes"
+	@echo "make bench    worker throughput benchmark"
+
+$(PY):
+	@test -n "$(PYTHON)" || { echo "Python 3.11+ is needed (python3.11 or python3)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "$(PYTHON) is older than Python 3.11; run: make PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+install: $(INSTALLED)
+
+run: install
+	$(PY) manage.py migrate --noinput --verbosity 0
+	$(PY) manage.py ensure_admin
+	$(PY) manage.py run_service
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	$(PY) bench/worker_throughput.py

@@ -1,0 +1,169 @@
+"""Run the whole service in the foreground: the web server and one worker, as child processes.
+
+Each child gets its own process group, so a Ctrl-C in the terminal reaches only this supervisor,
+which forwards it exactly once. That matters: the worker treats a second signal as "exit now,
+abandon running attempts", and the terminal would otherwise deliver the first one itself.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
+# Long enough for the worker to finish short attempts; longer ones are recovered by the reaper.
+SHUTDOWN_GRACE_SECONDS = 30.0
+
+
+class Command(BaseCommand):
+    help = "Start the web server (gunicorn) and a worker; stop both with Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=int(os.environ.get("PORT") or 8000),
+            help="Web port (default: $PORT or 8000).",
+        )
+        parser.add_argument("--host", default="127.0.0.1", help="Default: %(default)s.")
+        parser.add_argument(
+            "--concurrency", type=int, default=8, help="Worker threads (default: %(default)s)."
+        )
+        parser.add_argument("--no-worker", action="store_true", help="Start only the web server.")
+
+    def handle(self, *args, port, host, concurrency, no_worker, **options):
+        if concurrency < 1:
+            raise CommandError("--concurrency must be at least 1")
+        ensure_port_free(host, port)
+        # whitenoise serves the admin's CSS from STATIC_ROOT; DEBUG stays off.
+        call_command("collectstatic", interactive=False, verbosity=0)
+
+        children = {"web": start_web(host, port)}
+        if not no_worker:
+            children["worker"] = start_worker(concurrency)
+        supervisor = Supervisor(children)
+        supervisor.install_signal_handlers()
+        if wait_for_port(host, port, supervisor):
+            self.print_banner(host, port, no_worker)
+        exit_code = supervisor.run()
+        if exit_code:
+            raise CommandError(
+                f"Stopped because a process exited unexpectedly (code {exit_code}).",
+                returncode=exit_code,
+            )
+
+    def print_banner(self, host: str, port: int, no_worker: bool) -> None:
+        url = f"http://{local_address(host)}:{port}"
+        secret = Path(settings.VAR_DIR) / "admin_password"
+        lines = [
+            "",
+            "Task Center is running",
+            f"  admin:   {url}/admin/  (user admin, password in {secret})",
+            f"  web:     gunicorn on {host}:{port}",
+            "  worker:  " + ("not started (--no-worker)" if no_worker else "manage.py run_worker"),
+            f"  data:    {settings.DATABASES['default']['NAME']}",
+            "  stop:    Ctrl-C (waits for running attempts; press again to force)",
+            "",
+        ]
+        self.stdout.write(self.style.SUCCESS("\n".join(lines)))
+        self.stdout.flush()
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Fail with a clear message now rather than after gunicorn's own retries."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CommandError(
+                f"Cannot listen on {host}:{port} ({exc.strerror}). "
+                "Pick another port with --port or PORT=..."
+            ) from exc
+
+
+def start_web(host: str, port: int) -> subprocess.Popen:
+    command = [sys.executable, "-m", "gunicorn", "taskcenter.wsgi"]
+    command += ["--bind", f"{host}:{port}", "--workers", "2", "--threads", "4"]
+    # No control socket: it lives at one path per user, so two services on one machine (a demo
+    # and a test run) would fight over it, and nothing here uses it.
+    command += ["--access-logfile", "-", "--no-control-socket"]
+    return subprocess.Popen(command, cwd=settings.BASE_DIR, process_group=0)
+
+
+def start_worker(concurrency: int) -> subprocess.Popen:
+    command = [sys.executable, str(MANAGE_PY), "run_worker", "--concurrency", str(concurrency)]
+    return subprocess.Popen(command, cwd=settings.BASE_DIR, process_group=0)
+
+
+def local_address(host: str) -> str:
+    """Where to reach a server bound to ``host`` from this machine."""
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+
+
+def wait_for_port(host: str, port: int, supervisor: "Supervisor", timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and supervisor.all_alive():
+        try:
+            with socket.create_connection((local_address(host), port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+class Supervisor:
+    """Watch the children; stop them all when asked to or when any of them dies."""
+
+    def __init__(self, children: dict[str, subprocess.Popen]) -> None:
+        self.children = children
+        self.stop_signal: int | None = None
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        # The first signal asks for a graceful stop; a second one is passed on too, which
+        # makes the worker give up its running attempts at once.
+        self.stop_signal = signum
+        self._send(signum)
+
+    def _send(self, signum: int) -> None:
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    def all_alive(self) -> bool:
+        return all(child.poll() is None for child in self.children.values())
+
+    def run(self) -> int:
+        """Block until every child has exited; return 0 or the code of the one that crashed."""
+        crashed_code = 0
+        while self.all_alive():
+            time.sleep(0.2)
+        if self.stop_signal is None:
+            name, child = next((n, c) for n, c in self.children.items() if c.poll() is not None)
+            crashed_code = child.returncode or 1
+            sys.stderr.write(f"The {name} process exited with code {child.returncode}; ")
+            sys.stderr.write("stopping the others.\n")
+            self._send(signal.SIGTERM)
+        self._wait_all()
+        return crashed_code
+
+    def _wait_all(self) -> None:
+        deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+        for name, child in self.children.items():
+            try:
+                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                sys.stderr.write(f"The {name} process did not stop in time; killing it.\n")
+                child.kill()
+                child.wait()
