@@ -242,3 +242,30 @@ def test_sigterm_lets_running_attempts_finish_before_exiting(start_worker, make_
     assert worker.process.wait(timeout=10) == 0
     task.refresh_from_db()
     assert task.status == Status.COMPLETED
+
+
+def test_clients_and_a_busy_worker_share_the_database_without_lock_errors(
+    start_worker, make_task, user
+):
+    # Web requests write while the worker claims, heartbeats and completes; on SQLite that is
+    # one writer at a time, so anything but IMMEDIATE transactions + busy timeout would raise
+    # "database is locked" here.
+    worker = start_worker("--concurrency", "8")
+    created = []
+    for round_number in range(60):
+        created.append(make_task("demo.noop", start=True))
+        extra = make_task("demo.countdown", {"seconds": 1, "interval": 0.05}, start=True)
+        if round_number % 3 == 0:
+            lifecycle.cancel_task(extra.pk, actor="test")
+        list(Task.objects.filter(owner=user).order_by("-id")[:20])  # a list page
+
+    wait_for(
+        lambda: (
+            Task.objects.filter(pk__in=[t.pk for t in created], status="COMPLETED").count()
+            == len(created)
+        ),
+        timeout=60,
+    )
+    wait_for(lambda: not Task.objects.filter(status__in=["QUEUED", "RUNNING"]).exists(), timeout=30)
+    assert "locked" not in worker.output().lower()
+    assert "Traceback" not in worker.output()
