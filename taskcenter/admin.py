@@ -1,0 +1,283 @@
+"""The operators' console: watch tasks, read their history, and repair them in bulk.
+
+Every action goes through ``taskcenter.lifecycle``; status and history are never edited here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from . import lifecycle
+from .errors import InvalidTransition
+from .models import ExecutionStatus, Status, Task, TaskEvent, TaskExecution
+
+STATUS_COLOURS = {
+    Status.PENDING: "#6c757d",
+    Status.QUEUED: "#0d6efd",
+    Status.RUNNING: "#fd7e14",
+    Status.COMPLETED: "#198754",
+    Status.FAILED: "#dc3545",
+    Status.STOPPED: "#6f42c1",
+    Status.CANCELLED: "#495057",
+    ExecutionStatus.WAITING: "#0dcaf0",
+    ExecutionStatus.LOST: "#b02a37",
+}
+
+
+def status_badge(status: str, label: str) -> str:
+    return format_html(
+        '<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px;'
+        'font-size:11px;font-weight:600;white-space:nowrap">{}</span>',
+        STATUS_COLOURS.get(status, "#6c757d"),
+        label,
+    )
+
+
+def pretty_json(value: object) -> str:
+    return format_html(
+        '<pre style="white-space:pre-wrap;margin:0;max-height:30em;overflow:auto">{}</pre>',
+        json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True),
+    )
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class TaskExecutionInline(ReadOnlyInline):
+    model = TaskExecution
+    fields = ["attempt", "badge", "worker_id", "started_at", "duration", "result_count", "error"]
+    readonly_fields = fields
+    ordering = ["-attempt"]
+
+    @admin.display(description=_("status"))
+    def badge(self, obj: TaskExecution) -> str:
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description=_("error"))
+    def error(self, obj: TaskExecution) -> str:
+        return obj.error_message[:200]
+
+
+class TaskEventInline(ReadOnlyInline):
+    model = TaskEvent
+    fields = ["at", "verb", "from_status", "to_status", "actor", "data"]
+    readonly_fields = fields
+    ordering = ["-at", "-id"]
+
+
+def _lifecycle_action(
+    verb: str, transition: Callable[..., Task], description: str
+) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet], None]:
+    """A bulk action that applies one lifecycle transition and reports what was refused."""
+
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+        changed, refused = 0, Counter()
+        for task_id in queryset.values_list("pk", flat=True).iterator():
+            try:
+                transition(task_id, actor=request.user)
+            except InvalidTransition as exc:
+                refused[exc.current_status or "deleted"] += 1
+            else:
+                changed += 1
+        modeladmin.message_user(
+            request, f"{verb.capitalize()}: {changed} task(s).", messages.SUCCESS
+        )
+        if refused:
+            detail = ", ".join(f"{count} {status}" for status, count in sorted(refused.items()))
+            modeladmin.message_user(
+                request,
+                f"Refused for {sum(refused.values())} task(s) in a status that cannot be "
+                f"{verb}: {detail}.",
+                messages.WARNING,
+            )
+
+    action.__name__ = f"{verb}_selected"
+    return admin.action(description=description)(action)
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "title",
+        "task_type",
+        "badge",
+        "progress_bar",
+        "platform",
+        "owner",
+        "attempts_display",
+        "created_at",
+        "finished_at",
+    ]
+    list_display_links = ["id", "title"]
+    list_filter = ["status", "task_type", "platform", "created_at", "finished_at"]
+    search_fields = ["=id", "name", "external_id", "batch_id", "account_id", "owner__username"]
+    list_select_related = ["owner"]
+    list_per_page = 50
+    show_full_result_count = False  # a COUNT(*) over millions of rows on every page is too slow
+    date_hierarchy = "created_at"
+    inlines = [TaskExecutionInline, TaskEventInline]
+    actions = [
+        _lifecycle_action("started", lifecycle.start_task, _("Start selected tasks")),
+        _lifecycle_action("stopped", lifecycle.stop_task, _("Stop selected tasks")),
+        _lifecycle_action("cancelled", lifecycle.cancel_task, _("Cancel selected tasks")),
+        _lifecycle_action("retried", lifecycle.retry_task, _("Retry selected tasks")),
+    ]
+    fieldsets = [
+        (None, {"fields": ["name", "description", "task_type", "owner", "badge", "progress_bar"]}),
+        (_("Run"), {"fields": ["priority", "attempts_display", "run_after", "error_message"]}),
+        (_("Parameters and result"), {"fields": ["parameters_pretty", "result_pretty"]}),
+        (
+            _("References"),
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "platform",
+                    "action",
+                    "external_id",
+                    "remote_status",
+                    "account_id",
+                    "proxy_id",
+                    "batch_id",
+                    "quota",
+                    "quota_refunded_at",
+                ],
+            },
+        ),
+        (
+            _("Times"),
+            {"fields": ["created_at", "submitted_at", "started_at", "finished_at", "updated_at"]},
+        ),
+    ]
+    readonly_fields = [
+        "task_type",
+        "owner",
+        "badge",
+        "progress_bar",
+        "attempts_display",
+        "run_after",
+        "error_message",
+        "parameters_pretty",
+        "result_pretty",
+        "platform",
+        "action",
+        "external_id",
+        "remote_status",
+        "account_id",
+        "proxy_id",
+        "batch_id",
+        "quota",
+        "quota_refunded_at",
+        "created_at",
+        "submitted_at",
+        "started_at",
+        "finished_at",
+        "updated_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Tasks are created through the API or lifecycle.create_task, which validate parameters.
+        return False
+
+    @admin.display(description=_("task"), ordering="name")
+    def title(self, obj: Task) -> str:
+        return obj.name or f"{obj.task_type} #{obj.pk}"
+
+    @admin.display(description=_("status"), ordering="status")
+    def badge(self, obj: Task) -> str:
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description=_("progress"), ordering="progress")
+    def progress_bar(self, obj: Task) -> str:
+        colour = STATUS_COLOURS.get(obj.status, "#6c757d")
+        return format_html(
+            '<div title="{}" style="width:110px;background:#e9ecef;border-radius:4px">'
+            '<div style="width:{}%;background:{};color:#fff;font-size:10px;text-align:center;'
+            'border-radius:4px;min-width:24px">{}%</div></div>',
+            obj.progress_message,
+            obj.progress,
+            colour,
+            obj.progress,
+        )
+
+    @admin.display(description=_("attempts"))
+    def attempts_display(self, obj: Task) -> str:
+        return f"{obj.attempts}/{obj.max_attempts}"
+
+    @admin.display(description=_("parameters"))
+    def parameters_pretty(self, obj: Task) -> str:
+        return pretty_json(obj.parameters)
+
+    @admin.display(description=_("result"))
+    def result_pretty(self, obj: Task) -> str:
+        return pretty_json(obj.result)
+
+
+class FailedOrLostFilter(admin.SimpleListFilter):
+    title = _("outcome")
+    parameter_name = "outcome"
+
+    def lookups(self, request, model_admin):
+        return [("failed_or_lost", _("Failed or lost"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failed_or_lost":
+            return queryset.filter(status__in=[ExecutionStatus.FAILED, ExecutionStatus.LOST])
+        return queryset
+
+
+@admin.register(TaskExecution)
+class TaskExecutionAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "task",
+        "attempt",
+        "badge",
+        "worker_id",
+        "started_at",
+        "duration",
+        "result_count",
+        "short_error",
+    ]
+    list_filter = [FailedOrLostFilter, "status", "started_at"]
+    search_fields = ["=task__id", "worker_id", "error_message"]
+    list_select_related = ["task"]
+    show_full_result_count = False
+    date_hierarchy = "started_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("status"), ordering="status")
+    def badge(self, obj: TaskExecution) -> str:
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description=_("error"))
+    def short_error(self, obj: TaskExecution) -> str:
+        return obj.error_message[:120]

@@ -1,0 +1,80 @@
+"""The operators' console renders and its bulk actions go through the lifecycle."""
+
+import pytest
+from django.urls import reverse
+
+from taskcenter import lifecycle
+from taskcenter.models import Status, Task
+
+
+@pytest.fixture
+def admin_client(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+def failed_task(make_task) -> Task:
+    task = make_task("demo.flaky", {"permanent": True}, start=True)
+    _, execution = lifecycle.claim_attempt(task.pk, worker_id="w")
+    return lifecycle.fail_attempt(execution, error="Account suspended", permanent=True)
+
+
+def test_task_list_filters_by_status_and_shows_badges(admin_client, make_task):
+    failed = failed_task(make_task)
+    make_task("demo.noop")
+
+    response = admin_client.get(reverse("admin:taskcenter_task_changelist"), {"status": "FAILED"})
+
+    assert response.status_code == 200
+    rows = list(response.context["cl"].result_list)
+    assert rows == [failed]
+    assert b"Failed</span>" in response.content
+
+
+def test_task_page_shows_history_and_pretty_parameters(admin_client, make_task):
+    task = failed_task(make_task)
+
+    response = admin_client.get(reverse("admin:taskcenter_task_change", args=[task.pk]))
+
+    assert response.status_code == 200
+    assert b"Account suspended" in response.content
+    assert b"&quot;permanent&quot;: true" in response.content
+
+
+def test_bulk_retry_changes_failed_tasks_and_reports_refusals(admin_client, staff_user, make_task):
+    failed = [failed_task(make_task) for _ in range(2)]
+    pending = make_task("demo.noop")
+
+    response = admin_client.post(
+        reverse("admin:taskcenter_task_changelist"),
+        {"action": "retried_selected", "_selected_action": [t.pk for t in [*failed, pending]]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    texts = [str(m) for m in response.context["messages"]]
+    assert "Retried: 2 task(s)." in texts
+    assert any("Refused for 1 task(s)" in t and "1 PENDING" in t for t in texts)
+    for task in failed:
+        task.refresh_from_db()
+        assert task.status == Status.QUEUED
+        assert task.events.get(verb="retried").actor_user == staff_user
+    pending.refresh_from_db()
+    assert pending.status == Status.PENDING
+
+
+def test_executions_admin_lists_failed_and_lost_attempts(admin_client, make_task):
+    failed_task(make_task)
+
+    response = admin_client.get(
+        reverse("admin:taskcenter_taskexecution_changelist"), {"outcome": "failed_or_lost"}
+    )
+
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) == 1
+
+
+def test_non_staff_cannot_open_the_console(client, user):
+    client.force_login(user)
+    response = client.get(reverse("admin:taskcenter_task_changelist"))
+    assert response.status_code == 302
