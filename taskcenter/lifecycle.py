@@ -328,8 +328,19 @@ def resume_attempt(
             pk=execution.task_id, status=Status.RUNNING, total_attempts=execution.attempt
         ).first()
         if updated != 1 or task is None:
-            transaction.set_rollback(True)
+            # Raising out of the block rolls it back; set_rollback() first would make the
+            # refusal's own status query fail with TransactionManagementError.
             raise _refusal(execution.task_id, "resume")
+        _record(
+            task.pk,
+            EventVerb.RESUMED,
+            f"worker:{worker_id}",
+            from_status=Status.RUNNING,
+            to_status=Status.RUNNING,
+            execution_id=execution.pk,
+            data={"attempt": execution.attempt},
+            at=now,
+        )
     execution.refresh_from_db()
     return task, execution
 
@@ -454,12 +465,14 @@ def defer_attempt(
         )
         task = _fenced(execution).first()
         if updated != 1 or task is None:
-            transaction.set_rollback(True)
             raise _refusal(execution.task_id, "defer")
         changes: dict[str, Any] = {"run_after": run_after, "updated_at": now}
         if message:
             changes["progress_message"] = message[:255]
-        _fenced(execution).update(**changes)
+        # On PostgreSQL a cancel can commit between the read above and this update; the row
+        # count is what decides, or the execution would wait on a task nobody will resume.
+        if _fenced(execution).update(**changes) != 1:
+            raise _refusal(execution.task_id, "defer")
         _record(
             task.pk,
             EventVerb.WAITING,
