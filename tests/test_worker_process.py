@@ -1,7 +1,10 @@
 """Real worker processes: end to end, crashes (SIGKILL), freezes (SIGSTOP), stop and cancel."""
 
 import itertools
+import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -9,7 +12,7 @@ import pytest
 from taskcenter import lifecycle
 from taskcenter.models import ExecutionStatus, Status, Task, TaskExecution
 
-from .conftest import wait_for
+from .conftest import ROOT, test_database_url, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -269,3 +272,43 @@ def test_clients_and_a_busy_worker_share_the_database_without_lock_errors(
     wait_for(lambda: not Task.objects.filter(status__in=["QUEUED", "RUNNING"]).exists(), timeout=30)
     assert "locked" not in worker.output().lower()
     assert "Traceback" not in worker.output()
+
+
+def test_task_whose_engine_job_vanished_is_dispatched_again_and_runs(start_worker, make_task):
+    from django_tasks_db.models import DBTaskResult
+
+    task = make_task("demo.noop", start=True)
+    assert DBTaskResult.objects.filter(args_kwargs__args=[task.pk]).delete()[0] == 1  # "flushed"
+
+    start_worker(*FAST_REAPER, env={"TASKCENTER_ORPHAN_AFTER_SECONDS": "1"})
+
+    wait_for(lambda: Task.objects.get(pk=task.pk).status == Status.COMPLETED, timeout=15)
+    requeued = task.events.get(verb="requeued")
+    assert requeued.actor == "system:reaper"
+    assert requeued.data == {"reason": "engine job missing"}
+
+
+def test_stock_db_worker_runs_task_center_jobs_too(make_task, transactional_db):
+    tasks = [make_task("demo.flaky", {"fail_times": 0}, start=True) for _ in range(3)]
+
+    subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "db_worker",
+            "--batch",
+            "--no-startup-delay",
+            "--interval",
+            "0",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": test_database_url()},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+    for task in tasks:
+        task.refresh_from_db()
+        assert task.status == Status.COMPLETED
+        assert task.executions.get().status == ExecutionStatus.COMPLETED
