@@ -232,7 +232,11 @@ def test_polling_task_releases_the_worker_between_polls(start_worker, make_task)
     assert poller.result == {"polls": 3}
     execution = poller.executions.get()  # one attempt, however many polls
     assert execution.status == ExecutionStatus.COMPLETED
-    assert verbs(poller) == ["created", "started", "waiting", "waiting", "waiting", "completed"]
+    assert verbs(poller) == [
+        "created", "started",
+        "waiting", "resumed", "waiting", "resumed", "waiting", "resumed",
+        "completed",
+    ]  # fmt: skip
 
 
 def test_sigterm_lets_running_attempts_finish_before_exiting(start_worker, make_task):
