@@ -143,7 +143,8 @@ class AttemptContext:
                 pk=self.execution.pk, status=ExecutionStatus.RUNNING
             ).update(result_count=F("result_count") + len(rows))
             if counted != 1 or not self._owned_task().exists():
-                transaction.set_rollback(True)
+                # Raising rolls the count back; set_rollback() first would break the query
+                # that tells stopped from cancelled from lost (TransactionManagementError).
                 self._raise_interruption()
             model.objects.bulk_create(rows, ignore_conflicts=True)
         self.result_count += len(rows)
