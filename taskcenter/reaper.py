@@ -28,23 +28,28 @@ class ReaperReport:
     redispatched: int = 0
 
 
-def redispatch_orphans(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Enqueue again QUEUED tasks that have waited too long and have no engine job waiting."""
+def find_orphans(*, now: datetime | None = None, limit: int | None = 500) -> list[int]:
+    """QUEUED tasks that waited too long and have no engine job waiting: lost by the engine."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.TASKCENTER["ORPHAN_AFTER_SECONDS"])
-    stale = list(
+    stale_query = (
         Task.objects.filter(status=Status.QUEUED, updated_at__lt=cutoff)
         .filter(Q(run_after__isnull=True) | Q(run_after__lt=cutoff))
         .order_by("updated_at")
-        .values_list("pk", "priority")[:limit]
+        .values_list("pk", flat=True)
     )
+    stale = list(stale_query[:limit] if limit else stale_query)
     if not stale:
-        return 0
-    waiting = dispatch.tasks_with_waiting_jobs([pk for pk, _ in stale])
+        return []
+    waiting = dispatch.tasks_with_waiting_jobs(stale)
+    return [pk for pk in stale if waiting is None or pk not in waiting]
+
+
+def redispatch_orphans(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Enqueue the orphans found by ``find_orphans`` again; returns how many were."""
+    now = now or timezone.now()
     redispatched = 0
-    for pk, _ in stale:
-        if waiting is not None and pk in waiting:
-            continue
+    for pk in find_orphans(now=now, limit=limit):
         try:
             lifecycle.redispatch_task(pk, reason="engine job missing", now=now)
         except InvalidTransition:
@@ -54,6 +59,7 @@ def redispatch_orphans(*, now: datetime | None = None, limit: int = 500) -> int:
 
 
 def reap(*, now: datetime | None = None) -> ReaperReport:
+    """One reaper pass: lost attempts first (they requeue tasks), then orphaned queued tasks."""
     lost = lifecycle.reap_lost_attempts(now=now)
     return ReaperReport(
         lost=lost.lost,

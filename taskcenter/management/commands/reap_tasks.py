@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import Q
 from django.utils import timezone
 
-from taskcenter import dispatch, lifecycle, reaper
-from taskcenter.models import Status, Task, TaskExecution
+from taskcenter import lifecycle, reaper
+from taskcenter.models import TaskExecution
 
 
 def describe(report: reaper.ReaperReport) -> str:
@@ -28,19 +26,6 @@ def count_expired_leases(now: datetime) -> int:
     return TaskExecution.objects.filter(
         status__in=lifecycle.OPEN_EXECUTION, lease_expires_at__lt=now
     ).count()
-
-
-def count_orphans(now: datetime) -> int:
-    """QUEUED tasks the next pass would dispatch again (same test as ``redispatch_orphans``)."""
-    cutoff = now - timedelta(seconds=settings.TASKCENTER["ORPHAN_AFTER_SECONDS"])
-    stale = (
-        Task.objects.filter(status=Status.QUEUED, updated_at__lt=cutoff)
-        .filter(Q(run_after__isnull=True) | Q(run_after__lt=cutoff))
-        .values_list("pk", flat=True)
-    )
-    stale_ids = list(stale.iterator(chunk_size=2000))
-    waiting = dispatch.tasks_with_waiting_jobs(stale_ids) if stale_ids else None
-    return len(stale_ids) - len(waiting or ())
 
 
 class Command(BaseCommand):
@@ -73,10 +58,10 @@ class Command(BaseCommand):
             raise CommandError("--dry-run and --loop do not go together")
         if options["dry_run"]:
             now = timezone.now()
+            orphans = len(reaper.find_orphans(now=now, limit=None))
             self.stdout.write(
                 f"Would reap {count_expired_leases(now)} execution(s) with an expired lease and "
-                f"re-dispatch {count_orphans(now)} orphaned queued task(s) (dry run: nothing "
-                "changed)."
+                f"re-dispatch {orphans} orphaned queued task(s) (dry run: nothing changed)."
             )
         elif options["loop"]:
             self._loop(options["interval"])
