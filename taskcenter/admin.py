@@ -12,10 +12,11 @@ from collections.abc import Callable
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import path
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from . import lifecycle
+from . import admin_views, lifecycle
 from .errors import InvalidTransition
 from .models import ExecutionStatus, Status, Task, TaskEvent, TaskExecution
 
@@ -130,11 +131,12 @@ class TaskAdmin(admin.ModelAdmin):
         "finished_at",
     ]
     list_display_links = ["id", "title"]
-    list_filter = ["status", "task_type", "platform", "created_at", "finished_at"]
+    list_filter = ["status", "task_type", "platform", "owner", "created_at", "finished_at"]
     search_fields = ["=id", "name", "external_id", "batch_id", "account_id", "owner__username"]
     list_select_related = ["owner"]
     list_per_page = 50
     show_full_result_count = False  # a COUNT(*) over millions of rows on every page is too slow
+    paginator = admin_views.CappedCountPaginator
     date_hierarchy = "created_at"
     inlines = [TaskExecutionInline, TaskEventInline]
     actions = [
@@ -198,6 +200,29 @@ class TaskAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Tasks are created through the API or lifecycle.create_task, which validate parameters.
         return False
+
+    def get_urls(self):
+        extra = [
+            path(
+                "dashboard/",
+                self.admin_site.admin_view(lambda request: admin_views.dashboard(self, request)),
+                name="taskcenter_task_dashboard",
+            ),
+            path(
+                "<int:task_id>/action/<str:action>/",
+                self.admin_site.admin_view(
+                    lambda request, task_id, action: admin_views.run_task_action(
+                        self, request, task_id, action
+                    )
+                ),
+                name="taskcenter_task_action",
+            ),
+        ]
+        return extra + super().get_urls()
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["legal_actions"] = admin_views.legal_actions(obj) if obj else []
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description=_("task"), ordering="name")
     def title(self, obj: Task) -> str:
@@ -263,6 +288,7 @@ class TaskExecutionAdmin(admin.ModelAdmin):
     search_fields = ["=task__id", "worker_id", "error_message"]
     list_select_related = ["task"]
     show_full_result_count = False
+    paginator = admin_views.CappedCountPaginator
     date_hierarchy = "started_at"
 
     def has_add_permission(self, request):

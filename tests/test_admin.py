@@ -78,3 +78,46 @@ def test_non_staff_cannot_open_the_console(client, user):
     client.force_login(user)
     response = client.get(reverse("admin:taskcenter_task_changelist"))
     assert response.status_code == 302
+
+
+def test_task_page_offers_only_the_legal_actions(admin_client, make_task):
+    pending = make_task("demo.noop")
+    failed = failed_task(make_task)
+
+    def buttons(task):
+        page = admin_client.get(reverse("admin:taskcenter_task_change", args=[task.pk]))
+        return page.context["legal_actions"]
+
+    assert buttons(pending) == ["start", "cancel"]
+    assert buttons(failed) == ["retry"]
+
+
+def test_action_button_applies_the_transition_and_get_changes_nothing(admin_client, make_task):
+    task = make_task("demo.noop")
+    url = reverse("admin:taskcenter_task_action", args=[task.pk, "cancel"])
+
+    admin_client.get(url)
+    assert Task.objects.get(pk=task.pk).status == Status.PENDING
+
+    response = admin_client.post(url, follow=True)
+    assert Task.objects.get(pk=task.pk).status == Status.CANCELLED
+    assert "cancel done" in str(next(iter(response.context["messages"])))
+
+    response = admin_client.post(url, follow=True)
+    assert "it is CANCELLED" in str(next(iter(response.context["messages"])))
+
+
+def test_dashboard_counts_statuses_and_the_failure_rate(admin_client, make_task):
+    failed_task(make_task)
+    done = make_task("demo.noop", start=True)
+    _, execution = lifecycle.claim_attempt(done.pk, worker_id="w")
+    lifecycle.complete_attempt(execution, result={})
+    make_task("demo.noop")
+
+    response = admin_client.get(reverse("admin:taskcenter_task_dashboard"))
+
+    assert response.status_code == 200
+    rows = {status: count for status, _, count in response.context["status_rows"]}
+    assert rows[Status.FAILED] == rows[Status.COMPLETED] == rows[Status.PENDING] == 1
+    assert response.context["failure_rate"] == 50.0
+    assert b"Account suspended" in response.content
