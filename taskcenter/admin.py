@@ -20,6 +20,10 @@ from . import admin_views, lifecycle
 from .errors import InvalidTransition
 from .models import ExecutionStatus, Status, Task, TaskEvent, TaskExecution
 
+admin.site.site_header = _("Task Center")
+admin.site.site_title = _("Task Center")
+admin.site.index_title = _("Operations")
+
 STATUS_COLOURS = {
     Status.PENDING: "#6c757d",
     Status.QUEUED: "#0d6efd",
@@ -200,6 +204,21 @@ class TaskAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Tasks are created through the API or lifecycle.create_task, which validate parameters.
         return False
+
+    def save_model(self, request, obj, form, change):
+        # A plain save() writes every column, and would put back the status this page loaded
+        # if a worker moved the task meanwhile. Only the fields edited here are written.
+        if change:
+            if form.changed_data:
+                obj.save(update_fields=[*form.changed_data, "updated_at"])
+        else:
+            super().save_model(request, obj, form, change)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Task | None = None) -> bool:
+        # A queued or running task has a worker about to touch it: cancel it first.
+        if obj is not None and obj.status in (Status.QUEUED, Status.RUNNING):
+            return False
+        return super().has_delete_permission(request, obj)
 
     def get_urls(self):
         extra = [

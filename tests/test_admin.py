@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from taskcenter import lifecycle
+from taskcenter.admin import TaskAdmin
 from taskcenter.models import Status, Task
 
 
@@ -121,3 +122,43 @@ def test_dashboard_counts_statuses_and_the_failure_rate(admin_client, make_task)
     assert rows[Status.FAILED] == rows[Status.COMPLETED] == rows[Status.PENDING] == 1
     assert response.context["failure_rate"] == 50.0
     assert b"Account suspended" in response.content
+
+
+def test_saving_the_task_form_writes_only_edited_fields(admin_client, make_task, monkeypatch):
+    task = make_task("demo.noop", start=True)
+    load = TaskAdmin.get_object
+
+    def load_then_a_worker_claims(self, request, object_id, from_field=None):
+        loaded = load(self, request, object_id, from_field)
+        if request.method == "POST":
+            lifecycle.claim_attempt(task.pk, worker_id="w")  # between the admin's read and save
+        return loaded
+
+    monkeypatch.setattr(TaskAdmin, "get_object", load_then_a_worker_claims)
+
+    response = admin_client.post(
+        reverse("admin:taskcenter_task_change", args=[task.pk]),
+        {
+            "name": "Renamed",
+            "description": "",
+            "priority": "5",
+            "executions-TOTAL_FORMS": "0",
+            "executions-INITIAL_FORMS": "0",
+            "events-TOTAL_FORMS": "0",
+            "events-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert (task.name, task.priority) == ("Renamed", 5)
+    assert task.status == Status.RUNNING  # not the QUEUED the admin had loaded
+
+
+def test_running_task_cannot_be_deleted_from_the_console(admin_client, make_task):
+    task = make_task("demo.noop", start=True)
+    response = admin_client.post(
+        reverse("admin:taskcenter_task_delete", args=[task.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 403
+    assert Task.objects.filter(pk=task.pk).exists()
