@@ -263,6 +263,60 @@ def retry_task(task: Task | int, *, actor: Actor = None) -> Task:
     return task
 
 
+# Fields a client may edit in any status: they change no behaviour.
+LABEL_FIELDS = frozenset({"name", "description"})
+# Fields that change what an attempt does: editable only while no attempt is queued or running
+# (and not on a COMPLETED task, which cannot run again; clone it instead).
+EDITABLE = (Status.PENDING, Status.STOPPED, Status.FAILED, Status.CANCELLED)
+EDITABLE_FIELDS = frozenset(
+    {"parameters", "priority", "max_attempts", "account_id", "proxy_id", "platform", "action"}
+)
+DELETABLE = tuple(s for s in Status if s not in (Status.QUEUED, Status.RUNNING))
+
+
+def update_task(task: Task | int, *, actor: Actor = None, **changes: Any) -> Task:
+    """Edit a task's labels (any status) or its parameters and settings (EDITABLE statuses).
+
+    Not a status change: one conditional UPDATE guarded on the statuses the changed fields allow,
+    and an ``updated`` event naming the fields. ``parameters`` are validated against the kind.
+    Raises ``InvalidTransition`` (action "edit") when the task is in a status that forbids it.
+    """
+    task_id = _task_id(task)
+    unknown = set(changes) - LABEL_FIELDS - EDITABLE_FIELDS
+    if unknown:
+        raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
+    allowed = tuple(Status) if set(changes) <= LABEL_FIELDS else EDITABLE
+    if "parameters" in changes:
+        task_type = Task.objects.filter(pk=task_id).values_list("task_type", flat=True).first()
+        if task_type is None:
+            raise InvalidTransition(task_id, "edit", None)
+        changes["parameters"] = get_kind(task_type).validate_parameters(changes["parameters"])
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Task.objects.filter(pk=task_id, status__in=allowed).update(
+            updated_at=now, **changes
+        )
+        if updated != 1:
+            raise _refusal(task_id, "edit")
+        _record(task_id, EventVerb.UPDATED, actor, data={"fields": sorted(changes)}, at=now)
+    return Task.objects.get(pk=task_id)
+
+
+def delete_task(task: Task | int, *, actor: Actor = None) -> None:
+    """Delete a task that is neither queued nor running, with its executions, events and results.
+
+    The row is locked first so a concurrent start (or claim) waits and then finds no task,
+    instead of queueing an attempt for a task that is being deleted.
+    """
+    task_id = _task_id(task)
+    with transaction.atomic():
+        locked = Task.objects.select_for_update().filter(pk=task_id, status__in=DELETABLE).first()
+        if locked is None:
+            raise _refusal(task_id, "delete")
+        locked.delete()
+    logger.info("Task %s deleted by %s", task_id, _actor_fields(actor)["actor"])
+
+
 # --- worker side -----------------------------------------------------------------------------
 
 
@@ -345,6 +399,18 @@ def resume_attempt(
     return task, execution
 
 
+def _lock_task(task_id: int) -> None:
+    """Lock the task row before touching any of its executions.
+
+    Every transaction that writes a task and one of its executions takes the task row first, as
+    stop/cancel and ``ctx.progress`` do, so on PostgreSQL a cancel and the reaper (or a heartbeat
+    and the reaper) queue on it instead of deadlocking. NO KEY UPDATE leaves the foreign-key
+    checks of event and result inserts unblocked. SQLite ignores it: its IMMEDIATE
+    transactions already serialize writers.
+    """
+    list(Task.objects.select_for_update(no_key=True).filter(pk=task_id).values_list("pk"))
+
+
 def _close_execution(execution: TaskExecution, status: str, now: datetime, **changes: Any) -> bool:
     return (
         TaskExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.RUNNING).update(
@@ -369,6 +435,7 @@ def complete_attempt(execution: TaskExecution, *, result: Any = None, worker_id:
     """RUNNING -> COMPLETED, if this execution still holds the task."""
     now = timezone.now()
     with transaction.atomic():
+        _lock_task(execution.task_id)
         if not _close_execution(execution, ExecutionStatus.COMPLETED, now):
             raise _refusal(execution.task_id, "complete")
         updated = _fenced(execution).update(
@@ -409,6 +476,7 @@ def fail_attempt(
     now = timezone.now()
     error = error[:10_000]
     with transaction.atomic():
+        _lock_task(execution.task_id)
         if not _close_execution(
             execution, ExecutionStatus.FAILED, now, error_message=error, traceback=traceback
         ):
@@ -457,6 +525,7 @@ def defer_attempt(
     now = timezone.now()
     run_after = now + timedelta(seconds=seconds)
     with transaction.atomic():
+        _lock_task(execution.task_id)
         updated = TaskExecution.objects.filter(
             pk=execution.pk, status=ExecutionStatus.RUNNING
         ).update(
@@ -549,6 +618,7 @@ def reap_lost_attempts(*, now: datetime | None = None, limit: int = 500) -> Reap
     )
     for execution in expired:
         with transaction.atomic():
+            _lock_task(execution.task_id)
             lost = TaskExecution.objects.filter(
                 pk=execution.pk, status__in=OPEN_EXECUTION, lease_expires_at__lt=now
             ).update(
