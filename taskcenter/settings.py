@@ -94,6 +94,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "taskcenter.api.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -173,22 +174,73 @@ TASKCENTER = {
 
 # --- REST framework ------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Bearer/Token first: its WWW-Authenticate header makes DRF answer 401, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "taskcenter.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "taskcenter.api.pagination.PageSizePagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "taskcenter.api.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "taskcenter.api.exceptions.api_exception_handler",
+    # The throttle cache is per process (LocMemCache) unless CACHES says otherwise, so with N
+    # gunicorn workers the effective rate is up to N times these.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("THROTTLE_ANON_RATE", "60/min"),
+        "user": env_str("THROTTLE_USER_RATE", "1000/min"),
+    },
 }
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Task Center API",
-    "DESCRIPTION": "Submit, run, watch and repair long jobs on third-party platforms.",
+    "DESCRIPTION": (
+        "Submit, run, watch and repair long jobs on third-party platforms. Authenticate with "
+        "`Authorization: Bearer <token>` (`manage.py issue_token <username>`) or a session. "
+        'Errors are `{"detail": ...}`; validation errors list `{loc, msg, type}` per field.'
+    ),
     "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatusEnum": "taskcenter.models.Status",
+        "ExecutionStatusEnum": "taskcenter.models.ExecutionStatus",
+    },
 }
 
+# Bodies above this are a JSON 413 on the API (taskcenter.api.middleware).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
+
+# Browsers may call the API only from these origins; credentials never go with allow-all.
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_ALLOW_CREDENTIALS = env_bool("CORS_ALLOW_CREDENTIALS", default=False)
+CORS_ALLOW_ALL_ORIGINS = env_bool("CORS_ALLOW_ALL_ORIGINS", default=False)
+if CORS_ALLOW_ALL_ORIGINS and CORS_ALLOW_CREDENTIALS:
+    raise ImproperlyConfigured("CORS_ALLOW_CREDENTIALS cannot be combined with allow-all origins")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# --- HTTPS ---------------------------------------------------------------------------------
+# Off by default so `make run` works on plain http://localhost; TASKCENTER_HTTPS=true turns on
+# every setting `manage.py check --deploy` asks for, each still overridable on its own.
+HTTPS = env_bool("TASKCENTER_HTTPS", default=False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=HTTPS)
+if env_bool("TASKCENTER_BEHIND_PROXY", default=False):
+    # Only behind a proxy that sets this header itself; otherwise clients could forge it.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Auth, i18n, static --------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

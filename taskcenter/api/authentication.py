@@ -1,0 +1,51 @@
+"""Token authentication that accepts ``Authorization: Bearer <key>`` as well as ``Token <key>``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import TokenAuthentication, get_authorization_header
+from rest_framework.request import Request
+
+KEYWORDS = (b"bearer", b"token")
+
+
+class BearerTokenAuthentication(TokenAuthentication):
+    """DRF's token model and lookup, with both keywords. Listed first in the settings so that
+    DRF answers unauthenticated requests 401 with ``WWW-Authenticate: Bearer``, not 403."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> Any:
+        auth = get_authorization_header(request).split()
+        if not auth or auth[0].lower() not in KEYWORDS:
+            return None
+        if len(auth) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Invalid token header: expected '<Bearer|Token> <key>'."
+            )
+        try:
+            key = auth[1].decode()
+        except UnicodeError:
+            raise exceptions.AuthenticationFailed("Invalid token header.") from None
+        if "\x00" in key or len(key) > 64:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        return self.authenticate_credentials(key)
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "taskcenter.api.authentication.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "`Authorization: Bearer <key>` (or `Token <key>`); "
+            "keys come from `manage.py issue_token <username>`.",
+        }

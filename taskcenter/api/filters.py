@@ -1,0 +1,145 @@
+"""List filters: every field the seeds filter on, several statuses at once, time windows given
+as ISO 8601 or epoch seconds. A value that does not parse is a 400 naming the parameter."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from ..models import ExecutionStatus, Status, Task, TaskExecution
+
+INT64_MAX = 2**63 - 1
+_EPOCH = re.compile(r"^-?\d{1,12}(\.\d{1,9})?$")
+
+
+class CommaMultipleChoiceField(forms.MultipleChoiceField):
+    """``status=FAILED,CANCELLED`` or ``status=FAILED&status=CANCELLED`` (case-insensitive)."""
+
+    def to_python(self, value: Any) -> list[str]:
+        values = super().to_python(value)
+        return [part.strip().upper() for item in values for part in item.split(",") if part.strip()]
+
+
+class InFilter(django_filters.MultipleChoiceFilter):
+    field_class = CommaMultipleChoiceField
+
+    def filter(self, qs: QuerySet, value: list[str]) -> QuerySet:
+        if not value:
+            return qs
+        return qs.filter(**{f"{self.field_name}__in": value})
+
+
+class CommaListField(forms.CharField):
+    def to_python(self, value: Any) -> list[str]:
+        text = super().to_python(value)
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+
+class CharInFilter(django_filters.Filter):
+    """A free-text field with comma-separated alternatives: ``task_type=demo.noop,demo.flaky``."""
+
+    field_class = CommaListField
+
+    def filter(self, qs: QuerySet, value: list[str]) -> QuerySet:
+        if not value:
+            return qs
+        return qs.filter(**{f"{self.field_name}__in": value})
+
+
+class Int64Filter(django_filters.NumberFilter):
+    """An integer that fits the database column; anything else is a 400, not an overflow."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_value", INT64_MAX)
+        super().__init__(*args, **kwargs)
+
+
+class FlexibleDateTimeField(forms.Field):
+    """ISO 8601 date or date-time (naive means the server's time zone), or epoch seconds."""
+
+    default_error_messages = {
+        "invalid": "Enter an ISO 8601 date-time (2024-01-15T10:30:00Z), a date, or epoch seconds."
+    }
+
+    def to_python(self, value: Any) -> datetime | None:
+        if value in self.empty_values:
+            return None
+        text = str(value).strip()
+        try:
+            if _EPOCH.match(text):
+                return datetime.fromtimestamp(float(text), tz=UTC)
+            parsed = parse_datetime(text)
+            if parsed is None:
+                day = parse_date(text)
+                if day is None:
+                    raise ValueError(text)
+                parsed = datetime(day.year, day.month, day.day)
+        except (ValueError, OverflowError, OSError):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+        if timezone.is_naive(parsed):
+            parsed = timezone.make_aware(parsed)
+        return parsed
+
+
+class TimeFilter(django_filters.Filter):
+    field_class = FlexibleDateTimeField
+
+
+class TaskFilter(django_filters.FilterSet):
+    status = InFilter(choices=Status.choices, help_text="One or more, comma-separated.")
+    task_type = CharInFilter(help_text="One or more, comma-separated.")
+    platform = CharInFilter(help_text="One or more, comma-separated.")
+    action = django_filters.CharFilter()
+    owner = django_filters.CharFilter(
+        field_name="owner__username", help_text="Owner's username (staff see every owner)."
+    )
+    user_id = Int64Filter(field_name="owner_id", help_text="Owner's id.")
+    account_id = django_filters.CharFilter()
+    proxy_id = django_filters.CharFilter()
+    external_id = django_filters.CharFilter(help_text="The task's id on the remote platform.")
+    batch_id = django_filters.CharFilter()
+    created_after = TimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = TimeFilter(field_name="created_at", lookup_expr="lt")
+    finished_after = TimeFilter(field_name="finished_at", lookup_expr="gte")
+    finished_before = TimeFilter(field_name="finished_at", lookup_expr="lt")
+    ordering = django_filters.OrderingFilter(
+        fields=(
+            ("created_at", "created_at"),
+            ("updated_at", "updated_at"),
+            ("finished_at", "finished_at"),
+            ("priority", "priority"),
+            ("status", "status"),
+            ("id", "id"),
+        ),
+        help_text="A field, `-field` for descending; default `-created_at`.",
+    )
+
+    class Meta:
+        model = Task
+        fields: list[str] = []
+
+
+class TaskExecutionFilter(django_filters.FilterSet):
+    task_id = Int64Filter(field_name="task_id")
+    status = InFilter(choices=ExecutionStatus.choices, help_text="One or more, comma-separated.")
+    worker_id = django_filters.CharFilter()
+    started_after = TimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = TimeFilter(field_name="started_at", lookup_expr="lt")
+    ordering = django_filters.OrderingFilter(
+        fields=(("started_at", "started_at"), ("duration", "duration"), ("id", "id")),
+        help_text="A field, `-field` for descending; default `-started_at`.",
+    )
+
+    class Meta:
+        model = TaskExecution
+        fields: list[str] = []

@@ -1,0 +1,261 @@
+"""Field names of seed 003 (``task_name``, ``describe``, ``user_id``...) over Task Center's models.
+
+Output serializers are read-only views of a row; ``*Input`` serializers validate a request and
+hand plain values to ``taskcenter.lifecycle``. Neither holds business rules.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rest_framework import serializers
+
+from ..models import Status, Task, TaskEvent, TaskExecution
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_JSON_DEPTH = 32
+BATCH_MAX = 100
+
+
+def _bad_text(text: str) -> bool:
+    # PostgreSQL refuses NUL in text and jsonb, and neither database can store lone surrogates.
+    return "\x00" in text or any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def check_json_value(value: Any, depth: int = 0) -> None:
+    """Refuse JSON that the databases cannot store: NUL bytes, lone surrogates, integers
+    beyond 64 bits, NaN/Infinity, and nesting deeper than ``MAX_JSON_DEPTH``."""
+    if depth > MAX_JSON_DEPTH:
+        raise serializers.ValidationError(f"Nested deeper than {MAX_JSON_DEPTH} levels.")
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise serializers.ValidationError("Integers must fit in 64 bits.")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise serializers.ValidationError("Numbers must be finite.")
+    elif isinstance(value, str):
+        if _bad_text(value):
+            raise serializers.ValidationError("Text may not contain NUL or surrogate characters.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if _bad_text(key):
+                raise serializers.ValidationError("Keys may not contain NUL or surrogates.")
+            check_json_value(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            check_json_value(item, depth + 1)
+
+
+class SafeJSONField(serializers.JSONField):
+    """A JSON field whose content both SQLite and PostgreSQL can store."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        check_json_value(value)
+        return value
+
+
+class NullableText(serializers.CharField):
+    """Seed 003 shows absent references as ``null``; the models store them as ``""``."""
+
+    def to_representation(self, value: Any) -> str | None:
+        return value or None
+
+
+def _text(max_length: int, **kwargs: Any) -> serializers.CharField:
+    return serializers.CharField(
+        max_length=max_length, required=False, allow_blank=True, allow_null=True, **kwargs
+    )
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    task_name = serializers.CharField(source="name", read_only=True)
+    describe = NullableText(source="description", read_only=True)
+    account_id = NullableText(read_only=True)
+    proxy_id = NullableText(read_only=True)
+    error_message = NullableText(read_only=True)
+    user_id = serializers.SerializerMethodField(help_text="The owner's id, as a string.")
+    owner = serializers.CharField(source="owner.get_username", read_only=True)
+
+    class Meta:
+        model = Task
+        fields = [
+            "id",
+            "task_name",
+            "describe",
+            "task_type",
+            "parameters",
+            "account_id",
+            "proxy_id",
+            "user_id",
+            "owner",
+            "status",
+            "error_message",
+            "created_at",
+            "updated_at",
+            "progress",
+            "progress_message",
+            "priority",
+            "attempts",
+            "max_attempts",
+            "run_after",
+            "platform",
+            "action",
+            "external_id",
+            "remote_status",
+            "result",
+            "batch_id",
+            "submitted_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_user_id(self, task: Task) -> str:
+        return str(task.owner_id)
+
+
+class TaskExecutionSerializer(serializers.ModelSerializer):
+    task_id = serializers.IntegerField(read_only=True)
+    account_id = NullableText(read_only=True)
+    proxy_id = NullableText(read_only=True)
+    error_message = NullableText(read_only=True)
+    duration = serializers.FloatField(read_only=True, allow_null=True, help_text="Seconds.")
+    traceback = serializers.CharField(read_only=True, help_text="Staff only.")
+
+    class Meta:
+        model = TaskExecution
+        fields = [
+            "id",
+            "task_id",
+            "account_id",
+            "proxy_id",
+            "status",
+            "error_message",
+            "started_at",
+            "completed_at",
+            "duration",
+            "result_count",
+            "attempt",
+            "worker_id",
+            "traceback",
+        ]
+        read_only_fields = fields
+
+    def to_representation(self, instance: TaskExecution) -> dict:
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if not (request and request.user.is_staff):
+            data.pop("traceback", None)
+        return data
+
+
+class TaskEventSerializer(serializers.ModelSerializer):
+    execution_id = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = TaskEvent
+        fields = ["id", "at", "verb", "actor", "from_status", "to_status", "execution_id", "data"]
+        read_only_fields = fields
+
+
+# --- input -----------------------------------------------------------------------------------
+
+
+class _TaskFieldsInput(serializers.Serializer):
+    """Fields a client may set; ``source`` maps seed names to model fields."""
+
+    task_name = _text(200, source="name")
+    describe = _text(10_000, source="description")
+    parameters = SafeJSONField(required=False, help_text="Validated against the task type.")
+    account_id = _text(64)
+    proxy_id = _text(64)
+    priority = serializers.IntegerField(required=False, min_value=-100, max_value=100)
+    max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=100)
+
+    def validate(self, attrs: dict) -> dict:
+        # The models store "no value" as "", so null and "" mean the same on input.
+        return {key: ("" if value is None else value) for key, value in attrs.items()}
+
+
+class TaskCreateInput(_TaskFieldsInput):
+    task_type = serializers.CharField(max_length=100, help_text="A registered task kind.")
+    parameters = SafeJSONField(required=False, default=dict)
+    platform = _text(50)
+    action = _text(50)
+    batch_id = _text(64)
+    run_after = serializers.DateTimeField(required=False, allow_null=True)
+    start = serializers.BooleanField(
+        required=False, default=False, help_text="Queue at once (QUEUED) instead of PENDING."
+    )
+
+
+class TaskUpdateInput(_TaskFieldsInput):
+    """PUT and PATCH alike: only the fields sent are changed. Labels (task_name, describe)
+    are editable in any status; the rest only while the task is PENDING, STOPPED, FAILED or
+    CANCELLED (otherwise 409)."""
+
+    platform = _text(50)
+    action = _text(50)
+
+
+class TaskCloneInput(_TaskFieldsInput):
+    """Overrides for the copy; ``parameters`` are merged over the original's, key by key."""
+
+    batch_id = _text(64)
+    start = serializers.BooleanField(required=False, default=False)
+
+
+class CancelInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+# --- documentation only ----------------------------------------------------------------------
+
+
+class ErrorResponse(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class ConflictResponse(serializers.Serializer):
+    detail = serializers.CharField()
+    status = serializers.ChoiceField(choices=Status.choices, help_text="The task's status now.")
+
+
+class ValidationErrorItem(serializers.Serializer):
+    loc = serializers.ListField(
+        child=serializers.CharField(), help_text="Field path; list positions are integers."
+    )
+    msg = serializers.CharField()
+    type = serializers.CharField()
+
+
+class ValidationErrorResponse(serializers.Serializer):
+    detail = ValidationErrorItem(many=True)
+
+
+class DeletedResponse(serializers.Serializer):
+    message = serializers.CharField()
+
+
+class DurationStats(serializers.Serializer):
+    count = serializers.IntegerField()
+    p50 = serializers.FloatField(allow_null=True)
+    p95 = serializers.FloatField(allow_null=True)
+
+
+class StatisticsResponse(serializers.Serializer):
+    total = serializers.IntegerField()
+    by_status = serializers.DictField(child=serializers.IntegerField())
+    by_type = serializers.DictField(child=serializers.IntegerField())
+    by_platform = serializers.DictField(child=serializers.IntegerField())
+    success_rate = serializers.FloatField(
+        allow_null=True, help_text="COMPLETED / (COMPLETED + FAILED), null when neither."
+    )
+    duration = DurationStats(help_text="Seconds, over completed executions of these tasks.")

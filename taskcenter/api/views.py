@@ -1,0 +1,309 @@
+"""Thin views: validate input, call exactly one ``taskcenter.lifecycle`` function, serialize.
+
+Lifecycle refusals (``InvalidTransition``) become 409 ``{"detail", "status"}`` and unknown kinds
+a 400 naming ``task_type`` in ``exceptions.api_exception_handler``. Every queryset is scoped to
+the requesting user (staff see all) in ``get_queryset``, so another user's task is a 404 on every
+detail route and action.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from .. import lifecycle
+from ..errors import UnknownKind
+from ..models import Task, TaskExecution
+from . import idempotency
+from .filters import TaskExecutionFilter, TaskFilter
+from .serializers import (
+    BATCH_MAX,
+    CancelInput,
+    ConflictResponse,
+    DeletedResponse,
+    ErrorResponse,
+    StatisticsResponse,
+    TaskCloneInput,
+    TaskCreateInput,
+    TaskEventSerializer,
+    TaskExecutionSerializer,
+    TaskSerializer,
+    TaskUpdateInput,
+    ValidationErrorResponse,
+)
+from .statistics import task_statistics
+
+ID_PATTERN = "[0-9]{1,18}"  # longer ids would overflow the integer column: 404, not 500
+
+BAD_REQUEST = OpenApiResponse(ValidationErrorResponse, "Invalid input; `loc` names the field.")
+NOT_FOUND = OpenApiResponse(ErrorResponse, "No such task, or not yours.")
+CONFLICT = OpenApiResponse(ConflictResponse, "Not allowed in the task's current status.")
+START_PARAM = OpenApiParameter(
+    "start", OpenApiTypes.BOOL, description="Queue at once; same as `start: true` in the body."
+)
+
+
+def _query_bool(request: Request, name: str) -> bool | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValidationError({name: ["Must be true or false."]})
+
+
+def _create_kwargs(data: dict, *, start: bool | None = None) -> dict[str, Any]:
+    fields = dict(data)
+    if start is not None:
+        fields["start"] = fields.get("start", False) or start
+    return fields
+
+
+class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Task]):
+    """Tasks of the requesting user (staff: everyone's)."""
+
+    queryset = Task.objects.none()  # the schema generator's model hint; see get_queryset
+    serializer_class = TaskSerializer
+    filterset_class = TaskFilter
+    lookup_value_regex = ID_PATTERN
+
+    def get_queryset(self) -> QuerySet[Task]:
+        tasks = Task.objects.select_related("owner")
+        user = self.request.user
+        if getattr(self, "swagger_fake_view", False):
+            return tasks.none()
+        return tasks if user.is_staff else tasks.filter(owner=user)
+
+    def get_object(self) -> Task:
+        task = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
+        if task is None:
+            raise NotFound("Task not found")
+        return task
+
+    def _task_response(self, task: Task, code: int = status.HTTP_200_OK) -> Response:
+        task = self.get_queryset().get(pk=task.pk)  # fresh, with the owner joined
+        return Response(TaskSerializer(task, context=self.get_serializer_context()).data, code)
+
+    @extend_schema(
+        request=TaskCreateInput,
+        parameters=[
+            START_PARAM,
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Retrying with the same key and body returns the first task (200); "
+                "the same key with another body is a 422.",
+            ),
+        ],
+        responses={
+            201: TaskSerializer,
+            200: OpenApiResponse(TaskSerializer, "Replay of an earlier Idempotency-Key."),
+            400: BAD_REQUEST,
+            422: ErrorResponse,
+        },
+    )
+    def create(self, request: Request) -> Response:
+        """Create a task, PENDING (or QUEUED with `start`)."""
+        start = _query_bool(request, "start")
+        data = TaskCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = _create_kwargs(data.validated_data, start=start)
+        key = idempotency.key_from(request)
+        if key is None:
+            task = lifecycle.create_task(owner=request.user, actor=request.user, **fields)
+            return self._task_response(task, status.HTTP_201_CREATED)
+        digest = idempotency.request_hash(request, start)
+        task, created = idempotency.create_once(request, key, digest, fields)
+        response = self._task_response(task, status.HTTP_201_CREATED if created else 200)
+        if not created:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+    @extend_schema(
+        request=TaskUpdateInput,
+        responses={200: TaskSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, 409: CONFLICT},
+    )
+    def update(self, request: Request, pk: str) -> Response:
+        """Change the fields sent (PUT and PATCH alike); status and history are read-only."""
+        task = self.get_object()
+        data = TaskUpdateInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        if not data.validated_data:
+            return self._task_response(task)
+        task = lifecycle.update_task(task, actor=request.user, **data.validated_data)
+        return self._task_response(task)
+
+    @extend_schema(
+        request=TaskUpdateInput,
+        responses={200: TaskSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, 409: CONFLICT},
+    )
+    def partial_update(self, request: Request, pk: str) -> Response:
+        """Change the fields sent; status and history are read-only."""
+        return self.update(request, pk)
+
+    @extend_schema(responses={200: DeletedResponse, 404: NOT_FOUND, 409: CONFLICT})
+    def destroy(self, request: Request, pk: str) -> Response:
+        """Delete a task with its executions, events and results (cancel a running one first)."""
+        lifecycle.delete_task(self.get_object(), actor=request.user)
+        return Response({"message": "Task and related results deleted successfully"})
+
+    @extend_schema(
+        request=TaskCreateInput(many=True),
+        responses={200: TaskSerializer(many=True), 400: BAD_REQUEST},
+    )
+    @action(detail=False, methods=["post"])
+    def batch(self, request: Request) -> Response:
+        """Create up to 100 tasks, all or nothing; items share a generated batch_id."""
+        items = TaskCreateInput(many=True, data=request.data, max_length=BATCH_MAX, min_length=1)
+        items.is_valid(raise_exception=True)
+        batch_id = uuid.uuid4().hex
+        created: list[int] = []
+        with transaction.atomic():
+            for index, fields in enumerate(items.validated_data):
+                fields = {**fields, "batch_id": fields.get("batch_id") or batch_id}
+                try:
+                    task = lifecycle.create_task(owner=request.user, actor=request.user, **fields)
+                except UnknownKind as exc:
+                    raise ValidationError({index: {"task_type": [str(exc)]}}) from None
+                except ValidationError as exc:
+                    raise ValidationError({index: exc.detail}) from None
+                created.append(task.pk)
+        tasks = self.get_queryset().filter(pk__in=created).order_by("pk")
+        return Response(TaskSerializer(tasks, many=True).data)
+
+    def _transition(self, request: Request, move: Any, **kwargs: Any) -> Response:
+        return self._task_response(move(self.get_object(), actor=request.user, **kwargs))
+
+    @extend_schema(request=None, responses={200: TaskSerializer, 404: NOT_FOUND, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, pk: str) -> Response:
+        """PENDING or STOPPED -> QUEUED."""
+        return self._transition(request, lifecycle.start_task)
+
+    @extend_schema(request=None, responses={200: TaskSerializer, 404: NOT_FOUND, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, pk: str) -> Response:
+        """QUEUED or RUNNING -> STOPPED; a running handler stops at its next checkpoint."""
+        return self._transition(request, lifecycle.stop_task)
+
+    @extend_schema(
+        request=CancelInput, responses={200: TaskSerializer, 404: NOT_FOUND, 409: CONFLICT}
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        """PENDING, QUEUED, RUNNING or STOPPED -> CANCELLED (terminal)."""
+        data = CancelInput(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        return self._transition(
+            request, lifecycle.cancel_task, reason=data.validated_data["reason"]
+        )
+
+    @extend_schema(request=None, responses={200: TaskSerializer, 404: NOT_FOUND, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str) -> Response:
+        """FAILED, CANCELLED or STOPPED -> QUEUED with fresh attempts."""
+        return self._transition(request, lifecycle.retry_task)
+
+    @extend_schema(
+        request=TaskCloneInput,
+        parameters=[START_PARAM],
+        responses={201: TaskSerializer, 400: BAD_REQUEST, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["post"])
+    def clone(self, request: Request, pk: str) -> Response:
+        """A new task from this one's type and parameters; body fields override them."""
+        source = self.get_object()
+        data = TaskCloneInput(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        edits = dict(data.validated_data)
+        parameters = {**source.parameters, **(edits.pop("parameters", None) or {})}
+        fields = {
+            "name": source.name,
+            "description": source.description,
+            "account_id": source.account_id,
+            "proxy_id": source.proxy_id,
+            "priority": source.priority,
+            "max_attempts": source.max_attempts,
+            "platform": source.platform,
+            "action": source.action,
+            **edits,
+        }
+        task = lifecycle.create_task(
+            owner=request.user,
+            actor=request.user,
+            task_type=source.task_type,
+            parameters=parameters,
+            **_create_kwargs(fields, start=_query_bool(request, "start")),
+        )
+        return self._task_response(task, status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: TaskEventSerializer(many=True), 404: NOT_FOUND})
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def events(self, request: Request, pk: str) -> Response:
+        """The task's audit trail, oldest first."""
+        task = self.get_object()
+        page = self.paginate_queryset(task.events.order_by("at", "id"))
+        return self.get_paginated_response(TaskEventSerializer(page, many=True).data)
+
+    @extend_schema(responses={200: StatisticsResponse, 400: BAD_REQUEST})
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def statistics(self, request: Request) -> Response:
+        """Counts, success rate and durations of the tasks the list filters select."""
+        return Response(task_statistics(self.filter_queryset(self.get_queryset())))
+
+
+class TaskExecutionViewSet(viewsets.ReadOnlyModelViewSet[TaskExecution]):
+    """Attempts at running the requesting user's tasks (staff: everyone's)."""
+
+    queryset = TaskExecution.objects.none()
+    serializer_class = TaskExecutionSerializer
+    filterset_class = TaskExecutionFilter
+    lookup_value_regex = ID_PATTERN
+
+    def get_queryset(self) -> QuerySet[TaskExecution]:
+        executions = TaskExecution.objects.all()
+        user = self.request.user
+        if getattr(self, "swagger_fake_view", False):
+            return executions.none()
+        return executions if user.is_staff else executions.filter(task__owner=user)
+
+    def get_object(self) -> TaskExecution:
+        execution = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
+        if execution is None:
+            raise NotFound("Execution not found")
+        return execution
+
+    @extend_schema(
+        filters=False,
+        responses={200: TaskExecutionSerializer(many=True), 404: NOT_FOUND},
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path=f"task/(?P<task_id>{ID_PATTERN})",
+        filterset_class=None,
+        pagination_class=None,
+    )
+    def for_task(self, request: Request, task_id: str) -> Response:
+        """Every attempt of one task, newest first."""
+        tasks = Task.objects.filter(pk=task_id)
+        if not request.user.is_staff:
+            tasks = tasks.filter(owner=request.user)
+        if not tasks.exists():
+            raise NotFound("Task not found")
+        executions = self.get_queryset().filter(task_id=task_id).order_by("-attempt")
+        return Response(self.get_serializer(executions, many=True).data)
