@@ -13,6 +13,7 @@ import socket
 import traceback
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import F
 
 from . import lifecycle
 from .context import AttemptContext
@@ -42,16 +43,19 @@ def _to_json(value: object) -> object:
 
 def _begin(task_id: int, worker_id: str, lease: float) -> tuple[Task, TaskExecution]:
     """Claim a queued task, or resume the waiting execution of a polled one."""
-    status, attempt = Task.objects.filter(pk=task_id).values_list(
-        "status", "total_attempts"
-    ).first() or (None, None)
-    if status == Status.RUNNING:
+    # Claim first: it is the common case, and its refusal says whether the task is RUNNING, so
+    # the usual job costs no extra read.
+    try:
+        return lifecycle.claim_attempt(task_id, worker_id=worker_id, lease=lease)
+    except InvalidTransition as refused:
+        if refused.current_status != Status.RUNNING:
+            raise
         waiting = TaskExecution.objects.filter(
-            task_id=task_id, attempt=attempt, status=ExecutionStatus.WAITING
+            task_id=task_id, attempt=F("task__total_attempts"), status=ExecutionStatus.WAITING
         ).first()
-        if waiting is not None:
-            return lifecycle.resume_attempt(waiting, worker_id=worker_id, lease=lease)
-    return lifecycle.claim_attempt(task_id, worker_id=worker_id, lease=lease)
+        if waiting is None:
+            raise
+    return lifecycle.resume_attempt(waiting, worker_id=worker_id, lease=lease)
 
 
 def run_attempt(task_id: int, *, worker_id: str | None = None, lease: float | None = None) -> str:

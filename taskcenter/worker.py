@@ -15,15 +15,15 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import close_old_connections, connection
 from django.db.utils import OperationalError
-from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from . import reaper
-from .dispatch import RUN_ATTEMPT_PATH
+from .dispatch import RUN_ATTEMPT_PATH, EngineJob, JobTable
 from .runner import run_attempt
 
 logger = logging.getLogger("taskcenter.worker")
@@ -62,9 +62,13 @@ class Worker:
         self.stats = WorkerStats()
         self._stopping = threading.Event()
         self._in_flight: set[Future] = set()
-        self._finished: list[tuple[str, str]] = []
+        self._finished: list[tuple[Any, str]] = []
         self._finished_lock = threading.Lock()
         self._next_reap = 0.0
+        self._idle = True
+        self._jobs = JobTable(
+            backend_name=backend_name, queue_names=queue_names, worker_id=worker_id
+        )
 
     # -- signals ------------------------------------------------------------------------------
 
@@ -101,12 +105,18 @@ class Worker:
         )
         # Spread the reapers of workers started together.
         self._next_reap = time.monotonic() + random.random() * self.reap_interval  # noqa: S311
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="attempt") as pool:
+        # One slot runs its attempt on this thread: no hand-off per task, and one database
+        # connection, so the claim never waits on SQLite's busy handler for our own attempt.
+        pool = (
+            None
+            if self.concurrency == 1
+            else ThreadPoolExecutor(self.concurrency, thread_name_prefix="attempt")
+        )
+        try:
             while not self._stopping.is_set():
                 self._in_flight = {future for future in self._in_flight if not future.done()}
                 self._reap_if_due()
                 claimed = self._claim_and_submit(pool)
-                self._flush_finished()
                 if self._reached_max_tasks():
                     break
                 if claimed:
@@ -115,6 +125,9 @@ class Worker:
                     break
                 self._wait_for_slot_or_work()
             self._drain()
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
         logger.info("Worker %s stopped after %d attempt(s)", self.worker_id, self.stats.finished)
         return self.stats
 
@@ -137,51 +150,58 @@ class Worker:
 
     # -- claiming -----------------------------------------------------------------------------
 
-    def _claim_and_submit(self, pool: ThreadPoolExecutor) -> int:
+    def _claim_and_submit(self, pool: ThreadPoolExecutor | None) -> int:
         free = self.concurrency - len(self._in_flight)
         if self.max_tasks is not None:
             free = min(free, self.max_tasks - self.stats.claimed)
         if free <= 0:
+            self._flush_finished()
             return 0
         jobs = self._claim_jobs(free)
-        for job in jobs:
-            self._in_flight.add(pool.submit(self._execute, job))
         self.stats.claimed += len(jobs)
+        for job in jobs:
+            if pool is None:
+                self._execute(job)
+            else:
+                self._in_flight.add(pool.submit(self._execute, job))
         return len(jobs)
 
-    def _claim_jobs(self, limit: int) -> list[DBTaskResult]:
-        close_old_connections()
-        ready = DBTaskResult.objects.ready().filter(
-            backend_name=self.backend_name, queue_name__in=self.queue_names
-        )
+    def _claim_jobs(self, limit: int) -> list[EngineJob]:
+        """Claim up to ``limit`` ready jobs; finished jobs are marked done in the same commit."""
+        finished = self._take_finished()
+        if self._idle and not finished:
+            close_old_connections()
+            # Idle polls read without a lock, so a worker waiting for work every 20 ms does not
+            # take SQLite's write lock from the web process 50 times a second.
+            if not self._jobs.any_ready():
+                return []
         try:
-            with exclusive_transaction(ready.db):
-                jobs = list(ready.select_for_update(skip_locked=True)[:limit])
-                if jobs:
-                    DBTaskResult.objects.filter(pk__in=[job.pk for job in jobs]).update(
-                        status="RUNNING", started_at=timezone.now(), worker_ids=[self.worker_id]
-                    )
+            with exclusive_transaction(self._jobs.using):
+                self._jobs.mark_finished(finished)
+                jobs = self._jobs.claim(limit)
         except OperationalError as exc:
+            self._restore_finished(finished)
             if is_locked_database_exception(exc):
                 return []
             raise
+        self._idle = not jobs
         return jobs
 
     # -- running ------------------------------------------------------------------------------
 
-    def _execute(self, job: DBTaskResult) -> None:
+    def _execute(self, job: EngineJob) -> None:
         outcome = "error"
         try:
             if job.task_path == RUN_ATTEMPT_PATH:
                 task_id = job.args_kwargs["args"][0]
                 outcome = run_attempt(task_id, worker_id=self.worker_id, lease=self.lease)
             else:
-                outcome = self._execute_foreign_job(job)
+                outcome = self._execute_foreign_job(self._jobs.get(job))
         except Exception:
             logger.exception("Engine job %s crashed the runner", job.pk)
         finally:
             with self._finished_lock:
-                self._finished.append((str(job.pk), outcome))
+                self._finished.append((job.pk, outcome))
                 self.stats.finished += 1
                 self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
 
@@ -197,21 +217,24 @@ class Worker:
             job.set_failed(exc)
             return "foreign-failed"
 
-    def _flush_finished(self) -> None:
-        """Mark finished engine jobs done, one UPDATE per batch instead of one per job."""
+    def _take_finished(self) -> list[Any]:
+        """Engine jobs of ours that ended since the last flush (foreign ones record themselves)."""
         with self._finished_lock:
             finished, self._finished = self._finished, []
-        ours = [job_id for job_id, outcome in finished if not outcome.startswith("foreign")]
-        if not ours:
-            return
+        return [job_id for job_id, outcome in finished if not outcome.startswith("foreign")]
+
+    def _restore_finished(self, job_ids: list[Any]) -> None:
+        with self._finished_lock:
+            self._finished.extend((job_id, "retry") for job_id in job_ids)
+
+    def _flush_finished(self) -> None:
+        """Mark finished engine jobs done, one UPDATE per batch instead of one per job."""
+        finished = self._take_finished()
         try:
-            DBTaskResult.objects.filter(pk__in=ours, status="RUNNING").update(
-                status="SUCCESSFUL", finished_at=timezone.now()
-            )
+            self._jobs.mark_finished(finished)
         except OperationalError:
-            logger.exception("Could not mark %d engine jobs finished; will retry", len(ours))
-            with self._finished_lock:
-                self._finished.extend((job_id, "retry") for job_id in ours)
+            logger.exception("Could not mark %d engine jobs finished; will retry", len(finished))
+            self._restore_finished(finished)
 
     # -- reaping ------------------------------------------------------------------------------
 
