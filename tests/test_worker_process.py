@@ -107,7 +107,9 @@ def test_frozen_worker_cannot_write_its_late_result(start_worker, make_task):
     # demo.sleep never checks in, so after SIGCONT the frozen worker goes straight on to
     # report success: the write must be refused because the reaper gave the task away.
     task = make_task("demo.sleep", {"ms": 2500}, start=True, max_attempts=3)
-    frozen = start_worker("--worker-id", "frozen", env=FAST_LEASE)
+    # One slot, busy with our task: the frozen worker never opens a claim transaction, so the
+    # SIGSTOP cannot land while it holds SQLite's write lock (which would stall every writer).
+    frozen = start_worker("--worker-id", "frozen", "--concurrency", "1", env=FAST_LEASE)
     first = running_execution(task)
     frozen.signal(signal.SIGSTOP)
 
