@@ -211,6 +211,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "taskcenter.api.schema.forbid_nul_in_strings",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "TaskStatusEnum": "taskcenter.models.Status",
         "ExecutionStatusEnum": "taskcenter.models.ExecutionStatus",

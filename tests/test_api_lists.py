@@ -125,6 +125,8 @@ def test_time_range_filters_iso_and_epoch(api, make_task):
         ("ordering=password", ["ordering"]),
         ("account_id=a%00b", ["account_id"]),
         ("owner=%00", ["owner"]),
+        ("task_type=demo%00noop", ["task_type"]),
+        ("platform=a,%00", ["platform"]),
     ],
 )
 def test_odd_filter_values_are_400(api, query, loc):

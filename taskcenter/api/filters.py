@@ -12,6 +12,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import extend_schema_field
 
 from ..models import ExecutionStatus, Status, Task, TaskExecution
 
@@ -39,6 +40,9 @@ class InFilter(django_filters.MultipleChoiceFilter):
 class CommaListField(forms.CharField):
     def to_python(self, value: Any) -> list[str]:
         text = super().to_python(value)
+        # Validators run on the list, whose repr escapes NUL: check the raw text here.
+        if "\x00" in text:
+            raise forms.ValidationError("Null characters are not allowed.", code="null_characters")
         return [part.strip() for part in text.split(",") if part.strip()]
 
 
@@ -53,6 +57,7 @@ class CharInFilter(django_filters.Filter):
         return qs.filter(**{f"{self.field_name}__in": value})
 
 
+@extend_schema_field({"type": "integer", "minimum": 0, "maximum": INT64_MAX})
 class Int64Filter(django_filters.NumberFilter):
     """An integer that fits the database column; anything else is a 400, not an overflow."""
 
@@ -86,11 +91,23 @@ class FlexibleDateTimeField(forms.Field):
                 parsed = datetime(day.year, day.month, day.day)
         except (ValueError, OverflowError, OSError):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
-        if timezone.is_naive(parsed):
-            parsed = timezone.make_aware(parsed)
+        try:
+            if timezone.is_naive(parsed):
+                parsed = timezone.make_aware(parsed)
+            # The database wants UTC; 0001-01-01T00:00+05:00 has no UTC equivalent.
+            parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
         return parsed
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "date-time",
+        "description": "ISO 8601 date-time (or a date, or epoch seconds such as 1705314600).",
+    }
+)
 class TimeFilter(django_filters.Filter):
     field_class = FlexibleDateTimeField
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -23,6 +24,7 @@ from ..models import IdempotencyKey, Task
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+KEY_PATTERN = re.compile(r"[!-~]{1,255}")  # visible ASCII, no spaces
 
 
 class KeyReused(APIException):
@@ -37,9 +39,9 @@ def key_from(request: Request) -> str | None:
     if raw is None:
         return None
     key = raw.strip()
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
+    if not KEY_PATTERN.fullmatch(key):
         raise ValidationError(
-            {HEADER: [f"Must be 1 to {MAX_KEY_LENGTH} printable ASCII characters."]}
+            {HEADER: [f"Must be 1 to {MAX_KEY_LENGTH} visible ASCII characters, no spaces."]}
         )
     return key
 

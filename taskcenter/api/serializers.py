@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from ..models import Status, Task, TaskEvent, TaskExecution
@@ -49,6 +50,10 @@ def check_json_value(value: Any, depth: int = 0) -> None:
             check_json_value(item, depth + 1)
 
 
+class TaskTypeField(serializers.CharField):
+    """A task kind name; the schema lists the registered kinds (``api.schema``)."""
+
+
 class SafeJSONField(serializers.JSONField):
     """A JSON field whose content both SQLite and PostgreSQL can store."""
 
@@ -61,8 +66,14 @@ class SafeJSONField(serializers.JSONField):
 class NullableText(serializers.CharField):
     """Seed 003 shows absent references as ``null``; the models store them as ``""``."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_null=True, **kwargs)
+
     def to_representation(self, value: Any) -> str | None:
         return value or None
+
+
+TEXT_FIELDS = ("name", "description", "account_id", "proxy_id", "platform", "action", "batch_id")
 
 
 def _text(max_length: int, **kwargs: Any) -> serializers.CharField:
@@ -173,20 +184,27 @@ class _TaskFieldsInput(serializers.Serializer):
 
     task_name = _text(200, source="name")
     describe = _text(10_000, source="description")
-    parameters = SafeJSONField(required=False, help_text="Validated against the task type.")
+    parameters = SafeJSONField(
+        required=False, allow_null=True, help_text="A JSON object, validated against the task type."
+    )
     account_id = _text(64)
     proxy_id = _text(64)
     priority = serializers.IntegerField(required=False, min_value=-100, max_value=100)
     max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=100)
 
     def validate(self, attrs: dict) -> dict:
-        # The models store "no value" as "", so null and "" mean the same on input.
-        return {key: ("" if value is None else value) for key, value in attrs.items()}
+        # The models store "no value" as "", so null and "" mean the same for text; null
+        # parameters are the kind's defaults, like {}.
+        empty = {"parameters": {}, **dict.fromkeys(TEXT_FIELDS, "")}
+        return {
+            key: empty[key] if value is None and key in empty else value
+            for key, value in attrs.items()
+        }
 
 
 class TaskCreateInput(_TaskFieldsInput):
-    task_type = serializers.CharField(max_length=100, help_text="A registered task kind.")
-    parameters = SafeJSONField(required=False, default=dict)
+    task_type = TaskTypeField(max_length=100)
+    parameters = SafeJSONField(required=False, allow_null=True, default=dict)
     platform = _text(50)
     action = _text(50)
     batch_id = _text(64)
@@ -228,16 +246,29 @@ class ConflictResponse(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.choices, help_text="The task's status now.")
 
 
+@extend_schema_field(
+    {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}
+)
+class LocField(serializers.ListField):
+    pass
+
+
 class ValidationErrorItem(serializers.Serializer):
-    loc = serializers.ListField(
-        child=serializers.CharField(), help_text="Field path; list positions are integers."
-    )
+    loc = LocField(help_text="Field path; list positions (batch items) are integers.")
     msg = serializers.CharField()
     type = serializers.CharField()
 
 
 class ValidationErrorResponse(serializers.Serializer):
     detail = ValidationErrorItem(many=True)
+
+
+BadRequestResponse = PolymorphicProxySerializer(
+    component_name="BadRequest",
+    serializers=[ValidationErrorResponse, ErrorResponse],
+    resource_type_field_name=None,
+    help_text="Field errors as a list, or one message (e.g. a JSON parse error).",
+)
 
 
 class DeletedResponse(serializers.Serializer):

@@ -14,7 +14,12 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -24,10 +29,12 @@ from rest_framework.response import Response
 from .. import lifecycle
 from ..errors import UnknownKind
 from ..models import Task, TaskExecution
-from . import idempotency
+from . import idempotency, schema  # noqa: F401  (schema registers OpenAPI extensions)
 from .filters import TaskExecutionFilter, TaskFilter
+from .parsers import SafeJSONParser
 from .serializers import (
     BATCH_MAX,
+    BadRequestResponse,
     CancelInput,
     ConflictResponse,
     DeletedResponse,
@@ -39,13 +46,12 @@ from .serializers import (
     TaskExecutionSerializer,
     TaskSerializer,
     TaskUpdateInput,
-    ValidationErrorResponse,
 )
 from .statistics import task_statistics
 
 ID_PATTERN = "[0-9]{1,18}"  # longer ids would overflow the integer column: 404, not 500
 
-BAD_REQUEST = OpenApiResponse(ValidationErrorResponse, "Invalid input; `loc` names the field.")
+BAD_REQUEST = OpenApiResponse(BadRequestResponse, "Invalid input; `loc` names the field.")
 NOT_FOUND = OpenApiResponse(ErrorResponse, "No such task, or not yours.")
 CONFLICT = OpenApiResponse(ConflictResponse, "Not allowed in the task's current status.")
 START_PARAM = OpenApiParameter(
@@ -72,6 +78,10 @@ def _create_kwargs(data: dict, *, start: bool | None = None) -> dict[str, Any]:
     return fields
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: TaskSerializer(many=True), 400: BAD_REQUEST}),
+    retrieve=extend_schema(responses={200: TaskSerializer, 404: NOT_FOUND}),
+)
 class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Task]):
     """Tasks of the requesting user (staff: everyone's)."""
 
@@ -103,7 +113,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             START_PARAM,
             OpenApiParameter(
                 "Idempotency-Key",
-                OpenApiTypes.STR,
+                {"type": "string", "pattern": "^[!-~]{1,255}$"},
                 OpenApiParameter.HEADER,
                 description="Retrying with the same key and body returns the first task (200); "
                 "the same key with another body is a 422.",
@@ -162,10 +172,17 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return Response({"message": "Task and related results deleted successfully"})
 
     @extend_schema(
-        request=TaskCreateInput(many=True),
+        request={
+            "application/json": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": BATCH_MAX,
+                "items": {"$ref": "#/components/schemas/TaskCreateInputRequest"},
+            }
+        },
         responses={200: TaskSerializer(many=True), 400: BAD_REQUEST},
     )
-    @action(detail=False, methods=["post"])
+    @action(detail=False, methods=["post"], parser_classes=[SafeJSONParser], pagination_class=None)
     def batch(self, request: Request) -> Response:
         """Create up to 100 tasks, all or nothing; items share a generated batch_id."""
         items = TaskCreateInput(many=True, data=request.data, max_length=BATCH_MAX, min_length=1)
@@ -201,7 +218,8 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return self._transition(request, lifecycle.stop_task)
 
     @extend_schema(
-        request=CancelInput, responses={200: TaskSerializer, 404: NOT_FOUND, 409: CONFLICT}
+        request=CancelInput,
+        responses={200: TaskSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, 409: CONFLICT},
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
@@ -251,7 +269,9 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         )
         return self._task_response(task, status.HTTP_201_CREATED)
 
-    @extend_schema(responses={200: TaskEventSerializer(many=True), 404: NOT_FOUND})
+    @extend_schema(
+        responses={200: TaskEventSerializer(many=True), 400: BAD_REQUEST, 404: NOT_FOUND}
+    )
     @action(detail=True, methods=["get"], filterset_class=None)
     def events(self, request: Request, pk: str) -> Response:
         """The task's audit trail, oldest first."""
@@ -266,6 +286,10 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return Response(task_statistics(self.filter_queryset(self.get_queryset())))
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: TaskExecutionSerializer(many=True), 400: BAD_REQUEST}),
+    retrieve=extend_schema(responses={200: TaskExecutionSerializer, 404: NOT_FOUND}),
+)
 class TaskExecutionViewSet(viewsets.ReadOnlyModelViewSet[TaskExecution]):
     """Attempts at running the requesting user's tasks (staff: everyone's)."""
 
