@@ -175,3 +175,10 @@ def test_swagger_ui_and_browsable_api_render(api, make_task):
         response = api.get(url, HTTP_ACCEPT="text/html")
         assert response.status_code == 200, url
         assert response["Content-Type"].startswith("text/html")
+
+
+def test_run_after_with_an_unusual_offset_is_stored_in_utc(api):
+    body = {"task_type": "demo.noop", "run_after": "2030-01-01T22:20:00+22:20"}
+    response = api.post(TASKS, body, format="json")
+    assert response.status_code == 201, response.json()
+    assert Task.objects.get().run_after.isoformat() == "2030-01-01T00:00:00+00:00"

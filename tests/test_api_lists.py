@@ -111,6 +111,8 @@ def test_time_range_filters_iso_and_epoch(api, make_task):
     assert ids(api.get(f"{TASKS}?created_before={epoch}.5")) == {old.pk}
     assert ids(api.get(f"{TASKS}?finished_after=2024-01-15T10:30:00%2B00:00")) == {old.pk}
     assert ids(api.get(f"{TASKS}?finished_before=2024-01-15T10:30:00Z")) == set()
+    # Offsets PostgreSQL would refuse are converted to UTC first.
+    assert ids(api.get(f"{TASKS}?created_after=2024-01-16T22:20:00%2B22:20")) == {new.pk}
 
 
 @pytest.mark.parametrize(
@@ -119,6 +121,7 @@ def test_time_range_filters_iso_and_epoch(api, make_task):
         ("created_after=yesterday", ["created_after"]),
         ("created_after=2024-13-45", ["created_after"]),
         ("created_before=99999999999999", ["created_before"]),
+        ("created_before=0001-01-01T00:00:00%2B05:00", ["created_before"]),
         ("finished_after=%00", ["finished_after"]),
         ("user_id=abc", ["user_id"]),
         (f"user_id={'9' * 30}", ["user_id"]),

@@ -94,11 +94,11 @@ class FlexibleDateTimeField(forms.Field):
         try:
             if timezone.is_naive(parsed):
                 parsed = timezone.make_aware(parsed)
-            # The database wants UTC; 0001-01-01T00:00+05:00 has no UTC equivalent.
-            parsed.astimezone(UTC)
+            # In UTC: PostgreSQL refuses offsets beyond +-15:59 that Python accepts (+22:20),
+            # and 0001-01-01T00:00+05:00 has no UTC equivalent at all.
+            return parsed.astimezone(UTC)
         except (ValueError, OverflowError):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
-        return parsed
 
 
 @extend_schema_field(
