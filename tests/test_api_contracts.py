@@ -182,3 +182,42 @@ def test_run_after_with_an_unusual_offset_is_stored_in_utc(api):
     response = api.post(TASKS, body, format="json")
     assert response.status_code == 201, response.json()
     assert Task.objects.get().run_after.isoformat() == "2030-01-01T00:00:00+00:00"
+
+
+def test_browsable_api_offers_the_create_form(api):
+    response = api.get(TASKS, HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert b'name="task_type"' in response.content
+
+
+def test_concurrent_idempotent_requests_create_one_task(api, monkeypatch):
+    """The loser of the race finds no key, creates, hits the unique constraint, rolls back."""
+    from taskcenter.api import idempotency
+
+    body = {"task_type": "demo.noop"}
+    first = api.post(TASKS, body, format="json", HTTP_IDEMPOTENCY_KEY="race")
+    real_replay = idempotency._replay
+    calls = []
+
+    def blind_first_look(*args):
+        calls.append(args)
+        return None if len(calls) == 1 else real_replay(*args)
+
+    monkeypatch.setattr(idempotency, "_replay", blind_first_look)
+    second = api.post(TASKS, body, format="json", HTTP_IDEMPOTENCY_KEY="race")
+    assert second.status_code == 200
+    assert second.json()["id"] == first.json()["id"]
+    assert Task.objects.count() == 1
+    assert len(calls) == 2
+
+
+def test_throttled_requests_get_a_json_429(api, monkeypatch):
+    from django.core.cache import cache
+    from rest_framework.throttling import UserRateThrottle
+
+    cache.clear()
+    monkeypatch.setattr(UserRateThrottle, "get_rate", lambda self: "2/min")
+    responses = [api.get(TASKS) for _ in range(3)]
+    cache.clear()
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    assert "throttled" in responses[-1].json()["detail"].lower()

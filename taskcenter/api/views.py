@@ -20,7 +20,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
@@ -96,6 +96,14 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         if getattr(self, "swagger_fake_view", False):
             return tasks.none()
         return tasks if user.is_staff else tasks.filter(owner=user)
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        # Only the browsable API asks for these: it renders its HTML forms from them.
+        if self.action == "create":
+            return TaskCreateInput
+        if self.action in {"update", "partial_update"}:
+            return TaskUpdateInput
+        return TaskSerializer
 
     def get_object(self) -> Task:
         task = self.get_queryset().filter(pk=self.kwargs["pk"]).first()

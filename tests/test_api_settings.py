@@ -1,0 +1,77 @@
+"""Production settings: `check --deploy` with TASKCENTER_HTTPS, CORS safety, throttles on."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    full_env = {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+        "DJANGO_SETTINGS_MODULE": "taskcenter.settings",
+        "TASKCENTER_VAR_DIR": str(tmp_path),
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        **env,
+    }
+    full_env.pop("DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_deploy_passes_with_https_on(tmp_path):
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING", tmp_path=tmp_path, TASKCENTER_HTTPS="true"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_plain_http_default_does_not_redirect(tmp_path):
+    # `make run` serves http://localhost: without TASKCENTER_HTTPS nothing forces HTTPS.
+    result = manage("diffsettings", "--all", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "SECURE_SSL_REDIRECT = False" in result.stdout
+    assert "SESSION_COOKIE_SECURE = False" in result.stdout
+
+
+def test_cors_credentials_with_allow_all_is_refused(tmp_path):
+    result = manage(
+        "check", tmp_path=tmp_path, CORS_ALLOW_ALL_ORIGINS="true", CORS_ALLOW_CREDENTIALS="true"
+    )
+    assert result.returncode != 0
+    assert "CORS_ALLOW_CREDENTIALS" in result.stderr
+
+
+def test_throttles_are_on_by_default():
+    classes = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"]
+    assert "rest_framework.throttling.UserRateThrottle" in classes
+    assert "rest_framework.throttling.AnonRateThrottle" in classes
+
+
+@pytest.mark.parametrize("name", ["anon", "user"])
+def test_throttle_rates_come_from_the_environment(tmp_path, name):
+    result = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings;"
+        f"print(settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['{name}'])",
+        tmp_path=tmp_path,
+        **{f"THROTTLE_{name.upper()}_RATE": "7/hour"},
+    )
+    assert result.stdout.strip().endswith("7/hour"), result.stdout + result.stderr
