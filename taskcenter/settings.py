@@ -214,6 +214,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "taskcenter.api.schema.forbid_nul_in_strings",
+        "taskcenter.api.schema.document_auth_errors",
     ],
     "ENUM_NAME_OVERRIDES": {
         "TaskStatusEnum": "taskcenter.models.Status",

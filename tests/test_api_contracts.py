@@ -166,6 +166,7 @@ def test_openapi_schema_documents_actions_and_errors(api):
     size = next(p for p in paths["/api/v1/tasks"]["get"]["parameters"] if p["name"] == "size")
     assert size["schema"]["maximum"] == 100
     assert "bearerAuth" in schema["components"]["securitySchemes"]
+    assert {"401", "429"} <= set(start)
 
 
 def test_swagger_ui_and_browsable_api_render(api, make_task):

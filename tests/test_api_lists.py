@@ -143,6 +143,9 @@ def test_ordering(api, make_task):
     assert [t["id"] for t in items] == [high.pk, low.pk]
     items = api.get(f"{TASKS}?ordering=priority").json()["items"]
     assert [t["id"] for t in items] == [low.pk, high.pk]
+    tied = [make_task(priority=1) for _ in range(3)]
+    pages = [api.get(f"{TASKS}?ordering=priority&size=1&page={n}").json() for n in (2, 3, 4)]
+    assert [p["items"][0]["id"] for p in pages] == [t.pk for t in reversed(tied)]
 
 
 # --- query counts -------------------------------------------------------------------------------

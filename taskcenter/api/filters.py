@@ -112,6 +112,14 @@ class TimeFilter(django_filters.Filter):
     field_class = FlexibleDateTimeField
 
 
+class StableOrderingFilter(django_filters.OrderingFilter):
+    """The requested order, then ``-id``: rows with equal keys must not swap between pages."""
+
+    def filter(self, qs: QuerySet, value: list[str] | None) -> QuerySet:
+        qs = super().filter(qs, value)
+        return qs.order_by(*qs.query.order_by, "-id") if value else qs
+
+
 class TaskFilter(django_filters.FilterSet):
     status = InFilter(choices=Status.choices, help_text="One or more, comma-separated.")
     task_type = CharInFilter(help_text="One or more, comma-separated.")
@@ -129,7 +137,7 @@ class TaskFilter(django_filters.FilterSet):
     created_before = TimeFilter(field_name="created_at", lookup_expr="lt")
     finished_after = TimeFilter(field_name="finished_at", lookup_expr="gte")
     finished_before = TimeFilter(field_name="finished_at", lookup_expr="lt")
-    ordering = django_filters.OrderingFilter(
+    ordering = StableOrderingFilter(
         fields=(
             ("created_at", "created_at"),
             ("updated_at", "updated_at"),
@@ -152,7 +160,7 @@ class TaskExecutionFilter(django_filters.FilterSet):
     worker_id = django_filters.CharFilter()
     started_after = TimeFilter(field_name="started_at", lookup_expr="gte")
     started_before = TimeFilter(field_name="started_at", lookup_expr="lt")
-    ordering = django_filters.OrderingFilter(
+    ordering = StableOrderingFilter(
         fields=(("started_at", "started_at"), ("duration", "duration"), ("id", "id")),
         help_text="A field, `-field` for descending; default `-started_at`.",
     )

@@ -40,3 +40,23 @@ def forbid_nul_in_strings(result: dict, generator: Any, request: Any, public: bo
     """Postprocessing hook: PostgreSQL cannot store NUL, so every free-text string says so."""
     _forbid_nul(result)
     return result
+
+
+AUTH_ERRORS = {
+    "401": "Missing or invalid credentials.",
+    "429": "Too many requests; retry after the `Retry-After` header's seconds.",
+}
+
+
+def document_auth_errors(result: dict, generator: Any, request: Any, public: bool) -> dict:
+    """Postprocessing hook: every authenticated operation can also answer 401 and 429."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for code, description in AUTH_ERRORS.items():
+                operation["responses"].setdefault(
+                    code, {"description": description, "content": error}
+                )
+    return result
