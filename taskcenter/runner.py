@@ -72,6 +72,13 @@ def run_attempt(task_id: int, *, worker_id: str | None = None, lease: float | No
         logger.debug("Skipping job for task %s: %s", task_id, refused)
         return "skipped"
 
+    return run_claimed_attempt(task, execution, worker_id=worker_id, lease=lease)
+
+
+def run_claimed_attempt(
+    task: Task, execution: TaskExecution, *, worker_id: str, lease: float
+) -> str:
+    """Run the handler of an attempt already claimed (see ``lifecycle.claim_attempts``)."""
     heartbeat.track(execution.pk)
     try:
         return _run_handler(task, execution, worker_id=worker_id, lease=lease)
@@ -119,7 +126,7 @@ def _run_handler(task: Task, execution: TaskExecution, *, worker_id: str, lease:
         return _record_failure(execution, error, worker_id=worker_id, permanent=True, delay=0.0)
 
     try:
-        lifecycle.complete_attempt(execution, result=result, worker_id=worker_id)
+        lifecycle.complete_attempt(execution, result=result, worker_id=worker_id, refresh=False)
     except InvalidTransition:
         lifecycle.interrupt_attempt(execution)
         return "discarded"

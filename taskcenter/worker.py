@@ -15,8 +15,10 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.db import close_old_connections, connection
@@ -24,11 +26,16 @@ from django.db.utils import OperationalError
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
-from . import reaper
+from . import lifecycle, reaper
 from .dispatch import RUN_ATTEMPT_PATH, EngineJob, JobTable
-from .runner import run_attempt
+from .heartbeat import heartbeat
+from .runner import run_attempt, run_claimed_attempt
 
 logger = logging.getLogger("taskcenter.worker")
+
+# A one-slot worker claims as many attempts at once as it expects to finish in this time.
+BATCH_BUDGET = 0.025
+MAX_BATCH = 32
 
 
 @dataclass
@@ -68,6 +75,9 @@ class Worker:
         self._finished_lock = threading.Lock()
         self._next_reap = 0.0
         self._idle = True
+        # Moving average of how long an attempt takes; starts "long" so a fresh worker claims
+        # one at a time until it knows better.
+        self._attempt_seconds = BATCH_BUDGET
         self._jobs = JobTable(
             backend_name=backend_name, queue_names=queue_names, worker_id=worker_id
         )
@@ -154,6 +164,11 @@ class Worker:
 
     def _claim_and_submit(self, pool: ThreadPoolExecutor | None) -> int:
         free = self.concurrency - len(self._in_flight)
+        if pool is None:
+            # One slot: take a small batch whose attempts, run one after another, last about
+            # BATCH_BUDGET; its last attempt then shows RUNNING at most that long before it
+            # starts. Long attempts shrink the batch to one.
+            free = self._batch_size
         if self.max_tasks is not None:
             free = min(free, self.max_tasks - self.stats.claimed)
         if free <= 0:
@@ -161,12 +176,49 @@ class Worker:
             return 0
         jobs = self._claim_jobs(free)
         self.stats.claimed += len(jobs)
-        for job in jobs:
+        for job, attempt in self._claim_attempts(jobs):
             if pool is None:
-                self._execute(job)
+                self._execute(job, attempt)
             else:
-                self._in_flight.add(pool.submit(self._execute, job))
+                self._in_flight.add(pool.submit(self._execute, job, attempt))
         return len(jobs)
+
+    def _claim_attempts(self, jobs: list[EngineJob]) -> list[tuple[EngineJob, Callable[[], str]]]:
+        """Pair each engine job with what runs it, claiming our tasks in one transaction.
+
+        Tasks the batch could not claim (a duplicate job, a polled task to resume, a row another
+        worker holds) fall back to ``run_attempt``, which claims or skips them one at a time.
+        """
+        ours = [job.args_kwargs["args"][0] for job in jobs if job.task_path == RUN_ATTEMPT_PATH]
+        claimed: dict[int, tuple] = {}
+        if len(ours) > 1:
+            try:
+                for task, execution in lifecycle.claim_attempts(
+                    ours, worker_id=self.worker_id, lease=self.lease, skip_locked=True
+                ):
+                    heartbeat.track(execution.pk)  # leases of attempts waiting their turn too
+                    claimed[task.pk] = (task, execution)
+            except OperationalError:
+                logger.exception("Batch claim failed; claiming one at a time")
+        work = []
+        for job in jobs:
+            if job.task_path != RUN_ATTEMPT_PATH:
+                work.append((job, partial(self._execute_foreign_job, self._jobs.get(job))))
+                continue
+            task_id = job.args_kwargs["args"][0]
+            if task_id in claimed:
+                task, execution = claimed.pop(task_id)
+                attempt = partial(
+                    run_claimed_attempt,
+                    task,
+                    execution,
+                    worker_id=self.worker_id,
+                    lease=self.lease or lifecycle.lease_seconds(),
+                )
+            else:
+                attempt = partial(run_attempt, task_id, worker_id=self.worker_id, lease=self.lease)
+            work.append((job, attempt))
+        return work
 
     def _claim_jobs(self, limit: int) -> list[EngineJob]:
         """Claim up to ``limit`` ready jobs; finished jobs are marked done in the same commit."""
@@ -191,21 +243,24 @@ class Worker:
 
     # -- running ------------------------------------------------------------------------------
 
-    def _execute(self, job: EngineJob) -> None:
+    def _execute(self, job: EngineJob, attempt: Callable[[], str]) -> None:
         outcome = "error"
+        started = time.monotonic()
         try:
-            if job.task_path == RUN_ATTEMPT_PATH:
-                task_id = job.args_kwargs["args"][0]
-                outcome = run_attempt(task_id, worker_id=self.worker_id, lease=self.lease)
-            else:
-                outcome = self._execute_foreign_job(self._jobs.get(job))
+            outcome = attempt()
         except Exception:
             logger.exception("Engine job %s crashed the runner", job.pk)
         finally:
+            took = time.monotonic() - started
             with self._finished_lock:
                 self._finished.append((job.pk, outcome))
                 self.stats.finished += 1
                 self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
+                self._attempt_seconds = 0.8 * self._attempt_seconds + 0.2 * took
+
+    @property
+    def _batch_size(self) -> int:
+        return max(1, min(MAX_BATCH, int(BATCH_BUDGET / max(self._attempt_seconds, 1e-6))))
 
     @staticmethod
     def _execute_foreign_job(job: DBTaskResult) -> str:
