@@ -120,6 +120,20 @@ def _lifecycle_action(
     return admin.action(description=description)(action)
 
 
+REFERENCE_FIELDS = [
+    "platform",
+    "action",
+    "external_id",
+    "remote_status",
+    "account_id",
+    "proxy_id",
+    "batch_id",
+    "quota",
+    "quota_refunded_at",
+]
+TIME_FIELDS = ["created_at", "submitted_at", "started_at", "finished_at", "updated_at"]
+
+
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
     list_display = [
@@ -157,22 +171,12 @@ class TaskAdmin(admin.ModelAdmin):
             _("References"),
             {
                 "classes": ["collapse"],
-                "fields": [
-                    "platform",
-                    "action",
-                    "external_id",
-                    "remote_status",
-                    "account_id",
-                    "proxy_id",
-                    "batch_id",
-                    "quota",
-                    "quota_refunded_at",
-                ],
+                "fields": REFERENCE_FIELDS,
             },
         ),
         (
             _("Times"),
-            {"fields": ["created_at", "submitted_at", "started_at", "finished_at", "updated_at"]},
+            {"fields": TIME_FIELDS},
         ),
     ]
     readonly_fields = [
@@ -185,20 +189,8 @@ class TaskAdmin(admin.ModelAdmin):
         "error_message",
         "parameters_pretty",
         "result_pretty",
-        "platform",
-        "action",
-        "external_id",
-        "remote_status",
-        "account_id",
-        "proxy_id",
-        "batch_id",
-        "quota",
-        "quota_refunded_at",
-        "created_at",
-        "submitted_at",
-        "started_at",
-        "finished_at",
-        "updated_at",
+        *REFERENCE_FIELDS,
+        *TIME_FIELDS,
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
