@@ -29,12 +29,6 @@ class Command(BaseCommand):
         )
         parser.add_argument("--worker-id", default="", help="Default: host:pid.")
         parser.add_argument(
-            "--lease",
-            type=float,
-            default=None,
-            help="Lease of each attempt in seconds (default: settings LEASE_SECONDS).",
-        )
-        parser.add_argument(
             "--reap-interval",
             type=float,
             default=10.0,
@@ -60,7 +54,6 @@ class Command(BaseCommand):
             reap_interval=options["reap_interval"],
             max_tasks=options["max_tasks"],
             exit_when_idle=options["exit_when_idle"],
-            lease=options["lease"],
         )
         worker.install_signal_handlers()
         stats = worker.run()
