@@ -480,9 +480,8 @@ def complete_attempt(
     """
     now = timezone.now()
     with transaction.atomic():
-        _lock_task(execution.task_id)
-        if not _close_execution(execution, ExecutionStatus.COMPLETED, now):
-            raise _refusal(execution.task_id, "complete")
+        # The fenced task UPDATE comes first: it takes the task row lock before the execution,
+        # the order every writer keeps (see _lock_task), without a statement of its own.
         updated = _fenced(execution).update(
             status=Status.COMPLETED,
             progress=100,
@@ -491,9 +490,9 @@ def complete_attempt(
             finished_at=now,
             updated_at=now,
         )
-        if updated != 1:
-            # Rolls the execution back to RUNNING too; the runner then closes it as
-            # stopped/cancelled to match what the user did meanwhile.
+        if updated != 1 or not _close_execution(execution, ExecutionStatus.COMPLETED, now):
+            # Rolls everything back; the runner then closes the execution as stopped or
+            # cancelled to match what the user did meanwhile (or leaves a LOST one alone).
             raise _refusal(execution.task_id, "complete")
         _record(
             execution.task_id,
@@ -521,13 +520,12 @@ def fail_attempt(
     now = timezone.now()
     error = error[:10_000]
     with transaction.atomic():
-        _lock_task(execution.task_id)
-        if not _close_execution(
+        # A locking read of the fenced task: the row lock first, as every writer takes it, and
+        # the attempt counts to decide between a retry and the end.
+        task = _fenced(execution).select_for_update(no_key=True).first()
+        if task is None or not _close_execution(
             execution, ExecutionStatus.FAILED, now, error_message=error, traceback=traceback
         ):
-            raise _refusal(execution.task_id, "fail")
-        task = _fenced(execution).first()
-        if task is None:
             raise _refusal(execution.task_id, "fail")
         actor = f"worker:{worker_id or execution.worker_id}"
         data = {"attempt": execution.attempt, "error": error[:500]}
