@@ -344,28 +344,35 @@ def claim_attempts(
     now = timezone.now()
     lease_until = now + timedelta(seconds=lease or lease_seconds())
     with transaction.atomic():
-        # Lock first so the UPDATE moves exactly the rows read here (on SQLite the IMMEDIATE
-        # transaction is the lock). A single claim waits for a row being stopped or cancelled,
-        # so its refusal names the status that won.
-        ids = list(
-            Task.objects.select_for_update(skip_locked=skip_locked, no_key=True)
-            .filter(
-                Q(run_after__isnull=True) | Q(run_after__lte=now),
-                pk__in=task_ids,
-                status=Status.QUEUED,
+        claimable = Task.objects.filter(
+            Q(run_after__isnull=True) | Q(run_after__lte=now), status=Status.QUEUED
+        )
+        if len(set(task_ids)) == 1 and not skip_locked:
+            # One task: the conditional UPDATE's row count says whether it was ours.
+            ids = list(task_ids[:1])
+        else:
+            # Lock first so the UPDATE moves exactly the rows read here (on SQLite the IMMEDIATE
+            # transaction is the lock); with skip_locked, rows another transaction holds are
+            # left to be claimed one at a time.
+            ids = list(
+                claimable.select_for_update(skip_locked=skip_locked, no_key=True)
+                .filter(pk__in=task_ids)
+                .values_list("pk", flat=True)
             )
-            .values_list("pk", flat=True)
+        moved = (
+            claimable.filter(pk__in=ids).update(
+                status=Status.RUNNING,
+                attempts=F("attempts") + 1,
+                total_attempts=F("total_attempts") + 1,
+                started_at=now,
+                updated_at=now,
+                run_after=None,
+            )
+            if ids
+            else 0
         )
-        if not ids:
+        if not moved:
             return []
-        Task.objects.filter(pk__in=ids).update(
-            status=Status.RUNNING,
-            attempts=F("attempts") + 1,
-            total_attempts=F("total_attempts") + 1,
-            started_at=now,
-            updated_at=now,
-            run_after=None,
-        )
         tasks = Task.objects.in_bulk(ids)
         ordered = [tasks[pk] for pk in dict.fromkeys(task_ids) if pk in tasks]
         executions = TaskExecution.objects.bulk_create(
