@@ -42,7 +42,7 @@ def countdown(task, ctx):
         remaining = (ticks - tick) * interval
         ctx.progress(100 * tick / ticks, f"{remaining:g} s left", force=True)
         time.sleep(interval)
-    ctx.checkpoint()
+    ctx.progress(100, "done", force=True)
     return {"counted_seconds": total}
 
 
