@@ -145,6 +145,11 @@ class Task(models.Model):
         indexes = [
             # List pages: a user's tasks by status, newest first; staff by status/platform.
             models.Index(fields=["owner", "status", "-created_at"], name="task_owner_status_idx"),
+            # A user's list filtered by status and platform: count and page from the index alone.
+            models.Index(
+                fields=["owner", "status", "platform", "-created_at"],
+                name="task_owner_stat_plat_idx",
+            ),
             models.Index(fields=["owner", "-created_at"], name="task_owner_created_idx"),
             models.Index(fields=["status", "platform", "-created_at"], name="task_status_plat_idx"),
             models.Index(fields=["status", "-created_at"], name="task_status_created_idx"),
