@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 
-from ..models import ExecutionStatus, Status, Task
+from ..models import ExecutionStatus, Status, Task, TaskExecution
 
 PERCENTILES = {"p50": 0.50, "p95": 0.95}
 
@@ -35,9 +35,9 @@ def _grouped_counts(tasks: QuerySet[Task]) -> tuple[Counter, Counter, Counter]:
     return by_status, by_type, by_platform
 
 
-def duration_percentiles(executions: QuerySet[Any], field: str = "duration") -> dict[str, Any]:
-    """Nearest-rank p50/p95 of ``field`` over ``executions`` (NULL durations ignored)."""
-    timed = executions.filter(**{f"{field}__isnull": False}).order_by()
+def duration_percentiles(executions: QuerySet[TaskExecution]) -> dict[str, Any]:
+    """Nearest-rank p50/p95 of ``duration`` over ``executions`` (NULL durations ignored)."""
+    timed = executions.filter(duration__isnull=False).order_by()
     count = timed.count()
     result: dict[str, Any] = {"count": count}
     for name, fraction in PERCENTILES.items():
@@ -45,7 +45,9 @@ def duration_percentiles(executions: QuerySet[Any], field: str = "duration") -> 
             result[name] = None
             continue
         rank = max(math.ceil(fraction * count), 1) - 1
-        result[name] = timed.order_by(field).values_list(field, flat=True)[rank : rank + 1].get()
+        result[name] = (
+            timed.order_by("duration").values_list("duration", flat=True)[rank : rank + 1].get()
+        )
     return result
 
 
@@ -55,10 +57,8 @@ def task_statistics(tasks: QuerySet[Task]) -> dict[str, Any]:
     by_status = {status: counts.get(status, 0) for status in Status.values}
     by_status.update((status, n) for status, n in counts.items() if status not in by_status)
     completed, failed = by_status[Status.COMPLETED], by_status[Status.FAILED]
-    # Joined from the task side, not ``execution.task_id IN (tasks)``: SQLite then starts from
-    # the task filters' index instead of walking every COMPLETED execution in the table.
-    executions = tasks.filter(
-        executions__status=ExecutionStatus.COMPLETED, executions__duration__isnull=False
+    executions = TaskExecution.objects.filter(
+        task__in=tasks.order_by().values("pk"), status=ExecutionStatus.COMPLETED
     )
     return {
         "total": sum(by_status.values()),
@@ -66,5 +66,5 @@ def task_statistics(tasks: QuerySet[Task]) -> dict[str, Any]:
         "by_type": dict(sorted(by_type.items())),
         "by_platform": dict(sorted(by_platform.items())),
         "success_rate": round(completed / (completed + failed), 4) if completed + failed else None,
-        "duration": duration_percentiles(executions, "executions__duration"),
+        "duration": duration_percentiles(executions),
     }
