@@ -172,6 +172,19 @@ TASKCENTER = {
     "KIND_MODULES": env_list("TASKCENTER_KIND_MODULES"),
 }
 
+# --- Scraping -----------------------------------------------------------------------------
+# The platform the scrape kinds talk to. The default is the sandbox platform
+# (``manage.py run_sandbox_platform``); the base URL is operator-configured, so the provider
+# does not apply http.request's SSRF guard to it.
+SCRAPING = {
+    "PROVIDER": env_str("SCRAPING_PROVIDER", "scraping.providers.HttpProvider"),
+    "BASE_URL": env_str("SCRAPING_BASE_URL", "http://127.0.0.1:8900"),
+    "TOKEN": env_str("SCRAPING_TOKEN", "sandbox-token"),
+    "TIMEOUT": env_float("SCRAPING_TIMEOUT", 15.0),
+    # Recorded as each result's metadata["source"].
+    "SOURCE": env_str("SCRAPING_SOURCE", "sandbox"),
+}
+
 # --- REST framework ------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Bearer/Token first: its WWW-Authenticate header makes DRF answer 401, not 403.

@@ -1,0 +1,174 @@
+"""Providers: how scrape kinds fetch one page of a platform's data.
+
+A provider is chosen by ``settings.SCRAPING["PROVIDER"]`` (a dotted path) and answers
+``fetch_page(kind, params, *, cursor, account_id, proxy_id) -> Page``, raising
+``RetryableError`` for what may pass (429, 5xx, timeouts) and ``PermanentError`` for what
+will not (bad token, suspended account, unknown user).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from taskcenter.errors import PermanentError, RetryableError
+
+# The six seed-003 task types, as providers know them.
+USER_TWEETS = "USER_TWEETS"
+USER_INFO = "USER_INFO"
+KEYWORD_SEARCH = "KEYWORD_SEARCH"
+HASHTAG_SEARCH = "HASHTAG_SEARCH"
+USER_FOLLOWERS = "USER_FOLLOWERS"
+USER_FOLLOWING = "USER_FOLLOWING"
+
+MAX_RETRY_AFTER = 3600.0
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict] = field(default_factory=list)
+    next_cursor: str | None = None
+
+
+class Provider:
+    """The interface; subclasses talk to one platform API."""
+
+    source = "unknown"
+
+    def fetch_page(
+        self,
+        kind: str,
+        params: dict[str, Any],
+        *,
+        cursor: str | None,
+        count: int,
+        account_id: str = "",
+        proxy_id: str = "",
+    ) -> Page:
+        raise NotImplementedError
+
+
+def get_provider() -> Provider:
+    """A new instance of the configured provider (one per attempt: it may hold a session)."""
+    return import_string(settings.SCRAPING["PROVIDER"])()
+
+
+def _segment(value: str) -> str:
+    # Everything user-given goes into one escaped path segment, so no parameter can steer the
+    # request to another path, and never to another host.
+    return quote(value, safe="")
+
+
+def _endpoint(kind: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The API path and query for ``kind`` (sandbox API; see sandbox/platform.py)."""
+    if kind == USER_INFO:
+        return f"/api/users/{_segment(params['username'])}", {}
+    if kind == USER_TWEETS:
+        query = {
+            "include_replies": str(params.get("include_replies", False)).lower(),
+            "include_retweets": str(params.get("include_retweets", False)).lower(),
+        }
+        return f"/api/users/{_segment(params['username'])}/tweets", query
+    if kind in (USER_FOLLOWERS, USER_FOLLOWING):
+        relation = "followers" if kind == USER_FOLLOWERS else "following"
+        return f"/api/users/{_segment(params['username'])}/{relation}", {}
+    if kind == KEYWORD_SEARCH:
+        query = {"q": params["query"]}
+        if params.get("lang"):
+            query["lang"] = params["lang"]
+        return "/api/search/tweets", query
+    if kind == HASHTAG_SEARCH:
+        return f"/api/hashtags/{_segment(params['hashtag'])}/tweets", {}
+    raise PermanentError(f"Provider does not support {kind!r}")
+
+
+class HttpProvider(Provider):
+    """Speaks the platform's JSON API at ``SCRAPING["BASE_URL"]`` with a bearer token."""
+
+    def __init__(self) -> None:
+        config = settings.SCRAPING
+        self.base_url = config["BASE_URL"].rstrip("/")
+        self.token = config["TOKEN"]
+        self.timeout = config["TIMEOUT"]
+        self.source = config.get("SOURCE", "sandbox")
+        self.session = requests.Session()
+
+    def fetch_page(
+        self,
+        kind: str,
+        params: dict[str, Any],
+        *,
+        cursor: str | None,
+        count: int,
+        account_id: str = "",
+        proxy_id: str = "",
+    ) -> Page:
+        path, query = _endpoint(kind, params)
+        if kind != USER_INFO:
+            query["count"] = count
+            if cursor:
+                query["cursor"] = cursor
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        if account_id:
+            headers["X-Account-Id"] = account_id
+        if proxy_id:
+            headers["X-Proxy-Id"] = proxy_id
+        try:
+            # No redirects: a 3xx must not carry the token anywhere but the configured base URL.
+            response = self.session.get(
+                self.base_url + path,
+                params=query,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.Timeout as exc:
+            raise RetryableError(f"Platform timed out after {self.timeout:g} s") from exc
+        except requests.ConnectionError as exc:
+            raise RetryableError(f"Cannot reach the platform: {exc}") from exc
+        except requests.RequestException as exc:
+            raise PermanentError(f"Platform request failed: {exc}") from exc
+        body = self._json(response)
+        if response.status_code != 200:
+            self._raise_for(response, body)
+        payload = body.get("data")
+        if kind == USER_INFO:
+            return Page(items=[payload] if isinstance(payload, dict) else [], next_cursor=None)
+        if not isinstance(payload, list):
+            raise RetryableError("Platform returned a page without a data list")
+        return Page(items=payload, next_cursor=body.get("next_cursor") or None)
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            return body
+        if response.status_code == 200:
+            # A proxy's error page or a cut-off body: worth another try.
+            raise RetryableError("Platform returned a body that is not a JSON object")
+        return {}
+
+    @staticmethod
+    def _raise_for(response: requests.Response, body: dict) -> None:
+        status = response.status_code
+        message = str(body.get("error") or body.get("detail") or f"Platform returned HTTP {status}")
+        if status == 429:
+            raise RetryableError(message, retry_after=_retry_after(response))
+        if status >= 500 or status == 408:
+            raise RetryableError(message)
+        raise PermanentError(message)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    try:
+        return min(max(float(response.headers.get("Retry-After", "")), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        return None
