@@ -345,3 +345,25 @@ def test_statistics_percentiles_use_nearest_rank(api, make_task):
         "p50": None,
         "p95": None,
     }
+
+
+def test_statistics_count_each_attempt_once_when_tasks_have_several(api, make_task):
+    from taskcenter.models import TaskExecution
+
+    tasks = [make_task("demo.noop") for _ in range(3)]
+    # Three attempts each (failed, failed, completed): durations 1-9 s, one row per attempt.
+    TaskExecution.objects.bulk_create(
+        TaskExecution(
+            task=task,
+            attempt=attempt,
+            status="COMPLETED" if attempt == 3 else "FAILED",
+            duration=float(3 * n + attempt),
+        )
+        for n, task in enumerate(tasks)
+        for attempt in (1, 2, 3)
+    )
+
+    duration = api.get(f"{TASKS}/statistics").json()["duration"]
+
+    # Only the completed attempts (3, 6, 9 s) count, each once.
+    assert duration == {"count": 3, "p50": 6.0, "p95": 9.0}
