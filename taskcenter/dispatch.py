@@ -185,6 +185,17 @@ class JobTable:
             ["SUCCESSFUL", self._db_value("started_at", timezone.now()), "RUNNING", *pks],
         )
 
+    def release(self, pks: list[Any]) -> None:
+        """Hand jobs back to the queue unrun (their worker lost its database connection)."""
+        if not pks:
+            return
+        table, qn = self.model._meta.db_table, self.connection.ops.quote_name
+        self._execute(
+            f"UPDATE {qn(table)} SET {qn('status')} = %s "  # noqa: S608
+            f"WHERE {qn('status')} = %s AND {qn('id')} IN ({', '.join(['%s'] * len(pks))})",
+            ["READY", "RUNNING", *pks],
+        )
+
     def get(self, job: EngineJob) -> Any:
         """The full row, for jobs that are not ours (run the way ``db_worker`` runs them)."""
         return self.model.objects.using(self.using).get(pk=self.model._meta.pk.to_python(job.pk))

@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from django.db import close_old_connections, connection
-from django.db.utils import OperationalError
+from django.db.utils import DatabaseError, InterfaceError, OperationalError
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
@@ -36,6 +36,11 @@ logger = logging.getLogger("taskcenter.worker")
 # A one-slot worker claims as many attempts at once as it expects to finish in this time.
 BATCH_BUDGET = 0.025
 MAX_BATCH = 32
+# The outcome of a job whose thread lost its database connection: back to the queue, unrun.
+RELEASED = "released"
+# Back-off between claims while the database is unreachable.
+OUTAGE_FIRST_DELAY = 1.0
+OUTAGE_MAX_DELAY = 30.0
 
 
 @dataclass
@@ -124,11 +129,22 @@ class Worker:
             if self.concurrency == 1
             else ThreadPoolExecutor(self.concurrency, thread_name_prefix="attempt")
         )
+        outage_delay = OUTAGE_FIRST_DELAY
         try:
             while not self._stopping.is_set():
                 self._in_flight = {future for future in self._in_flight if not future.done()}
                 self._reap_if_due()
-                claimed = self._claim_and_submit(pool)
+                try:
+                    claimed = self._claim_and_submit(pool)
+                except DatabaseError:
+                    # A restarting server or a dropped connection must not end the worker (and
+                    # with it run_service); running attempts carry on, claims resume later.
+                    logger.exception("Database unavailable; next claim in %gs", outage_delay)
+                    connection.close()
+                    self._stopping.wait(outage_delay)
+                    outage_delay = min(outage_delay * 2, OUTAGE_MAX_DELAY)
+                    continue
+                outage_delay = OUTAGE_FIRST_DELAY
                 if self._reached_max_tasks():
                     break
                 if claimed:
@@ -231,7 +247,7 @@ class Worker:
                 return []
         try:
             with exclusive_transaction(self._jobs.using):
-                self._jobs.mark_finished(finished)
+                self._settle(finished)
                 jobs = self._jobs.claim(limit)
         except OperationalError as exc:
             self._restore_finished(finished)
@@ -248,6 +264,13 @@ class Worker:
         started = time.monotonic()
         try:
             outcome = attempt()
+        except (OperationalError, InterfaceError):
+            # This thread's connection broke (a server restart, a dropped link). Drop it, and
+            # hand the job back to the queue rather than record it run: a claim made before the
+            # break is recovered by the reaper, and the job's next run skips it.
+            logger.exception("Engine job %s lost its database connection; released", job.pk)
+            connection.close()
+            outcome = RELEASED
         except Exception:
             logger.exception("Engine job %s crashed the runner", job.pk)
         finally:
@@ -274,23 +297,29 @@ class Worker:
             job.set_failed(exc)
             return "foreign-failed"
 
-    def _take_finished(self) -> list[Any]:
+    def _take_finished(self) -> list[tuple[Any, str]]:
         """Engine jobs of ours that ended since the last flush (foreign ones record themselves)."""
         with self._finished_lock:
             finished, self._finished = self._finished, []
-        return [job_id for job_id, outcome in finished if not outcome.startswith("foreign")]
+        return [
+            (job_id, outcome) for job_id, outcome in finished if not outcome.startswith("foreign")
+        ]
 
-    def _restore_finished(self, job_ids: list[Any]) -> None:
+    def _restore_finished(self, finished: list[tuple[Any, str]]) -> None:
         with self._finished_lock:
-            self._finished.extend((job_id, "retry") for job_id in job_ids)
+            self._finished.extend(finished)
+
+    def _settle(self, finished: list[tuple[Any, str]]) -> None:
+        """Mark the engine jobs that ran done and hand released ones back, in bulk."""
+        self._jobs.mark_finished([job_id for job_id, outcome in finished if outcome != RELEASED])
+        self._jobs.release([job_id for job_id, outcome in finished if outcome == RELEASED])
 
     def _flush_finished(self) -> None:
-        """Mark finished engine jobs done, one UPDATE per batch instead of one per job."""
         finished = self._take_finished()
         try:
-            self._jobs.mark_finished(finished)
+            self._settle(finished)
         except OperationalError:
-            logger.exception("Could not mark %d engine jobs finished; will retry", len(finished))
+            logger.exception("Could not settle %d engine jobs; will retry", len(finished))
             self._restore_finished(finished)
 
     # -- reaping ------------------------------------------------------------------------------

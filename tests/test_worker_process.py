@@ -318,3 +318,23 @@ def test_stock_db_worker_runs_task_center_jobs_too(make_task, transactional_db):
         task.refresh_from_db()
         assert task.status == Status.COMPLETED
         assert task.executions.get().status == ExecutionStatus.COMPLETED
+
+
+def test_worker_survives_losing_its_database_connections(start_worker, make_task):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("terminating server connections needs PostgreSQL")
+    worker = start_worker("--concurrency", "2")
+    first = make_task("demo.noop", start=True)
+    wait_for(lambda: Task.objects.get(pk=first.pk).status == Status.COMPLETED)
+
+    with connection.cursor() as cursor:  # what a server restart does to its clients
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    second = make_task("demo.noop", start=True)
+
+    wait_for(lambda: Task.objects.get(pk=second.pk).status == Status.COMPLETED, timeout=20)
+    assert worker.process.poll() is None  # still running
