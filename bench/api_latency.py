@@ -45,8 +45,9 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from importlib import metadata
 from pathlib import Path
+
+from report import print_table, versions  # sibling module: these files run as scripts
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = "taskcenter.settings"
@@ -448,19 +449,9 @@ def run_size(size: int, count: int, budget: float, workers: int) -> dict:
 
 
 def _versions() -> str:
-    found = [f"Python {platform.python_version()}", f"SQLite {sqlite3.sqlite_version}"]
-    for name in ("Django", "djangorestframework", "gunicorn"):
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            continue
-    return ", ".join(found)
-
-
-def _print_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    for row in (headers, tuple("-" * w for w in widths), *rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    return versions(
+        "Django", "djangorestframework", "gunicorn", extra=(f"SQLite {sqlite3.sqlite_version}",)
+    )
 
 
 def print_plans(size: int, plans: list[dict]) -> None:
@@ -518,7 +509,7 @@ def print_report(results: dict[int, dict]) -> bool:
         f"p95 {l_}/{s}",
         f"p95<{TARGET_P95_MS:g}ms & p50 ratio<{TARGET_RATIO:g}",
     )
-    _print_table(headers, rows)
+    print_table(headers, rows)
     print()
     print(
         "ms per request, client side over HTTP (sequential, one client, a new connection per "

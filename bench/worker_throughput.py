@@ -38,9 +38,10 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from report import print_table, versions  # sibling module: these files run as scripts
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = "taskcenter.settings"
@@ -372,20 +373,7 @@ def _load() -> str:
 
 
 def _versions() -> str:
-    names = ("Django", "django-tasks", "django-tasks-db", "psycopg")
-    found = []
-    for name in names:
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            continue
-    return ", ".join([f"Python {platform.python_version()}", *found])
-
-
-def _print_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    for row in (headers, tuple("-" * w for w in widths), *rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    return versions("Django", "django-tasks", "django-tasks-db", "psycopg")
 
 
 def print_report(results: dict[str, dict], database_url: str | None) -> bool:
@@ -413,7 +401,7 @@ def print_report(results: dict[str, dict], database_url: str | None) -> bool:
     throughput_row("b_tc", "(b) sleep 100 ms, run_worker -c 16", "b_raw", 10.0)
     throughput_row("b_raw", "(b) sleep 100 ms, raw db_worker", None, None)
 
-    _print_table(("scenario", "N", "tasks/s", "vs raw", "wall s", "target"), rows)
+    print_table(("scenario", "N", "tasks/s", "vs raw", "wall s", "target"), rows)
 
     print()
     lat_rows = []
@@ -440,7 +428,7 @@ def print_report(results: dict[str, dict], database_url: str | None) -> bool:
             )
         )
     headers = ("enqueue -> RUNNING latency", "N", "p50 ms", "p95 ms", "max ms", "enqueue ms")
-    _print_table((*headers, "target"), lat_rows)
+    print_table((*headers, "target"), lat_rows)
     print()
     print(
         "tasks/s: N / (first engine job started_at -> last finished_at), in-database timestamps; "
