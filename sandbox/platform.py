@@ -1,18 +1,10 @@
-"""The sandbox platform server: a twitter-like JSON API over real HTTP, stdlib only.
+"""The sandbox platform server: the third-party platforms Task Center talks to, over real HTTP.
 
-API (every call needs ``Authorization: Bearer <token>``; ``X-Account-Id`` and ``X-Proxy-Id`` are
-recorded in the request log; lists take ``?cursor=&count=`` and answer
-``{"data": [...], "next_cursor": "..." | null}``)::
-
-    GET /api/users/<username>                   {"data": {...profile...}}
-    GET /api/users/<username>/tweets            ?include_replies=&include_retweets=
-    GET /api/users/<username>/followers
-    GET /api/users/<username>/following
-    GET /api/search/tweets                      ?q=&lang=
-    GET /api/hashtags/<tag>/tweets
-
-Errors are ``{"error": "..."}``: 401 bad token, 403 "Account suspended", 404 unknown user or
-path, 400 bad cursor or count, 429 with ``Retry-After``, 503.
+Stdlib only. Each platform area is a module of routes (``sandbox.twitter`` for the scrape kinds;
+see ``sandbox.routing`` for how an area registers). Every API call needs
+``Authorization: Bearer <token>``; ``X-Account-Id`` and ``X-Proxy-Id`` are recorded in the
+request log. Errors are ``{"error": "..."}``: 401 bad token, 403 "Account suspended", 404
+unknown path or object, 400 bad input, 429 with ``Retry-After``, 503.
 
 Test and demo controls (no token; the command binds to loopback by default)::
 
@@ -24,49 +16,21 @@ Test and demo controls (no token; the command binds to loopback by default)::
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import re
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from . import data
+from . import twitter  # noqa: F401  (registers its routes)
+from .routing import PlatformError, Request, normalise, resolve
+from .twitter import decode_cursor, encode_cursor  # noqa: F401  (kept importable from here)
 
 # A fixed, public token: the sandbox guards nothing, the check exercises the 401 path.
 DEFAULT_TOKEN = "sandbox-token"  # noqa: S105
-DEFAULT_COUNT = 20
-MAX_COUNT = 100
-USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
-# Usernames with this prefix do not exist: a deterministic way to reach the 404 path.
-MISSING_PREFIX = "gone_"
 SUSPENDED = "Account suspended"
-
-
-class PlatformError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.headers = headers or {}
-
-
-def encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    if not cursor:
-        return 0
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        label, offset = raw.split(":")
-        if label != "offset" or int(offset) < 0:
-            raise ValueError(raw)
-        return int(offset)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise PlatformError(400, "Invalid cursor") from None
 
 
 class Switches:
@@ -121,56 +85,6 @@ class Switches:
         return None
 
 
-def _page(items: list[dict], query: dict[str, str]) -> dict:
-    offset = decode_cursor(query.get("cursor", ""))
-    try:
-        count = int(query.get("count") or DEFAULT_COUNT)
-    except ValueError:
-        raise PlatformError(400, "count must be an integer") from None
-    if not 1 <= count <= MAX_COUNT:
-        raise PlatformError(400, f"count must be between 1 and {MAX_COUNT}")
-    end = offset + count
-    next_cursor = encode_cursor(end) if end < len(items) else None
-    return {"data": items[offset:end], "next_cursor": next_cursor}
-
-
-def _flag(query: dict[str, str], name: str) -> bool:
-    return query.get(name, "").lower() in {"1", "true", "yes"}
-
-
-def _username(raw: str) -> str:
-    username = unquote(raw)
-    if not USERNAME.match(username) or username.lower().startswith(MISSING_PREFIX):
-        raise PlatformError(404, "User not found")
-    return username
-
-
-def route(path: str, query: dict[str, str]) -> dict:
-    """The JSON body for an authorised API GET, or a ``PlatformError``."""
-    parts = path.strip("/").split("/")
-    if parts[:2] == ["api", "users"] and len(parts) in (3, 4):
-        username = _username(parts[2])
-        if len(parts) == 3:
-            return {"data": data.user(username)}
-        if parts[3] == "tweets":
-            tweets = data.user_tweets(
-                username,
-                include_replies=_flag(query, "include_replies"),
-                include_retweets=_flag(query, "include_retweets"),
-            )
-            return _page(tweets, query)
-        if parts[3] in ("followers", "following"):
-            return _page(data.related_users(username, parts[3]), query)
-    if parts == ["api", "search", "tweets"]:
-        q = query.get("q", "").strip()
-        if not q:
-            raise PlatformError(400, "q is required")
-        return _page(data.search(q, lang=query.get("lang", "")), query)
-    if len(parts) == 4 and parts[:2] == ["api", "hashtags"] and parts[3] == "tweets":
-        return _page(data.search("#" + unquote(parts[2]).lstrip("#")), query)
-    raise PlatformError(404, "Not found")
-
-
 class _Handler(BaseHTTPRequestHandler):
     server: SandboxPlatform
     protocol_version = "HTTP/1.1"  # keep-alive: a provider's session reuses its connection
@@ -188,32 +102,32 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _read_json(self) -> dict:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}") if length else {}
-        if not isinstance(body, dict):
-            raise ValueError("expected a JSON object")
-        return body
-
-    def do_POST(self) -> None:
-        if urlsplit(self.path).path != "/_control":
-            self._send(404, {"error": "Not found"})
-            return
-        try:
-            self.server.switches.apply(self._read_json())
-        except (ValueError, TypeError) as exc:
-            self._send(400, {"error": f"Bad control request: {exc}"})
-            return
-        self._send(200, self.server.switches.state())
-
-    def do_GET(self) -> None:
-        parts = urlsplit(self.path)
-        if parts.path == "/_control":
+    def _control(self, parts) -> bool:
+        """Serve the test controls; False when this is an API request."""
+        if parts.path == "/_control" and self.command == "POST":
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                changes = json.loads(self.rfile.read(length) or b"{}") if length else {}
+                if not isinstance(changes, dict):
+                    raise ValueError("expected a JSON object")
+                self.server.switches.apply(changes)
+            except (ValueError, TypeError) as exc:
+                self._send(400, {"error": f"Bad control request: {exc}"})
+                return True
             self._send(200, self.server.switches.state())
-            return
-        if parts.path == "/_requests":
+            return True
+        if parts.path == "/_control" and self.command == "GET":
+            self._send(200, self.server.switches.state())
+            return True
+        if parts.path == "/_requests" and self.command == "GET":
             with self.server.switches.lock:
                 self._send(200, list(self.server.switches.log))
+            return True
+        return False
+
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        if self._control(parts):
             return
         query = {key: values[0] for key, values in parse_qs(parts.query).items()}
         entry = {
@@ -224,23 +138,38 @@ class _Handler(BaseHTTPRequestHandler):
             "proxy_id": self.headers.get("X-Proxy-Id", ""),
             "at": time.time(),
         }
-        status, body, headers = self._answer(parts.path, query, entry["account_id"])
+        request = Request(
+            method=self.command,
+            path=parts.path,
+            query=query,
+            headers=self.headers,
+            rfile=self.rfile,
+            params={},
+            server=self.server,
+        )
+        status, body, headers = self._answer(request)
         entry["status"] = status
         with self.server.switches.lock:
             self.server.switches.log.append(entry)
+        if status >= 400 and request._body is None and request.content_length:
+            # Drain an unread body so the keep-alive connection stays usable.
+            self.rfile.read(request.content_length)
         self._send(status, body, headers)
 
-    def _answer(self, path: str, query: dict, account_id: str) -> tuple[int, dict, dict]:
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+    def _answer(self, request: Request) -> tuple[int, Any, dict]:
         switches = self.server.switches
         if switches.slow_ms:
             time.sleep(switches.slow_ms / 1000)
         try:
             if self.headers.get("Authorization", "") != f"Bearer {self.server.token}":
                 raise PlatformError(401, "Invalid or missing token")
-            fault = switches.injected_fault(account_id)
+            handler, request.params = resolve(request.method, request.path)
+            fault = switches.injected_fault(request.account_id)
             if fault:
                 raise fault
-            return 200, route(path, query), {}
+            return normalise(handler(request))
         except PlatformError as error:
             return error.status, {"error": str(error)}, error.headers
 
@@ -256,7 +185,15 @@ class SandboxPlatform(ThreadingHTTPServer):
         super().__init__((host, port), _Handler)
         self.token = token
         self.switches = Switches()
+        self._areas: dict[str, Any] = {}
         self._thread: threading.Thread | None = None
+
+    def area_state(self, area: str, factory: Callable[[], Any]) -> Any:
+        """The state object of one platform area, created on first use (thread-safe)."""
+        with self.switches.lock:
+            if area not in self._areas:
+                self._areas[area] = factory()
+            return self._areas[area]
 
     @property
     def url(self) -> str:
