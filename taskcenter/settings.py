@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "taskcenter.apps.TaskCenterConfig",
     "scraping.apps.ScrapingConfig",
     "publishing.apps.PublishingConfig",
+    "syncing.apps.SyncingConfig",
 ]
 
 MIDDLEWARE = [
@@ -183,6 +184,15 @@ SCRAPING = {
     "TIMEOUT": env_float("SCRAPING_TIMEOUT", 15.0),
     # Recorded as each result's metadata["source"].
     "SOURCE": env_str("SCRAPING_SOURCE", "sandbox"),
+}
+
+# --- Data sync (seed 002) ------------------------------------------------------------------
+# The data-source API the sync kinds read (the sandbox platform plays it).
+SYNCING = {
+    "BASE_URL": env_str("SYNC_SOURCE_BASE_URL", "http://127.0.0.1:8900"),
+    "TOKEN": env_str("SYNC_SOURCE_TOKEN", "sandbox-token"),
+    # The longest one page request may take; a task's own `timeout` may cut it shorter.
+    "PAGE_TIMEOUT": env_float("SYNC_PAGE_TIMEOUT", 30.0),
 }
 
 # --- REST framework ------------------------------------------------------------------------
