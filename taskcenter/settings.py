@@ -171,6 +171,8 @@ TASKCENTER = {
     "HTTP_MAX_TIMEOUT_SECONDS": env_float("TASKCENTER_HTTP_MAX_TIMEOUT", 60.0),
     # Modules whose import registers task kinds (each app's ``task_kinds`` is found anyway).
     "KIND_MODULES": env_list("TASKCENTER_KIND_MODULES"),
+    # What a seed-001 integration row runs when it names no task_type (its table has none).
+    "INTEGRATION_KIND": env_str("TASKCENTER_INTEGRATION_KIND", "demo.noop"),
 }
 
 # --- Scraping -----------------------------------------------------------------------------
