@@ -318,3 +318,6 @@ class TaskExecutionAdmin(admin.ModelAdmin):
     @admin.display(description=_("error"))
     def short_error(self, obj: TaskExecution) -> str:
         return obj.error_message[:120]
+
+
+from . import quota_admin  # noqa: E402, F401  (registers the quota accounts and the ledger)

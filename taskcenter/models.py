@@ -280,3 +280,7 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} -> task #{self.task_id}"
+
+
+# Quota lives in its own module; imported here so Django registers its models with this app.
+from .quota_models import LedgerKind, QuotaAccount, QuotaLedgerEntry  # noqa: E402, F401
