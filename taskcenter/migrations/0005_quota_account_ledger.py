@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('taskcenter', '0003_task_owner_status_platform_index'),
+        ('taskcenter', '0004_account_hold'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
