@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('taskcenter', '0004_account_hold'),
+        ('taskcenter', '0005_tallies'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
