@@ -280,3 +280,92 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} -> task #{self.task_id}"
+
+
+class AccountHold(models.Model):
+    """Which attempt is using a platform account: one task at a time per account.
+
+    The hold belongs to an execution and ends when that execution closes (completed, failed,
+    stopped, cancelled or lost), so a dead worker cannot keep an account busy for longer than its
+    lease; ``cooldown`` seconds must then pass before the next attempt may take the account.
+    Written only by ``taskcenter.accounts``.
+    """
+
+    platform = models.CharField(_("platform"), max_length=50, blank=True)
+    account_id = models.CharField(_("account id"), max_length=64)
+    execution = models.ForeignKey(
+        TaskExecution,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("holder"),
+    )
+    cooldown = models.FloatField(_("cooldown (s)"), default=0)
+    held_since = models.DateTimeField(_("held since"), null=True, blank=True)
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("account hold")
+        verbose_name_plural = _("account holds")
+        ordering = ["platform", "account_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "account_id"], name="account_hold_platform_account_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform or '-'}:{self.account_id}"
+
+
+class TaskTally(models.Model):
+    """Running count of tasks per owner, status, type and platform, kept by database triggers.
+
+    The statistics endpoint reads these few rows instead of counting a million tasks. Triggers
+    (see ``taskcenter.tallies``) update them in the same transaction as every insert, status
+    change and delete of a task, whichever code path or tool makes it, so they cannot drift.
+    ``owner_id`` is a plain column: a foreign key would cascade before the tasks' own deletes.
+    """
+
+    owner_id = models.BigIntegerField(_("owner id"))
+    status = models.CharField(_("status"), max_length=16)
+    task_type = models.CharField(_("type"), max_length=100)
+    platform = models.CharField(_("platform"), max_length=50)
+    n = models.BigIntegerField(_("tasks"), default=0)
+
+    class Meta:
+        verbose_name = _("task tally")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner_id", "status", "task_type", "platform"], name="task_tally_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id}/{self.status}/{self.task_type}/{self.platform}: {self.n}"
+
+
+class DurationTally(models.Model):
+    """Histogram of completed attempts' durations per owner, type and platform (triggers too).
+
+    ``bin`` is a log-scale bucket (``taskcenter.tallies.duration_bin``): four per doubling, so a
+    percentile read from it is within 9% of the exact value.
+    """
+
+    owner_id = models.BigIntegerField(_("owner id"))
+    task_type = models.CharField(_("type"), max_length=100)
+    platform = models.CharField(_("platform"), max_length=50)
+    bin = models.SmallIntegerField(_("duration bin"))
+    n = models.BigIntegerField(_("attempts"), default=0)
+
+    class Meta:
+        verbose_name = _("duration tally")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner_id", "task_type", "platform", "bin"], name="duration_tally_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id}/{self.task_type}/{self.platform} bin {self.bin}: {self.n}"
