@@ -173,6 +173,8 @@ TASKCENTER = {
     "KIND_MODULES": env_list("TASKCENTER_KIND_MODULES"),
     # What a seed-001 integration row runs when it names no task_type (its table has none).
     "INTEGRATION_KIND": env_str("TASKCENTER_INTEGRATION_KIND", "demo.noop"),
+    # Quota a user's account opens with (created on first use); priced tasks cost from it.
+    "QUOTA_DEFAULT_BALANCE": env_int("TASKCENTER_QUOTA_DEFAULT_BALANCE", 0),
 }
 
 # --- Scraping -----------------------------------------------------------------------------
