@@ -93,6 +93,16 @@ def _status_filter(request: Request) -> list[str] | None:
         ) from None
 
 
+def _data_source_filter(request: Request) -> str | None:
+    raw = request.query_params.get("data_source_id")
+    if raw is None or raw == "":
+        return None
+    # PostgreSQL cannot even compare a string holding NUL; no stored id is longer than 64.
+    if len(raw) > 64 or "\x00" in raw:
+        raise ValidationError({"data_source_id": ["Must be at most 64 characters, without NUL."]})
+    return raw
+
+
 def _task_type_filter(request: Request) -> str | None:
     raw = request.query_params.get("task_type")
     if raw is None or raw == "":
@@ -116,7 +126,7 @@ class SyncTaskListView(SyncView):
         statuses = _status_filter(request)
         if statuses is not None:
             tasks = tasks.filter(status__in=statuses)
-        data_source_id = request.query_params.get("data_source_id")
+        data_source_id = _data_source_filter(request)
         if data_source_id:
             tasks = tasks.filter(data_source_id=data_source_id)
         kind = _task_type_filter(request)
@@ -221,7 +231,7 @@ class SyncStatisticsView(SyncView):
         """Stored counts by status and type, and live engine figures (``window`` minutes)."""
         window = _positive_int(request, "window", DEFAULT_WINDOW_MINUTES, MAX_WINDOW_MINUTES)
         tasks = self.tasks()
-        data_source_id = request.query_params.get("data_source_id")
+        data_source_id = _data_source_filter(request)
         if data_source_id:
             tasks = tasks.filter(data_source_id=data_source_id)
         return ok(sync_statistics(tasks, window_minutes=window))

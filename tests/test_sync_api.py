@@ -190,6 +190,8 @@ def test_list_filters_by_data_source_status_word_and_type(api):
         ({"status": "done"}, "status"),
         ({"status": "QUEUED_NOW"}, "status"),
         ({"task_type": "mirror"}, "task_type"),
+        ({"data_source_id": "ds\x00"}, "data_source_id"),
+        ({"data_source_id": "d" * 65}, "data_source_id"),
     ],
 )
 def test_list_refuses_bad_query_parameters_naming_them(api, query, field):
