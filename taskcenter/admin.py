@@ -12,13 +12,13 @@ from collections.abc import Callable
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from . import admin_views, lifecycle
+from . import accounts, admin_views, lifecycle
 from .errors import InvalidTransition
-from .models import ExecutionStatus, Status, Task, TaskEvent, TaskExecution
+from .models import AccountHold, ExecutionStatus, Status, Task, TaskEvent, TaskExecution
 
 admin.site.site_header = _("Task Center")
 admin.site.site_title = _("Task Center")
@@ -318,3 +318,42 @@ class TaskExecutionAdmin(admin.ModelAdmin):
     @admin.display(description=_("error"))
     def short_error(self, obj: TaskExecution) -> str:
         return obj.error_message[:120]
+
+
+@admin.register(AccountHold)
+class AccountHoldAdmin(admin.ModelAdmin):
+    """Which task uses each platform account now; read-only (holds lapse with their attempt)."""
+
+    list_display = ["account", "holder_task", "state", "held_since", "cooldown"]
+    list_filter = ["platform"]
+    search_fields = ["account_id", "=execution__task__id"]
+    list_select_related = ["execution"]
+    show_full_result_count = False
+    paginator = admin_views.CappedCountPaginator
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("account"), ordering="account_id")
+    def account(self, obj: AccountHold) -> str:
+        return str(obj)
+
+    @admin.display(description=_("last holder"))
+    def holder_task(self, obj: AccountHold) -> str:
+        if obj.execution is None:
+            return "-"
+        return format_html(
+            '<a href="{}">task #{}</a>',
+            reverse("admin:taskcenter_task_change", args=[obj.execution.task_id]),
+            obj.execution.task_id,
+        )
+
+    @admin.display(description=_("state"))
+    def state(self, obj: AccountHold) -> str:
+        return accounts.account_state(obj.platform, obj.account_id)

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from . import accounts
 from .errors import LeaseLost, PollAgain, TaskCancelled, TaskStopped
 from .models import ExecutionStatus, Status, Task, TaskExecution
 
@@ -149,6 +150,27 @@ class AttemptContext:
             model.objects.bulk_create(rows, ignore_conflicts=True)
         self.result_count += len(rows)
         return len(rows)
+
+    def hold_account(
+        self, account_id: str, *, platform: str = "", cooldown: float = 0.0, wait: float = 5.0
+    ) -> None:
+        """Return once this attempt is the only one using the account; else call back later.
+
+        A busy or resting account ends the attempt like ``poll_again`` (no worker is held) and
+        the handler runs again after at most ``wait`` seconds. The hold lasts until this
+        attempt's execution closes; ``cooldown`` seconds must pass before the next one takes it.
+        """
+        if not account_id:
+            return
+        busy = accounts.acquire_account(
+            self.execution,
+            str(account_id),
+            platform=platform or self.task.platform,
+            cooldown=cooldown,
+            wait=wait,
+        )
+        if busy is not None:
+            self.poll_again(busy.seconds, busy.reason)
 
     def poll_again(self, seconds: float, message: str = "") -> None:
         """End this attempt now and have the handler called again after ``seconds``."""

@@ -280,3 +280,40 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} -> task #{self.task_id}"
+
+
+class AccountHold(models.Model):
+    """Which attempt is using a platform account: one task at a time per account.
+
+    The hold belongs to an execution and ends when that execution closes (completed, failed,
+    stopped, cancelled or lost), so a dead worker cannot keep an account busy for longer than its
+    lease; ``cooldown`` seconds must then pass before the next attempt may take the account.
+    Written only by ``taskcenter.accounts``.
+    """
+
+    platform = models.CharField(_("platform"), max_length=50, blank=True)
+    account_id = models.CharField(_("account id"), max_length=64)
+    execution = models.ForeignKey(
+        TaskExecution,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("holder"),
+    )
+    cooldown = models.FloatField(_("cooldown (s)"), default=0)
+    held_since = models.DateTimeField(_("held since"), null=True, blank=True)
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("account hold")
+        verbose_name_plural = _("account holds")
+        ordering = ["platform", "account_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "account_id"], name="account_hold_platform_account_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform or '-'}:{self.account_id}"

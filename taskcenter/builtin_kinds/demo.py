@@ -25,6 +25,23 @@ def sleep(task, ctx):
     return {"slept_ms": task.parameters["ms"]}
 
 
+class AccountParams(serializers.Serializer):
+    ms = serializers.IntegerField(min_value=0, max_value=600_000, default=100)
+    cooldown = serializers.FloatField(min_value=0, max_value=3600, default=0)
+
+
+@task_kind("demo.account", params=AccountParams, max_attempts=1)
+def use_account(task, ctx):
+    """Hold the task's ``account_id`` for ``ms`` milliseconds, then rest it for ``cooldown`` s.
+
+    Shows (and tests) that one account serves one task at a time across workers.
+    """
+    ctx.hold_account(task.account_id, cooldown=task.parameters["cooldown"], wait=0.5)
+    held_from = time.time()
+    time.sleep(task.parameters["ms"] / 1000)
+    return {"account_id": task.account_id, "held_from": held_from, "held_to": time.time()}
+
+
 class CountdownParams(serializers.Serializer):
     seconds = serializers.IntegerField(min_value=1, max_value=86_400, default=10)
     interval = serializers.FloatField(
