@@ -58,6 +58,8 @@ class TaskKind:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     description: str = ""
     platform: str = ""
+    # What a task of this kind costs from its owner's quota balance when created (0: free).
+    quota: int = 0
 
     def validate_parameters(self, data: Any) -> dict:
         """Return the cleaned parameters, or raise ``serializers.ValidationError`` naming fields."""
@@ -85,6 +87,7 @@ def task_kind(
     permanent: tuple[type[BaseException], ...] = (),
     description: str = "",
     platform: str = "",
+    quota: int = 0,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler(task, ctx)`` as the handler of kind ``name``."""
 
@@ -110,6 +113,7 @@ def task_kind(
             retry=policy,
             description=description or (doc.splitlines()[0] if doc else ""),
             platform=platform,
+            quota=quota,
         )
         return handler
 

@@ -170,6 +170,8 @@ TASKCENTER = {
     "HTTP_MAX_TIMEOUT_SECONDS": env_float("TASKCENTER_HTTP_MAX_TIMEOUT", 60.0),
     # Modules whose import registers task kinds (each app's ``task_kinds`` is found anyway).
     "KIND_MODULES": env_list("TASKCENTER_KIND_MODULES"),
+    # Quota a user's account opens with (created on first use); priced tasks cost from it.
+    "QUOTA_DEFAULT_BALANCE": env_int("TASKCENTER_QUOTA_DEFAULT_BALANCE", 0),
 }
 
 # --- Scraping -----------------------------------------------------------------------------

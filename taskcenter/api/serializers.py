@@ -279,6 +279,9 @@ class DurationStats(serializers.Serializer):
     count = serializers.IntegerField()
     p50 = serializers.FloatField(allow_null=True)
     p95 = serializers.FloatField(allow_null=True)
+    approximate = serializers.BooleanField(
+        help_text="True when read from the duration histogram (within 9% of the exact value)."
+    )
 
 
 class StatisticsResponse(serializers.Serializer):
