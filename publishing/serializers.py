@@ -8,6 +8,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from taskcenter.models import Status
 from taskcenter.status_words import PUBLISHING, words
 
 from .models import PlatformAccount, PublishTaskRecord, VideoFile
@@ -39,7 +40,14 @@ def record_data(record: PublishTaskRecord) -> dict[str, Any]:
         "status": record.status,
         "create_time": seed_time(record.create_time),
         "update_time": seed_time(record.update_time),
-        "error_msg": record.error_msg or None,
+        # A cancelled record shows why (/updatePublishTaskStatus's error_msg is the reason).
+        "error_msg": record.error_msg
+        or (
+            getattr(record, "cancel_reason", None)
+            if record.task.status == Status.CANCELLED
+            else None
+        )
+        or None,
         "remote_id": record.remote_id or None,
     }
 

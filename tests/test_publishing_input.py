@@ -188,6 +188,7 @@ def test_update_status_maps_words_onto_cancel_and_retry(api, media_root):
         format="json",
     )
     assert cancelled.json()["data"]["status"] == "已取消"
+    assert cancelled.json()["data"]["error_msg"] == "wrong video"
     task = Task.objects.get()
     assert task.status == Status.CANCELLED
     assert task.events.filter(verb="cancelled", data__reason="wrong video").exists()
