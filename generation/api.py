@@ -20,7 +20,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -30,10 +29,18 @@ from rest_framework.views import APIView
 
 from taskcenter import lifecycle
 from taskcenter.api.exceptions import flatten_errors
+from taskcenter.api.parsers import SafeJSONParser
 from taskcenter.errors import InsufficientQuota, UnknownKind
 from taskcenter.models import Task
 from taskcenter.status_words import GENERATION, statuses_for, word_for, words
 
+from .schema import (
+    NEW_API_USER,
+    GenerationListResponse,
+    GenerationTaskResponse,
+    SubmitRequest,
+    errors,
+)
 from .task_kinds import GENERATION_KINDS
 
 DEFAULT_PAGE_SIZE = 20
@@ -259,8 +266,8 @@ class GenerationView(APIView):
 
 class SelfTaskList(GenerationView):
     @extend_schema(
-        parameters=[TaskListQuery],
-        responses={200: OpenApiTypes.OBJECT},
+        parameters=[TaskListQuery, NEW_API_USER],
+        responses={200: GenerationListResponse, **errors(400)},
         summary="Seed 004: the caller's generation tasks",
         description="Send `Authorization: Bearer <token>` and `New-Api-User: <your user id>`.",
     )
@@ -272,8 +279,8 @@ class AllTaskList(GenerationView):
     permission_classes = [IsAuthenticated, NewApiUserMatches, IsStaff]
 
     @extend_schema(
-        parameters=[AdminTaskListQuery],
-        responses={200: OpenApiTypes.OBJECT},
+        parameters=[AdminTaskListQuery, NEW_API_USER],
+        responses={200: GenerationListResponse, **errors(400, 403)},
         summary="Seed 004: every generation task (administrators)",
     )
     def get(self, request: Request) -> Response:
@@ -281,9 +288,12 @@ class AllTaskList(GenerationView):
 
 
 class SubmitTask(GenerationView):
+    parser_classes = [SafeJSONParser]
+
     @extend_schema(
-        request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT},
+        parameters=[NEW_API_USER],
+        request=SubmitRequest,
+        responses={200: GenerationTaskResponse, **errors(400, 402)},
         summary="Seed 004: create and submit a generation task (charges quota)",
         description='Body: `{"action": "song", "prompt": "...", "platform": "suno"}`; other '
         "fields are the kind's parameters. 402 when the quota balance is short.",

@@ -174,22 +174,25 @@ def test_waiting_on_the_platform_does_not_hold_the_only_worker_slot(
     assert quota.balance_of(user.pk) == 100
 
 
-def test_a_worker_killed_while_waiting_is_replaced_without_a_second_submission(
+def test_a_worker_killed_mid_job_is_replaced_without_a_second_submission(
     start_worker, platform, worker_env, client
 ):
     task_id = submit(client, "survive a crash")
+    # Short leases and reaper passes: whichever moment the kill lands in (a poll running, or
+    # the wait between polls), the job is picked up again within seconds.
     env = {
         **worker_env,
         "GENERATION_POLL_INITIAL_SECONDS": "1.0",
         "GENERATION_POLL_MAX_SECONDS": "1.0",
+        "TASKCENTER_LEASE_SECONDS": "2",
     }
-    first = start_worker(env=env)
+    first = start_worker("--reap-interval", "0.5", env=env)
     wait_for(lambda: Task.objects.filter(pk=task_id).exclude(external_id="").exists(), timeout=20)
     first.signal(signal.SIGKILL)
     first.kill()
 
-    start_worker(env={**worker_env})
-    task = wait_for(lambda: finished(task_id), timeout=30)
+    start_worker("--reap-interval", "0.5", env={**env, "GENERATION_POLL_MAX_SECONDS": "0.2"})
+    task = wait_for(lambda: finished(task_id), timeout=40)
 
     assert task.status == Status.COMPLETED
     assert len(api_posts(platform)) == 1, "the kept external_id is polled, never resubmitted"
