@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import (
     generation,  # noqa: F401  (registers its routes)
+    publishing,  # noqa: F401
     twitter,  # noqa: F401  (registers its routes)
 )
 from .routing import PlatformError, Request, normalise, resolve

@@ -22,6 +22,20 @@ PAGE_SIZE = 100  # the sandbox's (and twitter's) maximum page size
 MAX_FRUITLESS_PAGES = 5
 
 
+def searchable(item: dict) -> dict:
+    """``item`` with its author's username also at the top level.
+
+    Platforms nest a post's author (``{"user": {"username": ...}}``) while profiles carry
+    ``username`` at the top; the service's search examples (``username:elonmusk,text:tesla``)
+    query every row by a top-level ``username``. The nested copy stays, so ``user.username``
+    and exports keep the platform's own shape.
+    """
+    author = item.get("user")
+    if "username" in item or not isinstance(author, dict) or "username" not in author:
+        return item
+    return {**item, "username": author["username"]}
+
+
 def _resume_point(task_id: int) -> tuple[int, str | None, bool]:
     """Rows stored so far, the cursor to continue from, and whether the platform ran out."""
     stored = ScrapeResult.objects.filter(task_id=task_id)
@@ -59,7 +73,12 @@ def scrape(task, ctx, *, source_kind: str, data_type: str) -> dict[str, Any]:
             "next_cursor": page.next_cursor,
         }
         written = ctx.save_results(
-            {"key": item["id"], "data_type": data_type, "data": item, "metadata": metadata}
+            {
+                "key": item["id"],
+                "data_type": data_type,
+                "data": searchable(item),
+                "metadata": metadata,
+            }
             for item in page.items[: limit - count]
         )
         count += written

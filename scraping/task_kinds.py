@@ -1,7 +1,9 @@
 """The six scrape kinds of seed 003, on the provider chosen in ``settings.SCRAPING``.
 
-Registered as ``scrape.<type>`` (``scrape.user_tweets`` for the seed's ``USER_TWEETS``): the
-canonical API names kinds ``area.verb``, and a seed-003 dialect maps its own type names.
+Registered under the seed's own type names (``USER_TWEETS``...), so a client creates, reads back
+and filters tasks by the word it already uses. These six are the only kinds not named
+``area.verb``: one name per kind means no alias table to keep in step with list filters,
+statistics and the admin.
 """
 
 from __future__ import annotations
@@ -90,56 +92,50 @@ class UserRelationParams(serializers.Serializer):
     limit = _limit_field()
 
 
-def _scrape_kind(name: str, *, params, source_kind: str, data_type: str, doc: str):
+def _scrape_kind(name: str, *, params, data_type: str, doc: str):
     def handler(task, ctx):
-        return scrape(task, ctx, source_kind=source_kind, data_type=data_type)
+        return scrape(task, ctx, source_kind=name, data_type=data_type)
 
     handler.__doc__ = doc
-    handler.__name__ = handler.__qualname__ = name.replace(".", "_")
+    handler.__name__ = handler.__qualname__ = name.lower()
     return task_kind(name, params=params, max_attempts=3, backoff=BACKOFF, platform=PLATFORM)(
         handler
     )
 
 
 user_tweets = _scrape_kind(
-    "scrape.user_tweets",
+    providers.USER_TWEETS,
     params=UserTweetsParams,
-    source_kind=providers.USER_TWEETS,
     data_type="tweet",
-    doc="Collect a user's latest tweets (seed type USER_TWEETS).",
+    doc="Collect a user's latest tweets.",
 )
 user_info = _scrape_kind(
-    "scrape.user_info",
+    providers.USER_INFO,
     params=UserInfoParams,
-    source_kind=providers.USER_INFO,
     data_type="user",
-    doc="Collect a user's profile (seed type USER_INFO).",
+    doc="Collect a user's profile.",
 )
 keyword_search = _scrape_kind(
-    "scrape.keyword_search",
+    providers.KEYWORD_SEARCH,
     params=KeywordSearchParams,
-    source_kind=providers.KEYWORD_SEARCH,
     data_type="tweet",
-    doc="Collect tweets matching a search query (seed type KEYWORD_SEARCH).",
+    doc="Collect tweets matching a search query.",
 )
 hashtag_search = _scrape_kind(
-    "scrape.hashtag_search",
+    providers.HASHTAG_SEARCH,
     params=HashtagSearchParams,
-    source_kind=providers.HASHTAG_SEARCH,
     data_type="tweet",
-    doc="Collect tweets carrying a hashtag (seed type HASHTAG_SEARCH).",
+    doc="Collect tweets carrying a hashtag.",
 )
 user_followers = _scrape_kind(
-    "scrape.user_followers",
+    providers.USER_FOLLOWERS,
     params=UserRelationParams,
-    source_kind=providers.USER_FOLLOWERS,
     data_type="user",
-    doc="Collect the accounts that follow a user (seed type USER_FOLLOWERS).",
+    doc="Collect the accounts that follow a user.",
 )
 user_following = _scrape_kind(
-    "scrape.user_following",
+    providers.USER_FOLLOWING,
     params=UserRelationParams,
-    source_kind=providers.USER_FOLLOWING,
     data_type="user",
-    doc="Collect the accounts a user follows (seed type USER_FOLLOWING).",
+    doc="Collect the accounts a user follows.",
 )

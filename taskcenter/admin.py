@@ -16,6 +16,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from scraping.export import export_action
+
 from . import accounts, admin_views, lifecycle
 from .errors import InvalidTransition
 from .models import AccountHold, ExecutionStatus, Status, Task, TaskEvent, TaskExecution
@@ -162,6 +164,7 @@ class TaskAdmin(admin.ModelAdmin):
         _lifecycle_action("stopped", lifecycle.stop_task, _("Stop selected tasks")),
         _lifecycle_action("cancelled", lifecycle.cancel_task, _("Cancel selected tasks")),
         _lifecycle_action("retried", lifecycle.retry_task, _("Retry selected tasks")),
+        export_action("csv", of_tasks=True),
     ]
     fieldsets = [
         (None, {"fields": ["name", "description", "task_type", "owner", "badge", "progress_bar"]}),

@@ -71,7 +71,7 @@ def test_create_ignores_read_only_fields(api):
 
 
 def test_create_unknown_kind_is_400_naming_task_type_and_known_kinds(api):
-    response = api.post(TASKS, {"task_type": "USER_TWEETS"}, format="json")
+    response = api.post(TASKS, {"task_type": "NO_SUCH_TYPE"}, format="json")
     assert response.status_code == 400
     [error] = response.json()["detail"]
     assert error["loc"] == ["task_type"]

@@ -39,12 +39,12 @@ def keys(task: Task) -> list[str]:
 @pytest.mark.parametrize(
     ("task_type", "parameters", "data_type", "expected"),
     [
-        ("scrape.user_tweets", {"username": "elonmusk", "limit": 120}, "tweet", 120),
-        ("scrape.user_info", {"username": "@elonmusk"}, "user", 1),
-        ("scrape.keyword_search", {"query": "tesla", "limit": 30, "lang": "en"}, "tweet", 30),
-        ("scrape.hashtag_search", {"hashtag": "#ai", "limit": 25}, "tweet", 25),
-        ("scrape.user_followers", {"username": "jack", "limit": 40}, "user", 40),
-        ("scrape.user_following", {"username": "jack", "limit": 10}, "user", 10),
+        ("USER_TWEETS", {"username": "elonmusk", "limit": 120}, "tweet", 120),
+        ("USER_INFO", {"username": "@elonmusk"}, "user", 1),
+        ("KEYWORD_SEARCH", {"query": "tesla", "limit": 30, "lang": "en"}, "tweet", 30),
+        ("HASHTAG_SEARCH", {"hashtag": "#ai", "limit": 25}, "tweet", 25),
+        ("USER_FOLLOWERS", {"username": "jack", "limit": 40}, "user", 40),
+        ("USER_FOLLOWING", {"username": "jack", "limit": 10}, "user", 10),
     ],
 )
 def test_each_kind_collects_its_limit_of_distinct_items(
@@ -68,17 +68,18 @@ def test_each_kind_collects_its_limit_of_distinct_items(
 
 
 def test_user_tweets_pages_at_most_100_and_the_data_matches_the_query(make_task, platform):
-    task = scrape(make_task, "scrape.user_tweets", {"username": "elonmusk", "limit": 150})
+    task = scrape(make_task, "USER_TWEETS", {"username": "elonmusk", "limit": 150})
 
     assert task.result == {"items": 150, "pages": 2}
     assert [r["query"]["count"] for r in platform.requests] == ["100", "50"]
     texts = [r.data["text"] for r in task.results.all()]
     assert any("Tesla" in text for text in texts)
     assert all(r.data["user"]["username"] == "elonmusk" for r in task.results.all())
+    assert all(r.data["username"] == "elonmusk" for r in task.results.all())
 
 
 def test_limit_beyond_what_the_platform_has_stops_at_the_last_page(make_task, platform):
-    task = scrape(make_task, "scrape.user_following", {"username": "jack", "limit": 10_000})
+    task = scrape(make_task, "USER_FOLLOWING", {"username": "jack", "limit": 10_000})
 
     assert task.status == Status.COMPLETED
     assert task.result["items"] == task.results.count() < 10_000
@@ -89,7 +90,7 @@ def test_rate_limit_is_retried_after_the_platforms_retry_after(make_task, platfo
     platform.control(rate_limit_next=1, retry_after=40)
     before = timezone.now()
 
-    task = scrape(make_task, "scrape.user_tweets", {"username": "elonmusk", "limit": 20})
+    task = scrape(make_task, "USER_TWEETS", {"username": "elonmusk", "limit": 20})
 
     assert task.status == Status.QUEUED
     waited = task.run_after - before
@@ -108,7 +109,7 @@ def test_rate_limit_is_retried_after_the_platforms_retry_after(make_task, platfo
 def test_platform_outage_503_is_retryable(make_task, platform):
     platform.control(fail_next=1)
 
-    task = scrape(make_task, "scrape.hashtag_search", {"hashtag": "ai", "limit": 5})
+    task = scrape(make_task, "HASHTAG_SEARCH", {"hashtag": "ai", "limit": 5})
 
     assert task.status == Status.QUEUED
     assert task.run_after > timezone.now()
@@ -120,9 +121,7 @@ def test_platform_outage_503_is_retryable(make_task, platform):
 def test_suspended_account_fails_at_once_with_the_platforms_message(make_task, platform):
     platform.control(suspend_account="account-123")
 
-    task = scrape(
-        make_task, "scrape.user_tweets", {"username": "elonmusk"}, account_id="account-123"
-    )
+    task = scrape(make_task, "USER_TWEETS", {"username": "elonmusk"}, account_id="account-123")
 
     assert task.status == Status.FAILED
     assert task.error_message == "Account suspended"
@@ -133,7 +132,7 @@ def test_suspended_account_fails_at_once_with_the_platforms_message(make_task, p
 def test_wrong_token_fails_permanently(make_task, platform, settings):
     settings.SCRAPING = {**settings.SCRAPING, "TOKEN": "wrong"}
 
-    task = scrape(make_task, "scrape.user_info", {"username": "elonmusk"})
+    task = scrape(make_task, "USER_INFO", {"username": "elonmusk"})
 
     assert task.status == Status.FAILED
     assert task.error_message == "Invalid or missing token"
@@ -141,7 +140,7 @@ def test_wrong_token_fails_permanently(make_task, platform, settings):
 
 
 def test_unknown_user_fails_permanently(make_task, platform):
-    task = scrape(make_task, "scrape.user_followers", {"username": "gone_user"})
+    task = scrape(make_task, "USER_FOLLOWERS", {"username": "gone_user"})
 
     assert (task.status, task.error_message) == (Status.FAILED, "User not found")
 
@@ -149,7 +148,7 @@ def test_unknown_user_fails_permanently(make_task, platform):
 def test_unreachable_platform_is_retryable(make_task, platform, settings):
     settings.SCRAPING = {**settings.SCRAPING, "BASE_URL": "http://127.0.0.1:9", "TIMEOUT": 2}
 
-    task = scrape(make_task, "scrape.user_info", {"username": "elonmusk"})
+    task = scrape(make_task, "USER_INFO", {"username": "elonmusk"})
 
     assert task.status == Status.QUEUED
     assert task.error_message.startswith("Cannot reach the platform")
@@ -158,16 +157,16 @@ def test_unreachable_platform_is_retryable(make_task, platform, settings):
 @pytest.mark.parametrize(
     ("task_type", "parameters", "field"),
     [
-        ("scrape.user_tweets", {"username": "has space", "limit": 5}, "username"),
-        ("scrape.user_tweets", {"username": "a" * 16}, "username"),
-        ("scrape.user_tweets", {"username": "elonmusk", "limit": 0}, "limit"),
-        ("scrape.user_followers", {"username": "elonmusk", "limit": 10_001}, "limit"),
-        ("scrape.user_info", {}, "username"),
-        ("scrape.keyword_search", {"query": ""}, "query"),
-        ("scrape.keyword_search", {"query": "x", "lang": "english"}, "lang"),
-        ("scrape.hashtag_search", {"hashtag": "no-dash"}, "hashtag"),
+        ("USER_TWEETS", {"username": "has space", "limit": 5}, "username"),
+        ("USER_TWEETS", {"username": "a" * 16}, "username"),
+        ("USER_TWEETS", {"username": "elonmusk", "limit": 0}, "limit"),
+        ("USER_FOLLOWERS", {"username": "elonmusk", "limit": 10_001}, "limit"),
+        ("USER_INFO", {}, "username"),
+        ("KEYWORD_SEARCH", {"query": ""}, "query"),
+        ("KEYWORD_SEARCH", {"query": "x", "lang": "english"}, "lang"),
+        ("HASHTAG_SEARCH", {"hashtag": "no-dash"}, "hashtag"),
         (
-            "scrape.user_tweets",
+            "USER_TWEETS",
             {"username": "elonmusk", "include_replies": "maybe"},
             "include_replies",
         ),
@@ -182,7 +181,7 @@ def test_bad_parameters_are_refused_naming_the_field(make_task, task_type, param
 
 
 def test_defaults_are_filled_in(make_task):
-    task = make_task("scrape.user_tweets", {"username": "elonmusk"})
+    task = make_task("USER_TWEETS", {"username": "elonmusk"})
 
     assert task.parameters == {
         "username": "elonmusk",
@@ -212,7 +211,7 @@ def test_stopped_task_started_again_resumes_from_its_cursor_without_duplicates(
     make_task, platform, monkeypatch
 ):
     monkeypatch.setattr(scrape_module, "PAGE_SIZE", 20)
-    task = make_task("scrape.user_tweets", {"username": "elonmusk", "limit": 70}, start=True)
+    task = make_task("USER_TWEETS", {"username": "elonmusk", "limit": 70}, start=True)
     monkeypatch.setattr(scrape_module, "get_provider", lambda: StopOnThirdPage(task.pk))
 
     assert run(task).status == Status.STOPPED
@@ -233,13 +232,13 @@ def test_stopped_task_started_again_resumes_from_its_cursor_without_duplicates(
 def test_task_that_already_holds_its_limit_completes_without_calling_the_platform(
     make_task, platform
 ):
-    task = scrape(make_task, "scrape.user_followers", {"username": "jack", "limit": 10})
+    task = scrape(make_task, "USER_FOLLOWERS", {"username": "jack", "limit": 10})
     # As if an attempt stored everything and its worker died before completing: the rows,
     # not the cursor they carry, decide that nothing is left to fetch.
     ScrapeResult.objects.filter(task=task).update(metadata={"next_cursor": "more"})
     before = len(platform.requests)
 
-    clone = make_task("scrape.user_followers", {"username": "jack", "limit": 10}, start=True)
+    clone = make_task("USER_FOLLOWERS", {"username": "jack", "limit": 10}, start=True)
     ScrapeResult.objects.filter(task=task).update(task=clone)
     clone = run(clone)
 

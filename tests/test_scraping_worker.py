@@ -27,7 +27,7 @@ def test_worker_process_scrapes_through_the_sandbox_and_retries_a_rate_limit(
 ):
     platform.control(rate_limit_next=1, retry_after=1)
     task = make_task(
-        "scrape.user_tweets",
+        "USER_TWEETS",
         {"username": "elonmusk", "limit": 130},
         start=True,
         account_id="account-123",

@@ -12,11 +12,8 @@ database only as query parameters.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import re
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +30,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from scraping.export import export_response
 from scraping.models import ScrapeResult
 
 from ..models import Task
@@ -45,9 +43,6 @@ MAX_TERMS = 10
 MAX_KEY_LENGTH = 200
 MAX_VALUE_LENGTH = 200
 MAX_DATA_TYPE_LENGTH = 50
-EXPORT_CHUNK = 2000
-CSV_SAMPLE_ROWS = 1000
-CSV_DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 KEY_RE = re.compile(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*")
 
 BAD_REQUEST = OpenApiResponse(BadRequestResponse, "Invalid input; `loc` names the parameter.")
@@ -310,89 +305,6 @@ class ExportNegotiation(DefaultContentNegotiation):
     settings = _NoFormatOverride()
 
 
-_created_at = serializers.DateTimeField()
-
-
-def _json_chunks(rows: Iterable[tuple[int, Any, Any]]) -> Iterator[str]:
-    """``{"data": [...], "total": n}``, a few hundred rows per chunk; ``total`` counts what
-    was streamed."""
-    yield '{"data": ['
-    total = 0
-    buffer: list[str] = []
-    for pk, data, created_at in rows:
-        item = {"id": pk, "data": data, "created_at": _created_at.to_representation(created_at)}
-        buffer.append(("," if total else "") + json.dumps(item, ensure_ascii=False))
-        total += 1
-        if len(buffer) >= 200:
-            yield "".join(buffer)
-            buffer = []
-    buffer.append(f'], "total": {total}}}')
-    yield "".join(buffer)
-
-
-def flatten(value: Any, prefix: str = "data") -> dict[str, Any]:
-    """``{"user": {"name": "x"}}`` -> ``{"data.user.name": "x"}``; lists stay whole."""
-    if isinstance(value, dict) and value:
-        flat: dict[str, Any] = {}
-        for key, item in value.items():
-            flat.update(flatten(item, f"{prefix}.{key}"))
-        return flat
-    return {prefix: value}
-
-
-def csv_cell(value: Any) -> str:
-    """Text of one cell; formula-looking text gets a leading ``'`` (CSV injection)."""
-    if value is None:
-        text = ""
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, str):
-        text = value
-    elif isinstance(value, dict | list):
-        text = json.dumps(value, ensure_ascii=False)
-    else:
-        text = str(value)
-    if text.startswith(CSV_DANGEROUS_PREFIXES):
-        text = "'" + text
-    return text
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_chunks(rows: Iterator[tuple[int, Any, Any]]) -> Iterator[str]:
-    """Header: ``id``, the union of the flattened keys of the first 1000 rows, sorted (PostgreSQL's
-    jsonb does not keep key order), ``created_at``; keys that appear only later are not columns."""
-    sample: list[tuple[int, dict[str, Any], Any]] = []
-    columns: set[str] = set()
-    for pk, data, created_at in rows:
-        flat = flatten(data)
-        sample.append((pk, flat, created_at))
-        columns.update(flat)
-        if len(sample) >= CSV_SAMPLE_ROWS:
-            break
-    keys = sorted(columns)
-    writer = csv.writer(_Echo())
-    yield writer.writerow(["id", *keys, "created_at"])
-
-    def line(pk: int, flat: dict[str, Any], created_at: Any) -> str:
-        cells = [csv_cell(pk), *(csv_cell(flat.get(k)) for k in keys)]
-        return writer.writerow([*cells, csv_cell(_created_at.to_representation(created_at))])
-
-    yield "".join(line(*row) for row in sample)
-    del sample
-    buffer: list[str] = []
-    for pk, data, created_at in rows:
-        buffer.append(line(pk, flatten(data), created_at))
-        if len(buffer) >= 200:
-            yield "".join(buffer)
-            buffer = []
-    if buffer:
-        yield "".join(buffer)
-
-
 EXPORT_SCHEMA: dict[str, Any] = dict(
     description="Streams every row of the task in id order. JSON: `{data, total}`. CSV: an "
     "attachment `task_<id>_results.csv`; columns are `id`, the dotted keys of `data` found "
@@ -430,17 +342,10 @@ class TaskExportView(APIView):
         if fmt not in {"json", "csv"}:
             raise ValidationError({"format": ["Must be json or csv."]})
         task = _task_or_404(request, id)
-        rows = (
-            ScrapeResult.objects.filter(task_id=task.pk)
-            .order_by("id")
-            .values_list("id", "data", "created_at")
-            .iterator(chunk_size=EXPORT_CHUNK)
-        )
-        if fmt == "json":
-            return StreamingHttpResponse(_json_chunks(rows), content_type="application/json")
-        response = StreamingHttpResponse(_csv_chunks(rows), content_type="text/csv")
-        response["Content-Disposition"] = f"attachment; filename=task_{task.pk}_results.csv"
-        return response
+        rows = ScrapeResult.objects.filter(task_id=task.pk)
+        # Only CSV is an attachment: seed 003 shows the JSON export as a plain JSON body.
+        filename = f"task_{task.pk}_results" if fmt == "csv" else None
+        return export_response(rows, fmt, filename=filename)
 
     @extend_schema(operation_id="tasks_export_get", **EXPORT_SCHEMA)
     def get(self, request: Request, id: str) -> StreamingHttpResponse:
