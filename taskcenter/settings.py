@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "taskcenter.apps.TaskCenterConfig",
     "scraping.apps.ScrapingConfig",
     "publishing.apps.PublishingConfig",
+    "generation.apps.GenerationConfig",
 ]
 
 MIDDLEWARE = [
@@ -206,6 +207,24 @@ PUBLISHING = {
     "POLL_SECONDS": env_float("PUBLISHING_POLL_SECONDS", 10.0),
     # First back-off after a retryable failure (an upload error, a platform outage).
     "RETRY_BASE_SECONDS": env_float("PUBLISHING_RETRY_BASE_SECONDS", 10.0),
+}
+
+# --- AI generation (seed 004) ----------------------------------------------------------------
+# The Suno-like platform the generation kinds talk to (default: the sandbox platform), how they
+# poll it, and what each kind costs from the owner's quota.
+GENERATION = {
+    "PROVIDER": env_str("GENERATION_PROVIDER", "generation.providers.HttpProvider"),
+    "BASE_URL": env_str("GENERATION_BASE_URL", "http://127.0.0.1:8900"),
+    "TOKEN": env_str("GENERATION_TOKEN", "sandbox-token"),
+    "TIMEOUT": env_float("GENERATION_TIMEOUT", 15.0),
+    "POLL_INITIAL_SECONDS": env_float("GENERATION_POLL_INITIAL_SECONDS", 1.0),
+    "POLL_MAX_SECONDS": env_float("GENERATION_POLL_MAX_SECONDS", 30.0),
+    # A job the platform has not finished this long after submission fails (and is refunded).
+    "DEADLINE_SECONDS": env_float("GENERATION_DEADLINE_SECONDS", 1800.0),
+    "PRICES": {
+        "song": env_int("GENERATION_PRICE_SONG", 10),
+        "lyrics": env_int("GENERATION_PRICE_LYRICS", 2),
+    },
 }
 
 # --- REST framework ------------------------------------------------------------------------
