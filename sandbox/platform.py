@@ -26,6 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import (
     datasource,  # noqa: F401
+    generation,  # noqa: F401  (registers its routes)
+    publishing,  # noqa: F401
     twitter,  # noqa: F401  (registers its routes)
 )
 from .routing import PlatformError, Request, normalise, resolve

@@ -183,6 +183,7 @@ def create_task(
             status=status,
             max_attempts=max_attempts or kind.retry.max_attempts,
             platform=fields.pop("platform", "") or kind.platform,
+            action=fields.pop("action", "") or kind.action,
             created_at=now,
             updated_at=now,
             submitted_at=now if start else None,

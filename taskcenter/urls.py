@@ -9,9 +9,11 @@ urlpatterns = [
     path("api/v1/", include("taskcenter.api.urls")),
     path("api/sync/", include("syncing.urls")),
     path("api/integration/", include("integration.urls")),
+    path("api/task/", include("generation.urls")),  # seed 004 dialect
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/auth/", include("rest_framework.urls")),
+    path("", include("publishing.urls")),  # seed 000's paths, at the root as it serves them
 ]
 
 

@@ -14,8 +14,8 @@ ROW = re.compile(r"^\| `([A-Z]+)` \|(.*)\|$")
 
 
 def readme_table() -> dict[str, list[str]]:
-    section = ROOT.joinpath("README.md").read_text().split("\n## Status words\n", 1)[1]
-    section = section.split("\n## ", 1)[0]
+    section = ROOT.joinpath("README.md").read_text().split("\n### Status words\n", 1)[1]
+    section = section.split("\n#", 1)[0]
     rows = {}
     for line in section.splitlines():
         match = ROW.match(line.strip())

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is no
 
 
 def readme_block(section: str) -> str:
-    text = ROOT.joinpath("README.md").read_text().split(f"\n## {section}\n", 1)[1]
+    text = ROOT.joinpath("README.md").read_text().split(f"\n### {section}\n", 1)[1]
     return text.split("```sh\n", 1)[1].split("```", 1)[0]
 
 
