@@ -83,20 +83,27 @@ def _tweets(rows: int):
 
 
 def _bulk_load(path: str, task_id: int, rows: int) -> dict:
+    from scraping import search_index
+
     db = sqlite3.connect(path, isolation_level=None)
     table = "scraping_scraperesult"
+    # Indexes and the search index's triggers are dropped for the load and made again after
+    # it (the same schema, built from the loaded rows in one pass).
     indexes = db.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND "
-        "tbl_name = ?",
+        "SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') AND "
+        "sql IS NOT NULL AND tbl_name = ?",
         (table,),
     ).fetchall()
+    has_search_index = db.execute(
+        "SELECT count(*) FROM sqlite_master WHERE name = ?", (search_index.INDEX,)
+    ).fetchone()[0]
     marks = ", ".join("?" * len(RESULT_COLUMNS))
     sql = f"INSERT INTO {table} ({', '.join(RESULT_COLUMNS)}) VALUES ({marks})"  # noqa: S608
     start = datetime.now(UTC) - timedelta(days=1)
     started = time.perf_counter()
     db.execute("BEGIN")
-    for name, _ in indexes:
-        db.execute(f'DROP INDEX "{name}"')
+    for kind, name, _ in indexes:
+        db.execute(f'DROP {kind.upper()} "{name}"')
     chunk: list[tuple] = []
     data_bytes = 0
     for n, tweet in enumerate(_tweets(rows), start=1):
@@ -110,13 +117,17 @@ def _bulk_load(path: str, task_id: int, rows: int) -> dict:
             chunk = []
     db.executemany(sql, chunk)
     inserted = time.perf_counter()
-    for _, index_sql in indexes:
+    for _, _, index_sql in indexes:
         db.execute(index_sql)
+    indexed = time.perf_counter()
+    if has_search_index:
+        db.execute(search_index.REBUILD)
     db.execute("COMMIT")
     db.close()
     return {
         "insert_s": inserted - started,
-        "index_s": time.perf_counter() - inserted,
+        "index_s": indexed - inserted,
+        "search_index_s": time.perf_counter() - indexed if has_search_index else None,
         "avg_json_bytes": data_bytes / max(rows, 1),
     }
 
@@ -145,7 +156,35 @@ def drive(rows: int) -> dict:
     connection.close()
     path = settings.DATABASES["default"]["NAME"]
     load = _bulk_load(path, task.pk, rows)
-    return {**load, "task_id": task.pk, "token": token, "db_mb": os.path.getsize(path) / 2**20}
+    return {
+        **load,
+        "task_id": task.pk,
+        "token": token,
+        "db_mb": os.path.getsize(path) / 2**20,
+        "plans": _explain(token),
+    }
+
+
+def _explain(token: str) -> list[dict]:
+    """EXPLAIN QUERY PLAN of each query the search request runs, with one in-process timing."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = Client().get(SEARCH, HTTP_AUTHORIZATION=f"Bearer {token}")
+    if response.status_code != 200:
+        raise SystemExit(f"{SEARCH}: HTTP {response.status_code}")
+    found = []
+    for query in captured.captured_queries:
+        sql = query["sql"]
+        if "scraping_scraperesult" not in sql:
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+            plan = [row[3] for row in cursor.fetchall()]
+        found.append({"sql": sql, "plan": plan, "ms": float(query["time"]) * 1000})
+    return found
 
 
 # --- the orchestrator -------------------------------------------------------------------------
@@ -301,10 +340,12 @@ def run(rows: int, searches: int, formats: list[str]) -> tuple[dict, list[dict],
             raise SystemExit(f"driver failed ({done.returncode})")
         seeded = json.loads(done.stdout.strip().splitlines()[-1])
         seeded["seed_s"] = time.perf_counter() - started
+        search_index_s = seeded["search_index_s"]
         print(
             f"  seeded {rows:,} results in {seeded['seed_s']:.1f} s (insert "
-            f"{seeded['insert_s']:.1f} s, indexes {seeded['index_s']:.1f} s, "
-            f"{seeded['db_mb']:.0f} MB, {seeded['avg_json_bytes']:.0f} B of JSON a row)",
+            f"{seeded['insert_s']:.1f} s, indexes {seeded['index_s']:.1f} s, search index "
+            + (f"{search_index_s:.1f} s" if search_index_s is not None else "absent")
+            + f", {seeded['db_mb']:.0f} MB, {seeded['avg_json_bytes']:.0f} B of JSON a row)",
             file=sys.stderr,
         )
         port = _free_port()
@@ -365,7 +406,7 @@ def main() -> None:
     )
     print(f"SQLite (WAL), fresh file; gunicorn --workers 1 (sync); {SETTINGS}")
     print()
-    _seeded, exports, search = run(args.rows, args.searches, args.formats.split(","))
+    seeded, exports, search = run(args.rows, args.searches, args.formats.split(","))
     rows = []
     ok = True
     for item in exports:
@@ -407,6 +448,13 @@ def main() -> None:
     print()
     for item in exports:
         print(f"{item['format']} starts: {item['head']}")
+    print()
+    print("Search queries (EXPLAIN QUERY PLAN; ms = the first, in-process run):")
+    for item in seeded["plans"]:
+        sql = item["sql"] if len(item["sql"]) <= 400 else item["sql"][:400] + " ..."
+        print(f"- {item['ms']:.1f} ms: {sql}")
+        for line in item["plan"]:
+            print(f"    {line}")
     print(
         f"Targets: RSS growth < {TARGET_RSS_MB:g} MB, >= {TARGET_ROWS_PER_S:,.0f} rows/s, "
         f"search p95 < {TARGET_SEARCH_P95_MS:g} ms."
