@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -38,14 +37,16 @@ CSV_SAMPLE_ROWS = 1000
 CSV_DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _DANGEROUS_FIRST = frozenset(CSV_DANGEROUS_PREFIXES)
 FORMATS = ("json", "csv")
-_LONG_DIGITS = re.compile(r"[0-9]{20}")
+# A run of 20 digits, found by C-level bytes operations (a regex costs as much as the parse).
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_TWENTY_DIGITS = b"0" * 20
 
 
 def _loads(text: str) -> Any:
     # Parsing each row's JSON is most of a CSV export's time; orjson does it about 4x faster.
     # But it turns integers wider than 64 bits into floats, silently: text with a run of 20
     # digits (such a number, or a long digit string) takes the exact, slower parser.
-    if _LONG_DIGITS.search(text) is None:
+    if _TWENTY_DIGITS not in text.encode().translate(_DIGITS_AS_ZERO):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
