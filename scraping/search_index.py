@@ -53,7 +53,13 @@ TRIGGERS = {
     ),
 }
 REBUILD = "INSERT INTO scraping_scraperesult_fts(scraping_scraperesult_fts) VALUES ('rebuild')"
-CANDIDATES = "SELECT rowid FROM scraping_scraperesult_fts WHERE data LIKE %s"
+
+
+def candidates_sql(patterns: int) -> str:
+    """The ids of rows whose JSON text is LIKE each of ``patterns`` placeholders. One query for
+    all terms: the index intersects the terms' trigrams before it reads any row to confirm."""
+    conditions = " AND ".join(["data LIKE %s"] * patterns)  # placeholders only
+    return "SELECT rowid FROM scraping_scraperesult_fts WHERE " + conditions  # noqa: S608
 
 
 def _existing(connection: BaseDatabaseWrapper, kind: str) -> set[str]:

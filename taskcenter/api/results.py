@@ -34,8 +34,8 @@ from rest_framework.views import APIView
 
 from scraping.export import export_response
 from scraping.models import ScrapeResult
-from scraping.search_index import CANDIDATES, has_search_index
 from scraping.search_index import MIN_LENGTH as MIN_INDEXED_LENGTH
+from scraping.search_index import candidates_sql, has_search_index
 
 from ..models import Task
 from .serializers import BadRequestResponse, ErrorResponse
@@ -310,14 +310,15 @@ class ResultSearchView(APIView):
         rows = ScrapeResult.objects.all()
         if not request.user.is_staff:
             rows = rows.filter(task__owner=request.user)
-        indexed = has_search_index(connections[rows.db])
         for term in terms:
             rows = rows.filter(term.condition())
-            pattern = term.index_pattern() if indexed else None
-            if pattern:
-                # Candidates from the trigram index; the exact condition above decides.
-                # (A constant query; the pattern is a bound parameter.)
-                rows = rows.filter(pk__in=RawSQL(CANDIDATES, [pattern]))  # noqa: S611
+        if has_search_index(connections[rows.db]):
+            patterns = [pattern for term in terms if (pattern := term.index_pattern())]
+            if patterns:
+                # Candidates from the trigram index; the exact conditions above decide. The
+                # SQL is built from constants; the patterns are bound parameters.
+                candidates = RawSQL(candidates_sql(len(patterns)), patterns)  # noqa: S611
+                rows = rows.filter(pk__in=candidates)
         return paged_response(request, rows)
 
 
