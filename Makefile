@@ -34,6 +34,7 @@ install: $(INSTALLED)
 run: install
 	$(PY) manage.py migrate --noinput --verbosity 0
 	$(PY) manage.py ensure_admin
+	$(PY) manage.py grant_quota admin 100000 --at-least --note "make run demo"
 	$(PY) manage.py run_service
 
 test: install

@@ -24,7 +24,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import twitter  # noqa: F401  (registers its routes)
+from . import (
+    generation,  # noqa: F401  (registers its routes)
+    publishing,  # noqa: F401
+    twitter,  # noqa: F401  (registers its routes)
+)
 from .routing import PlatformError, Request, normalise, resolve
 from .twitter import decode_cursor, encode_cursor  # noqa: F401  (kept importable from here)
 

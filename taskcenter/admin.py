@@ -360,3 +360,6 @@ class AccountHoldAdmin(admin.ModelAdmin):
     @admin.display(description=_("state"))
     def state(self, obj: AccountHold) -> str:
         return accounts.account_state(obj.platform, obj.account_id)
+
+
+from . import quota_admin  # noqa: E402, F401  (registers the quota accounts and the ledger)

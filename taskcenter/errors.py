@@ -58,3 +58,25 @@ class PollAgain(Exception):
         super().__init__(message or f"poll again in {seconds:g}s")
         self.seconds = seconds
         self.message = message
+
+
+class InsufficientQuota(InvalidTransition):
+    """The owner's quota balance cannot pay for this task: nothing was created or re-queued.
+
+    A refused transition like any other (admin actions and commands count it as refused, under
+    the status the task stays in), but the API answers it 402 Payment Required.
+    """
+
+    def __init__(
+        self,
+        *,
+        needed: int,
+        balance: int,
+        task_id: int = 0,
+        action: str = "create",
+        current_status: str | None = None,
+    ) -> None:
+        super().__init__(task_id, action, current_status)
+        self.needed = needed
+        self.balance = balance
+        self.args = (f"Insufficient quota: this task costs {needed}, the balance is {balance}",)

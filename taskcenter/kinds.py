@@ -58,6 +58,10 @@ class TaskKind:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     description: str = ""
     platform: str = ""
+    # The task's ``action`` when the client gives none (seed 004 filters on it: "song").
+    action: str = ""
+    # What a task of this kind costs from its owner's quota balance when created (0: free).
+    quota: int = 0
 
     def validate_parameters(self, data: Any) -> dict:
         """Return the cleaned parameters, or raise ``serializers.ValidationError`` naming fields."""
@@ -85,6 +89,8 @@ def task_kind(
     permanent: tuple[type[BaseException], ...] = (),
     description: str = "",
     platform: str = "",
+    action: str = "",
+    quota: int = 0,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler(task, ctx)`` as the handler of kind ``name``."""
 
@@ -110,6 +116,8 @@ def task_kind(
             retry=policy,
             description=description or (doc.splitlines()[0] if doc else ""),
             platform=platform,
+            action=action,
+            quota=quota,
         )
         return handler
 

@@ -21,10 +21,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Case, F, Q, When
+from django.db.models import F, Q
 from django.utils import timezone
 
-from . import dispatch
+from . import dispatch, quota
 from .errors import InvalidTransition
 from .kinds import get_kind
 from .models import EventVerb, ExecutionStatus, Status, Task, TaskEvent, TaskExecution
@@ -93,14 +93,14 @@ def _refusal(task_id: int, action: str) -> InvalidTransition:
     return InvalidTransition(task_id, action, _current_status(task_id))
 
 
-def _refund(now: datetime) -> dict[str, Any]:
-    """Changes that refund a task's quota, at most once however often it ends."""
-    return {
-        "quota_refunded_at": Case(
-            When(quota__gt=0, quota_refunded_at__isnull=True, then=now),
-            default=F("quota_refunded_at"),
-        )
-    }
+def _refund(task_id: int, now: datetime, note: str) -> None:
+    """Refund the task's quota if it was charged and not refunded yet (see ``quota``).
+
+    Every path to FAILED or CANCELLED calls this right after its status UPDATE, in the same
+    transaction: the refund's own conditional UPDATE of ``quota_refunded_at`` decides, so
+    however many of them race, the balance is credited and the ledger written once.
+    """
+    quota.refund_task(task_id, now=now, note=note)
 
 
 def _dispatch_on_commit(task_id: int, *, priority: int, run_after: datetime | None) -> None:
@@ -163,12 +163,18 @@ def create_task(
 ) -> Task:
     """Validate the parameters against the kind and create the task, PENDING or QUEUED.
 
-    Raises ``UnknownKind`` or a DRF ``ValidationError`` naming the bad field; nothing is written.
+    The task costs ``quota`` (default: its kind's price), charged to the owner's balance in the
+    same transaction. Raises ``UnknownKind``, a DRF ``ValidationError`` naming the bad field or
+    ``InsufficientQuota``; nothing is written then.
     """
     kind = get_kind(task_type)
     cleaned = kind.validate_parameters(parameters)
     now = timezone.now()
     status = Status.QUEUED if start else Status.PENDING
+    explicit = fields.pop("quota", None)
+    price = kind.quota if explicit is None else int(explicit)
+    if price < 0:
+        raise ValueError("quota cannot be negative")
     with transaction.atomic():
         task = Task.objects.create(
             owner=owner,
@@ -177,11 +183,16 @@ def create_task(
             status=status,
             max_attempts=max_attempts or kind.retry.max_attempts,
             platform=fields.pop("platform", "") or kind.platform,
+            action=fields.pop("action", "") or kind.action,
             created_at=now,
             updated_at=now,
             submitted_at=now if start else None,
+            quota=price,
             **fields,
         )
+        if price:
+            # Raises InsufficientQuota when the balance is short: the task insert rolls back.
+            quota.charge(user_id=owner.pk, amount=price, task_id=task.pk, note=task_type)
         _record(task.pk, EventVerb.CREATED, actor or owner, to_status=status, at=now)
         if start:
             _dispatch_on_commit(task.pk, priority=task.priority, run_after=task.run_after)
@@ -233,18 +244,24 @@ def cancel_task(task: Task | int, *, actor: Actor = None, reason: str = "") -> T
             to_status=Status.CANCELLED,
             verb=EventVerb.CANCELLED,
             actor=actor,
-            changes={"finished_at": now, "run_after": None, **_refund(now)},
+            changes={"finished_at": now, "run_after": None},
             data={"reason": reason} if reason else None,
         )
+        _refund(task.pk, now, "cancelled")
         _close_waiting_executions(task.pk, ExecutionStatus.CANCELLED, now)
-    return task
+    return Task.objects.get(pk=task.pk)
 
 
 def retry_task(task: Task | int, *, actor: Actor = None) -> Task:
-    """FAILED, CANCELLED or STOPPED -> QUEUED with a fresh set of attempts and no error."""
+    """FAILED, CANCELLED or STOPPED -> QUEUED with a fresh set of attempts and no error.
+
+    A refunded task (FAILED, CANCELLED) is a new paid run: its quota is charged again, and
+    ``InsufficientQuota`` leaves it where it was when the balance is short. STOPPED kept its
+    charge and pays nothing.
+    """
     now = timezone.now()
     with transaction.atomic():
-        task, _ = _move(
+        task, was = _move(
             task,
             action="retry",
             allowed=RETRYABLE,
@@ -259,8 +276,10 @@ def retry_task(task: Task | int, *, actor: Actor = None) -> Task:
                 "submitted_at": now,
             },
         )
+        # After the status UPDATE, so the task row is locked before the account (lock order).
+        quota.recharge_task(task.pk, action="retry", current_status=was)
         _dispatch_on_commit(task.pk, priority=task.priority, run_after=None)
-    return task
+    return Task.objects.get(pk=task.pk)
 
 
 # Fields a client may edit in any status: they change no behaviour.
@@ -313,6 +332,8 @@ def delete_task(task: Task | int, *, actor: Actor = None) -> None:
         locked = Task.objects.select_for_update().filter(pk=task_id, status__in=DELETABLE).first()
         if locked is None:
             raise _refusal(task_id, "delete")
+        # A PENDING or STOPPED task still holds its charge: give it back before it goes.
+        _refund(task_id, timezone.now(), "deleted")
         locked.delete()
     logger.info("Task %s deleted by %s", task_id, _actor_fields(actor)["actor"])
 
@@ -544,13 +565,15 @@ def fail_attempt(
             _dispatch_on_commit(task.pk, priority=task.priority, run_after=run_after)
         else:
             to_status, verb = Status.FAILED, EventVerb.FAILED
-            changes = {"finished_at": now, **_refund(now)}
+            changes = {"finished_at": now}
             data["permanent"] = permanent
         updated = _fenced(execution).update(
             status=to_status, error_message=error, updated_at=now, **changes
         )
         if updated != 1:
             raise _refusal(execution.task_id, "fail")
+        if to_status == Status.FAILED:
+            _refund(task.pk, now, "failed")
         _record(
             task.pk,
             verb,
@@ -698,7 +721,6 @@ def reap_lost_attempts(*, now: datetime | None = None, limit: int = 500) -> Reap
                     changes = {
                         "finished_at": now,
                         "error_message": "Worker lost and no attempts left",
-                        **_refund(now),
                     }
                 moved = (
                     _fenced(execution)
@@ -723,6 +745,7 @@ def reap_lost_attempts(*, now: datetime | None = None, limit: int = 500) -> Reap
                 _dispatch_on_commit(task.pk, priority=task.priority, run_after=None)
             else:
                 report.failed += 1
+                _refund(task.pk, now, "failed: worker lost")
             _record(
                 task.pk,
                 EventVerb.LOST,

@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "taskcenter.apps.TaskCenterConfig",
     "scraping.apps.ScrapingConfig",
     "publishing.apps.PublishingConfig",
+    "generation.apps.GenerationConfig",
 ]
 
 MIDDLEWARE = [
@@ -170,6 +171,8 @@ TASKCENTER = {
     "HTTP_MAX_TIMEOUT_SECONDS": env_float("TASKCENTER_HTTP_MAX_TIMEOUT", 60.0),
     # Modules whose import registers task kinds (each app's ``task_kinds`` is found anyway).
     "KIND_MODULES": env_list("TASKCENTER_KIND_MODULES"),
+    # Quota a user's account opens with (created on first use); priced tasks cost from it.
+    "QUOTA_DEFAULT_BALANCE": env_int("TASKCENTER_QUOTA_DEFAULT_BALANCE", 0),
 }
 
 # --- Scraping -----------------------------------------------------------------------------
@@ -187,6 +190,45 @@ SCRAPING = {
     # (without holding a worker); an account rests this long between two tasks.
     "ACCOUNT_WAIT": env_float("SCRAPING_ACCOUNT_WAIT", 5.0),
     "ACCOUNT_COOLDOWN": env_float("SCRAPING_ACCOUNT_COOLDOWN", 0.0),
+}
+
+# --- Publishing (seed 000) -----------------------------------------------------------------
+# Uploaded videos live under MEDIA_ROOT; the publish kind talks to the platform at BASE_URL
+# (the sandbox platform by default, ``manage.py run_sandbox_platform``).
+PUBLISHING = {
+    "MEDIA_ROOT": Path(env_str("PUBLISHING_MEDIA_ROOT", str(VAR_DIR / "videos"))),
+    "MAX_UPLOAD_BYTES": env_int("PUBLISHING_MAX_UPLOAD_BYTES", 500 * 1024 * 1024),
+    "ALLOWED_CONTENT_TYPES": env_list(
+        "PUBLISHING_ALLOWED_CONTENT_TYPES", "video/mp4,video/quicktime,video/webm,video/x-matroska"
+    ),
+    # One account publishes one video at a time, and waits this long after each publish.
+    "ACCOUNT_COOLDOWN_SECONDS": env_float("PUBLISHING_ACCOUNT_COOLDOWN_SECONDS", 30.0),
+    "PROVIDER": env_str("PUBLISHING_PROVIDER", "publishing.providers.HttpProvider"),
+    "BASE_URL": env_str("PUBLISHING_BASE_URL", "http://127.0.0.1:8900"),
+    "TOKEN": env_str("PUBLISHING_TOKEN", "sandbox-token"),
+    "TIMEOUT": env_float("PUBLISHING_TIMEOUT", 60.0),
+    # How often a video the platform is still processing is checked (no worker waits meanwhile).
+    "POLL_SECONDS": env_float("PUBLISHING_POLL_SECONDS", 10.0),
+    # First back-off after a retryable failure (an upload error, a platform outage).
+    "RETRY_BASE_SECONDS": env_float("PUBLISHING_RETRY_BASE_SECONDS", 10.0),
+}
+
+# --- AI generation (seed 004) ----------------------------------------------------------------
+# The Suno-like platform the generation kinds talk to (default: the sandbox platform), how they
+# poll it, and what each kind costs from the owner's quota.
+GENERATION = {
+    "PROVIDER": env_str("GENERATION_PROVIDER", "generation.providers.HttpProvider"),
+    "BASE_URL": env_str("GENERATION_BASE_URL", "http://127.0.0.1:8900"),
+    "TOKEN": env_str("GENERATION_TOKEN", "sandbox-token"),
+    "TIMEOUT": env_float("GENERATION_TIMEOUT", 15.0),
+    "POLL_INITIAL_SECONDS": env_float("GENERATION_POLL_INITIAL_SECONDS", 1.0),
+    "POLL_MAX_SECONDS": env_float("GENERATION_POLL_MAX_SECONDS", 30.0),
+    # A job the platform has not finished this long after submission fails (and is refunded).
+    "DEADLINE_SECONDS": env_float("GENERATION_DEADLINE_SECONDS", 1800.0),
+    "PRICES": {
+        "song": env_int("GENERATION_PRICE_SONG", 10),
+        "lyrics": env_int("GENERATION_PRICE_LYRICS", 2),
+    },
 }
 
 # --- REST framework ------------------------------------------------------------------------
@@ -236,6 +278,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TaskStatusEnum": "taskcenter.models.Status",
         "ExecutionStatusEnum": "taskcenter.models.ExecutionStatus",
+        "PlatformTypeEnum": "publishing.platforms.PlatformType",
     },
 }
 

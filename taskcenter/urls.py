@@ -7,9 +7,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("taskcenter.api.urls")),
+    path("api/task/", include("generation.urls")),  # seed 004 dialect
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/auth/", include("rest_framework.urls")),
+    path("", include("publishing.urls")),  # seed 000's paths, at the root as it serves them
 ]
 
 

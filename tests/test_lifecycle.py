@@ -13,9 +13,18 @@ import pytest
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from taskcenter import lifecycle
+from taskcenter import lifecycle, quota
 from taskcenter.errors import InvalidTransition, UnknownKind
-from taskcenter.models import EventVerb, ExecutionStatus, Status, Task, TaskEvent, TaskExecution
+from taskcenter.models import (
+    EventVerb,
+    ExecutionStatus,
+    LedgerKind,
+    QuotaLedgerEntry,
+    Status,
+    Task,
+    TaskEvent,
+    TaskExecution,
+)
 
 from .lifecycle_helpers import (
     LEASE,
@@ -37,6 +46,12 @@ ALL = list(Status)
 
 def others(*legal: str) -> list[str]:
     return [status for status in Status if status not in legal]
+
+
+@pytest.fixture(autouse=True)
+def funded(user):
+    """Tasks here cost quota; give their owner plenty so only the quota tests meet a limit."""
+    quota.grant(user.pk, 1_000_000, note="tests")
 
 
 @pytest.fixture
@@ -352,19 +367,29 @@ def test_retry_refused_changes_nothing(make_task, capture, status):
     assert_refused(lambda: lifecycle.retry_task(task), task.pk, status, capture)
 
 
-def test_quota_is_refunded_once_across_fail_retry_and_cancel(make_task):
+def test_each_charge_is_refunded_once_across_fail_retry_and_cancel(make_task, user):
+    start = quota.balance_of(user.pk)
     task, execution = attempt_in(Status.RUNNING, make_task, quota=10)
+    assert quota.balance_of(user.pk) == start - 10
     failed = lifecycle.fail_attempt(execution, error="bad input", permanent=True)
-    first_refund = failed.quota_refunded_at
-    assert first_refund is not None
+    assert failed.quota_refunded_at is not None
+    assert quota.balance_of(user.pk) == start
 
-    lifecycle.retry_task(task)
+    retried = lifecycle.retry_task(task)  # a new run on the platform: charged again
+    assert retried.quota_refunded_at is None
+    assert quota.balance_of(user.pk) == start - 10
     _, second = lifecycle.claim_attempt(task, worker_id=WORKER)
     lifecycle.fail_attempt(second, error="bad input again", permanent=True)
     lifecycle.retry_task(task)
     cancelled = lifecycle.cancel_task(task)
 
-    assert cancelled.quota_refunded_at == first_refund
+    assert cancelled.quota_refunded_at == cancelled.finished_at
+    assert quota.balance_of(user.pk) == start
+    ledger = QuotaLedgerEntry.objects.filter(task_id=task.pk)
+    charges = set(ledger.filter(kind=LedgerKind.CHARGE).values_list("pk", flat=True))
+    refunded = set(ledger.filter(kind=LedgerKind.REFUND).values_list("refund_of_id", flat=True))
+    assert len(charges) == 3
+    assert refunded == charges, "every charge refunded, none twice"
 
 
 def test_cancel_of_a_failed_task_is_refused_and_keeps_the_refund(make_task, capture):

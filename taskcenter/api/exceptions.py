@@ -10,7 +10,7 @@ from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from ..errors import InvalidTransition, UnknownKind
+from ..errors import InsufficientQuota, InvalidTransition, UnknownKind
 
 Loc = list[str | int]
 
@@ -45,7 +45,13 @@ def validation_response(detail: Any) -> Response:
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF's handler, reshaped; lifecycle refusals become 409 and unknown kinds 400."""
+    """DRF's handler, reshaped; lifecycle refusals become 409 (402 when quota is short) and
+    unknown kinds 400."""
+    if isinstance(exc, InsufficientQuota):
+        return Response(
+            {"detail": str(exc), "needed": exc.needed, "balance": exc.balance},
+            status=status.HTTP_402_PAYMENT_REQUIRED,
+        )
     if isinstance(exc, InvalidTransition):
         if exc.current_status is None:
             return Response({"detail": "Task not found"}, status=status.HTTP_404_NOT_FOUND)

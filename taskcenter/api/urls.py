@@ -3,12 +3,15 @@
 from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
+from publishing.api import PublishTaskRecordViewSet
+
 from .results import ResultSearchView, TaskExportView, TaskResultsView
 from .views import ID_PATTERN, TaskExecutionViewSet, TaskViewSet
 
 router = DefaultRouter(trailing_slash=False)
 router.register("tasks", TaskViewSet, basename="task")
 router.register("task-executions", TaskExecutionViewSet, basename="task-execution")
+router.register("publish-records", PublishTaskRecordViewSet, basename="publish-record")
 
 # Seed 003's result routes come before the router's tasks/{id} patterns.
 urlpatterns = [

@@ -1,0 +1,132 @@
+"""Providers: how generation kinds submit a job to an AI platform and read its state.
+
+Chosen by ``settings.GENERATION["PROVIDER"]`` (a dotted path). A provider raises
+``RetryableError`` for what may pass (429, 5xx, timeouts, unreachable) and ``PermanentError``
+for what will not (bad token, a prompt the platform refuses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from taskcenter.errors import PermanentError, RetryableError
+
+MAX_RETRY_AFTER = 3600.0
+# The platform's words for a job that is over; anything else means "still going".
+SUCCESS, FAILURE = "SUCCESS", "FAILURE"
+
+
+@dataclass(frozen=True)
+class RemoteJob:
+    """What the platform says about one job."""
+
+    remote_id: str
+    status: str
+    progress: str = "0%"
+    fail_reason: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    client_ref: str = ""
+
+    @property
+    def percent(self) -> int:
+        """``"45%"`` as 45 (0 when the platform sends something else)."""
+        try:
+            return max(0, min(100, int(float(self.progress.rstrip("%").strip() or 0))))
+        except ValueError:
+            return 0
+
+
+class Provider:
+    """The interface; subclasses talk to one platform API."""
+
+    def submit(self, platform: str, action: str, params: dict[str, Any], *, client_ref: str) -> str:
+        """Start a job; return the platform's id for it. Same ``client_ref``, same job."""
+        raise NotImplementedError
+
+    def fetch(self, remote_id: str) -> RemoteJob:
+        raise NotImplementedError
+
+
+def get_provider() -> Provider:
+    """A new instance of the configured provider (one per attempt: it may hold a session)."""
+    return import_string(settings.GENERATION["PROVIDER"])()
+
+
+class HttpProvider(Provider):
+    """Speaks the platform's JSON API at ``GENERATION["BASE_URL"]`` with a bearer token."""
+
+    def __init__(self) -> None:
+        config = settings.GENERATION
+        self.base_url = config["BASE_URL"].rstrip("/")
+        self.token = config["TOKEN"]
+        self.timeout = float(config["TIMEOUT"])
+        self.session = requests.Session()
+
+    def submit(self, platform: str, action: str, params: dict[str, Any], *, client_ref: str) -> str:
+        path = f"/api/generate/{quote(platform, safe='')}/{quote(action, safe='')}"
+        body = self._call("POST", path, json={**params, "client_ref": client_ref})
+        remote_id = body.get("task_id")
+        if not isinstance(remote_id, str) or not remote_id:
+            raise RetryableError("Platform accepted the job without a task id")
+        return remote_id
+
+    def fetch(self, remote_id: str) -> RemoteJob:
+        body = self._call("GET", f"/api/generate/tasks/{quote(remote_id, safe='')}")
+        data = body.get("data")
+        return RemoteJob(
+            remote_id=remote_id,
+            status=str(body.get("status") or "UNKNOWN")[:64],
+            progress=str(body.get("progress") or "0%")[:16],
+            fail_reason=str(body.get("fail_reason") or "")[:2000],
+            data=data if isinstance(data, dict) else {},
+            client_ref=str(body.get("client_ref") or ""),
+        )
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict:
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        try:
+            # No redirects: a 3xx must not carry the token anywhere but the configured base URL.
+            response = self.session.request(
+                method,
+                self.base_url + path,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+                **kwargs,
+            )
+        except requests.Timeout as exc:
+            raise RetryableError(f"Platform timed out after {self.timeout:g} s") from exc
+        except requests.ConnectionError as exc:
+            raise RetryableError(f"Cannot reach the platform: {exc}") from exc
+        except requests.RequestException as exc:
+            raise PermanentError(f"Platform request failed: {exc}") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            body = {}
+            if response.ok:
+                raise RetryableError("Platform returned a body that is not a JSON object")
+        if response.ok:
+            return body
+        status = response.status_code
+        message = str(body.get("error") or f"Platform returned HTTP {status}")
+        if status == 429:
+            raise RetryableError(message, retry_after=_retry_after(response))
+        if status >= 500 or status == 408:
+            raise RetryableError(message)
+        raise PermanentError(message)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    try:
+        return min(max(float(response.headers.get("Retry-After", "")), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        return None

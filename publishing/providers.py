@@ -1,0 +1,227 @@
+"""Publish providers: how the publish kind hands one video to one account on a platform.
+
+A provider is chosen by ``settings.PUBLISHING["PROVIDER"]`` (a dotted path). The steps are
+separate calls so that the kind can keep the remote id between them and poll without holding a
+worker: ``upload`` (once per record; the remote id is kept on the task), ``processing_status``
+(polled until "ready"), ``publish`` (idempotent on the platform's side). Errors are
+``RetryableError`` for what may pass (5xx, 429, timeouts) and ``PermanentError`` for what will
+not (expired login, rejected video); ``LoginExpired`` tells the kind to mark the account.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from taskcenter.errors import PermanentError, RetryableError
+
+MAX_RETRY_AFTER = 3600.0
+READY = "ready"
+PUBLISHED = "published"
+
+
+class LoginExpired(PermanentError):
+    """The platform no longer accepts the account's login: a person must log in again."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    remote_id: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Publication:
+    remote_id: str
+    url: str
+
+
+class PublishProvider:
+    """The interface; subclasses talk to one platform API (or one family of them)."""
+
+    def upload(self, platform: str, account: str, path: Path, filename: str) -> Upload:
+        raise NotImplementedError
+
+    def processing_status(self, platform: str, account: str, remote_id: str) -> str:
+        """ "processing", "ready" or "published"."""
+        raise NotImplementedError
+
+    def publish(
+        self,
+        platform: str,
+        account: str,
+        remote_id: str,
+        *,
+        title: str,
+        tags: list[str],
+        schedule_time: str | None,
+    ) -> Publication:
+        raise NotImplementedError
+
+
+def get_provider() -> PublishProvider:
+    """A new instance of the configured provider (one per attempt: it may hold a session)."""
+    return import_string(settings.PUBLISHING["PROVIDER"])()
+
+
+class MultipartFile:
+    """A multipart/form-data body with one file part, read from disk as the socket sends it.
+
+    ``requests`` sends a file-like body with a length by calling ``read()`` in blocks, so the
+    video is never held in memory whole (``files=`` would build the entire body first).
+    """
+
+    CHUNK = 256 * 1024
+
+    def __init__(self, path: Path, filename: str, field: str = "file") -> None:
+        self.boundary = uuid.uuid4().hex
+        safe_name = filename.replace('"', "").replace("\r", "").replace("\n", "")
+        self.head = (
+            f"--{self.boundary}\r\n"
+            f'Content-Disposition: form-data; name="{field}"; filename="{safe_name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        self.tail = f"\r\n--{self.boundary}--\r\n".encode()
+        self.path = path
+        self.size = os.path.getsize(path)
+        self._parts = self._iter()
+        self._buffer = b""
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    def __len__(self) -> int:
+        return len(self.head) + self.size + len(self.tail)
+
+    def _iter(self) -> Iterator[bytes]:
+        yield self.head
+        with self.path.open("rb") as source:
+            while chunk := source.read(self.CHUNK):
+                yield chunk
+        yield self.tail
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._parts, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if size < 0:
+            size = len(self._buffer)
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+class HttpProvider(PublishProvider):
+    """Speaks the platform's JSON API at ``PUBLISHING["BASE_URL"]`` with a bearer token."""
+
+    def __init__(self) -> None:
+        config = settings.PUBLISHING
+        self.base_url = config["BASE_URL"].rstrip("/")
+        self.token = config["TOKEN"]
+        self.timeout = float(config["TIMEOUT"])
+        self.session = requests.Session()
+
+    def _call(self, method: str, path: str, account: str, **kwargs: Any) -> dict:
+        headers = {
+            "Authorization": f"Bearer {self.token}",
+            "Accept": "application/json",
+            "X-Account-Id": account,
+            **kwargs.pop("headers", {}),
+        }
+        try:
+            # No redirects: a 3xx must not carry the token anywhere but the configured base URL.
+            response = self.session.request(
+                method,
+                self.base_url + path,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+                **kwargs,
+            )
+        except requests.Timeout as exc:
+            raise RetryableError(f"Platform timed out after {self.timeout:g} s") from exc
+        except requests.ConnectionError as exc:
+            raise RetryableError(f"Cannot reach the platform: {exc}") from exc
+        except requests.RequestException as exc:
+            raise PermanentError(f"Platform request failed: {exc}") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            body = {}
+        if response.status_code >= 300:
+            _raise_for(response, body)
+        if not isinstance(body.get("data"), dict):
+            raise RetryableError("Platform returned a body without a data object")
+        return body["data"]
+
+    def upload(self, platform: str, account: str, path: Path, filename: str) -> Upload:
+        if not path.is_file():
+            raise PermanentError(f"The video file {filename!r} is no longer on disk")
+        body = MultipartFile(path, filename)
+        data = self._call(
+            "POST",
+            f"/publish/{_segment(platform)}/uploads",
+            account,
+            data=body,
+            headers={"Content-Type": body.content_type, "Content-Length": str(len(body))},
+        )
+        remote_id = str(data.get("video_id") or "")
+        if not remote_id:
+            raise RetryableError("Platform accepted the upload without a video id")
+        return Upload(remote_id=remote_id, size=int(data.get("size") or 0))
+
+    def processing_status(self, platform: str, account: str, remote_id: str) -> str:
+        path = f"/publish/{_segment(platform)}/videos/{_segment(remote_id)}"
+        return str(self._call("GET", path, account).get("status") or "")
+
+    def publish(
+        self,
+        platform: str,
+        account: str,
+        remote_id: str,
+        *,
+        title: str,
+        tags: list[str],
+        schedule_time: str | None,
+    ) -> Publication:
+        path = f"/publish/{_segment(platform)}/videos/{_segment(remote_id)}/publish"
+        payload = {"title": title, "tags": tags, "schedule_time": schedule_time}
+        data = self._call("POST", path, account, json=payload)
+        return Publication(remote_id=remote_id, url=str(data.get("url") or ""))
+
+
+def _raise_for(response: requests.Response, body: dict) -> None:
+    status = response.status_code
+    message = str(body.get("error") or body.get("detail") or f"Platform returned HTTP {status}")
+    if status in (401, 403):
+        raise LoginExpired(f"{message} (HTTP {status})")
+    if status == 429:
+        raise RetryableError(message, retry_after=_retry_after(response))
+    if status >= 500 or status in (408, 409):
+        # 409: the platform is still processing the video; asking again later is the fix.
+        raise RetryableError(f"{message} (HTTP {status})")
+    raise PermanentError(f"{message} (HTTP {status})")
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    try:
+        return min(max(float(response.headers.get("Retry-After", "")), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        return None

@@ -1,0 +1,133 @@
+"""The AI-generation area of the sandbox platform (a Suno-like music service).
+
+::
+
+    POST /api/generate/<platform>/<action>   {"prompt": "...", "client_ref": "...", ...}
+                                             -> {"task_id": "gen-..."}   (same client_ref, same id)
+    GET  /api/generate/tasks/<task_id>       -> {"task_id", "status", "progress": "45%",
+                                                 "fail_reason", "data", "client_ref"}
+
+A task advances one step per status request, deterministically:
+SUBMITTED -> QUEUED -> IN_PROGRESS 30% -> IN_PROGRESS 60% -> IN_PROGRESS 90% -> SUCCESS (with
+audio URLs for a song, text for lyrics). A prompt containing ``[fail]`` ends in FAILURE instead,
+one containing ``[never]`` stays IN_PROGRESS for ever (for deadline tests). ``client_ref`` makes
+submission idempotent: a client that lost the answer submits again and gets the same task.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass, field
+
+from .routing import PlatformError, Request, route
+
+AREA = "generation"
+ACTIONS = {"song", "lyrics"}
+FAIL_WORD = "[fail]"
+NEVER_WORD = "[never]"
+# Status and progress of each poll, in order; the last entry repeats.
+STEPS = [
+    ("SUBMITTED", "0%"),
+    ("QUEUED", "0%"),
+    ("IN_PROGRESS", "30%"),
+    ("IN_PROGRESS", "60%"),
+    ("IN_PROGRESS", "90%"),
+]
+
+
+@dataclass
+class RemoteTask:
+    task_id: str
+    platform: str
+    action: str
+    prompt: str
+    client_ref: str
+    polls: int = 0
+
+    def advance(self) -> dict:
+        """The task as this poll sees it; every poll moves it one step on."""
+        self.polls += 1
+        status, progress = STEPS[min(self.polls, len(STEPS)) - 1]
+        fail_reason, data = "", {}
+        if self.polls > len(STEPS):
+            if NEVER_WORD in self.prompt:
+                status, progress = "IN_PROGRESS", "95%"
+            elif FAIL_WORD in self.prompt:
+                status, progress, fail_reason = "FAILURE", "90%", "Prompt rejected by moderation"
+            else:
+                status, progress, data = "SUCCESS", "100%", self.result()
+        return {
+            "task_id": self.task_id,
+            "platform": self.platform,
+            "action": self.action,
+            "status": status,
+            "progress": progress,
+            "fail_reason": fail_reason,
+            "data": data,
+            "client_ref": self.client_ref,
+            "polls": self.polls,
+        }
+
+    def result(self) -> dict:
+        if self.action == "lyrics":
+            return {
+                "title": self.prompt[:40],
+                "text": f"[Verse]\n{self.prompt}\n[Chorus]\nla la la",
+            }
+        return {
+            "clips": [
+                {
+                    "id": f"{self.task_id}-{n}",
+                    "title": self.prompt[:40],
+                    "audio_url": f"https://cdn.sandbox.invalid/{self.task_id}-{n}.mp3",
+                    "duration": 120 + n,
+                }
+                for n in (1, 2)
+            ]
+        }
+
+
+@dataclass
+class GenerationState:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    tasks: dict[str, RemoteTask] = field(default_factory=dict)
+    by_ref: dict[str, str] = field(default_factory=dict)
+    ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+
+def _state(request: Request) -> GenerationState:
+    return request.state(AREA, GenerationState)
+
+
+@route("POST", r"/api/generate/(?P<platform>[a-z0-9_-]+)/(?P<action>[a-z0-9_-]+)")
+def submit(request: Request) -> tuple[int, dict]:
+    action = request.params["action"]
+    if action not in ACTIONS:
+        raise PlatformError(400, f"Unknown action {action!r}")
+    body = request.json()
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise PlatformError(400, "prompt is required")
+    client_ref = str(body.get("client_ref") or "")
+    state = _state(request)
+    with state.lock:
+        if client_ref and client_ref in state.by_ref:
+            return 200, {"task_id": state.by_ref[client_ref], "duplicate": True}
+        task_id = f"gen-{next(state.ids):06d}"
+        state.tasks[task_id] = RemoteTask(
+            task_id, request.params["platform"], action, prompt, client_ref
+        )
+        if client_ref:
+            state.by_ref[client_ref] = task_id
+    return 201, {"task_id": task_id, "duplicate": False}
+
+
+@route("GET", r"/api/generate/tasks/(?P<task_id>[A-Za-z0-9_-]+)")
+def status(request: Request) -> dict:
+    state = _state(request)
+    with state.lock:
+        task = state.tasks.get(request.params["task_id"])
+        if task is None:
+            raise PlatformError(404, "Task not found")
+        return task.advance()
