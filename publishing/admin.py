@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
@@ -73,6 +74,24 @@ class StatusWordFilter(admin.SimpleListFilter):
         return queryset.filter(task__status__in=statuses)
 
 
+class BatchFilter(admin.SimpleListFilter):
+    """The most recent batches by name; any batch by ``?batch=<id>`` (its page links here)."""
+
+    title = _("batch")
+    parameter_name = "batch"
+    RECENT = 15
+
+    def lookups(self, request, model_admin):
+        recent = PublishTaskRecord.objects.values_list("batch_id", flat=True).order_by(
+            "-create_time"
+        )[: self.RECENT * 20]
+        batches = list(dict.fromkeys(recent))[: self.RECENT]
+        return [(batch, batch[:12]) for batch in batches]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(batch_id=self.value()) if self.value() else queryset
+
+
 @admin.register(PublishTaskRecord)
 class PublishTaskRecordAdmin(admin.ModelAdmin):
     list_display = [
@@ -85,7 +104,7 @@ class PublishTaskRecordAdmin(admin.ModelAdmin):
         "task_link",
         "create_time",
     ]
-    list_filter = [StatusWordFilter, "platform_name", "account", "create_time"]
+    list_filter = [StatusWordFilter, "platform_name", "account", BatchFilter, "create_time"]
     search_fields = ["=id", "=batch_id", "filename", "account_name", "task__external_id"]
     list_select_related = ["task"]
     list_per_page = 50
@@ -166,7 +185,8 @@ class PublishTaskRecordAdmin(admin.ModelAdmin):
             "rows": rows,
             "total": sum(r["total"] for r in rows),
             "records_url": reverse("admin:publishing_publishtaskrecord_changelist")
-            + f"?q={batch_id}",
+            + "?"
+            + urlencode({"batch": batch_id}),
         }
         return TemplateResponse(request, "admin/publishing/batch.html", context)
 

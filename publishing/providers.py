@@ -94,7 +94,8 @@ class MultipartFile:
         self.path = path
         self.size = os.path.getsize(path)
         self._parts = self._iter()
-        self._buffer = b""
+        self._chunk = b""
+        self._offset = 0
 
     @property
     def content_type(self) -> str:
@@ -111,14 +112,19 @@ class MultipartFile:
         yield self.tail
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
+        """Up to ``size`` bytes (fewer at a chunk's end, as a socket read may); b"" at the end."""
+        if size < 0:
+            rest = [self._chunk[self._offset :], *self._parts]
+            self._chunk, self._offset = b"", 0
+            return b"".join(rest)
+        while self._offset >= len(self._chunk):
             chunk = next(self._parts, None)
             if chunk is None:
-                break
-            self._buffer += chunk
-        if size < 0:
-            size = len(self._buffer)
-        out, self._buffer = self._buffer[:size], self._buffer[size:]
+                return b""
+            self._chunk, self._offset = chunk, 0
+        end = min(len(self._chunk), self._offset + size)
+        out = self._chunk[self._offset : end]
+        self._offset = end
         return out
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from taskcenter.models import Status
 from taskcenter.status_words import PUBLISHING, words
 
 from .models import PlatformAccount, PublishTaskRecord, VideoFile
@@ -15,6 +17,7 @@ from .platforms import PLATFORM_LABELS, PlatformType
 from .task_kinds import MAX_TAGS, MAX_TITLE
 
 MAX_ID = 2**63 - 1
+MAX_CREDENTIALS = 64 * 1024
 SEED_TIME = "%Y-%m-%d %H:%M:%S"  # seed 000's DATETIME text
 
 
@@ -39,7 +42,14 @@ def record_data(record: PublishTaskRecord) -> dict[str, Any]:
         "status": record.status,
         "create_time": seed_time(record.create_time),
         "update_time": seed_time(record.update_time),
-        "error_msg": record.error_msg or None,
+        # A cancelled record shows why (/updatePublishTaskStatus's error_msg is the reason).
+        "error_msg": record.error_msg
+        or (
+            getattr(record, "cancel_reason", None)
+            if record.task.status == Status.CANCELLED
+            else None
+        )
+        or None,
         "remote_id": record.remote_id or None,
     }
 
@@ -97,6 +107,11 @@ class AccountInput(serializers.Serializer):
     def validate_credentials(self, value: Any) -> dict:
         if not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
+        # PostgreSQL's jsonb cannot store NUL; say so instead of failing on save.
+        if "\\u0000" in json.dumps(value):
+            raise serializers.ValidationError("Null characters are not allowed.")
+        if len(json.dumps(value)) > MAX_CREDENTIALS:
+            raise serializers.ValidationError(f"At most {MAX_CREDENTIALS} characters of JSON.")
         return value
 
 
@@ -159,6 +174,8 @@ class RefField(serializers.Field):
             return data
         if isinstance(data, str) and data.strip():
             value = data.strip()
+            if "\x00" in value:
+                raise serializers.ValidationError("Null characters are not allowed.")
             if value.isascii() and value.isdigit() and len(value) <= 18:
                 return int(value)
             if len(value) > 300:
@@ -190,6 +207,8 @@ class TagsField(serializers.Field):
             raise serializers.ValidationError(f"At most {MAX_TAGS} tags.")
         if any(len(t) > 50 for t in items):
             raise serializers.ValidationError("A tag is at most 50 characters.")
+        if any("\x00" in t for t in items):
+            raise serializers.ValidationError("Null characters are not allowed.")
         return items
 
     def to_representation(self, value: Any) -> Any:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError, Q, QuerySet
+from django.db.models import OuterRef, ProtectedError, Q, QuerySet, Subquery
+from django.db.models.fields.json import KT
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -20,7 +21,7 @@ from rest_framework.response import Response
 from taskcenter import lifecycle
 from taskcenter.api.parsers import SafeJSONParser
 from taskcenter.errors import InvalidTransition
-from taskcenter.models import ACTIVE_STATUSES, Status
+from taskcenter.models import ACTIVE_STATUSES, EventVerb, Status, TaskEvent
 from taskcenter.status_words import PUBLISHING, statuses_for
 
 from . import media
@@ -55,7 +56,13 @@ def _valid(serializer_class: type, data: Any) -> dict:
 
 
 def records_for(user) -> QuerySet[PublishTaskRecord]:
-    records = PublishTaskRecord.objects.select_related("task")
+    """The records ``user`` may see, each with the reason it was cancelled (if it was)."""
+    reasons = TaskEvent.objects.filter(
+        task_id=OuterRef("task_id"), verb=EventVerb.CANCELLED
+    ).order_by("-at", "-id")
+    records = PublishTaskRecord.objects.select_related("task").annotate(
+        cancel_reason=Subquery(reasons.values(reason=KT("data__reason"))[:1])
+    )
     return records if user.is_staff else records.filter(task__owner=user)
 
 

@@ -153,6 +153,9 @@ def test_admin_bulk_cancel_and_retry_report_changed_and_refused(admin_client, ba
 
     listed = admin_client.get(url, {"status_word": "已取消", "platform_name": "douyin"})
     assert len(listed.context["cl"].result_list) == 2
+    in_batch = admin_client.get(url, {"batch": batch["task_id"]})
+    assert len(in_batch.context["cl"].result_list) == 4
+    assert admin_client.get(url, {"batch": "other"}).context["cl"].result_list.count() == 0
 
 
 def test_admin_account_page_never_shows_credentials(admin_client, api, media_root):

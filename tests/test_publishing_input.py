@@ -188,6 +188,7 @@ def test_update_status_maps_words_onto_cancel_and_retry(api, media_root):
         format="json",
     )
     assert cancelled.json()["data"]["status"] == "已取消"
+    assert cancelled.json()["data"]["error_msg"] == "wrong video"
     task = Task.objects.get()
     assert task.status == Status.CANCELLED
     assert task.events.filter(verb="cancelled", data__reason="wrong video").exists()
@@ -205,6 +206,11 @@ def test_accounts_hide_credentials_and_refuse_duplicates(api, other_api, media_r
     assert "credentials" not in account
     assert account["has_credentials"] is True
 
+    bad_credentials = api.post(
+        "/updateUserinfo", {"id": account["id"], "credentials": ["a"]}, format="json"
+    )
+    assert bad_credentials.status_code == 400
+    assert bad_credentials.json()["data"] == {"field": "credentials"}
     duplicate = api.post("/addAccount", {"type": 6, "userName": "bili"}, format="json")
     assert duplicate.status_code == 409
     assert api.post("/addAccount", {"type": 5, "userName": "x"}, format="json").status_code == 400
@@ -219,3 +225,48 @@ def test_seed_endpoints_need_authentication(client, db):
 
     assert response.status_code == 401
     assert response.json()["code"] == 401
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/postVideo",
+        "/postVideosToMultiplePlatforms",
+        "/updatePublishTaskStatus",
+        "/retryPublishTask",
+        "/cancelPublishTask",
+        "/addAccount",
+        "/updateUserinfo",
+        "/deleteAccount",
+        "/deleteFile",
+    ],
+)
+def test_malformed_bodies_are_4xx_in_the_envelope_never_500(api, media_root, path):
+    clip = upload(api, "ok.mp4")
+    account = add_account(api, PlatformType.DOUYIN, "acc")
+    bodies = [
+        [],
+        "text",
+        {"id": []},
+        {"id": -1, "task_id": "x"},
+        {"fileList": [{}], "accountList": [account["id"]], "title": "t"},
+        {"fileList": ["a\x00b"], "accountList": [account["id"]], "title": "t"},
+        {"fileList": [clip["id"]], "accountList": [account["id"]], "title": "t", "tags": ["\x00"]},
+        {
+            "fileList": [clip["id"]],
+            "accountList": [account["id"]],
+            "title": "t",
+            "scheduleTime": "soon",
+        },
+        {"type": 3, "userName": "x", "credentials": {"c": "\x00"}},
+        {"id": 0, "credentials": ["not", "an", "object"]},
+        {"id": "1x", "status": None},
+    ]
+    for body in bodies:
+        response = api.post(path, body, format="json")
+        assert 400 <= response.status_code < 500, (body, response.content)
+        assert response.json()["code"] == response.status_code
+    garbage = api.generic("POST", path, b"{not json", content_type="application/json")
+    assert garbage.status_code == 400
+    assert Task.objects.count() == 0
+    assert PlatformAccount.objects.count() == 1
