@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.requirements-installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench
+.PHONY: help install run test lint format bench bench-export
 
 help:
 	@echo "make run      install (first time) and start the web server and a worker"
@@ -17,6 +17,7 @@ help:
 	@echo "make lint     ruff check and format check"
 	@echo "make format   ruff format and safe fixes"
 	@echo "make bench    worker throughput benchmark"
+	@echo "make bench-export  results export and search at 1M rows (ROWS=...)"
 
 $(PY):
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is needed (python3.11 or python3)"; exit 1; }
@@ -50,3 +51,7 @@ format: install
 
 bench: install
 	$(PY) bench/worker_throughput.py
+
+ROWS ?= 1000000
+bench-export: install
+	$(PY) bench/results_export.py --rows $(ROWS)

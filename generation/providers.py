@@ -8,6 +8,7 @@ for what will not (bad token, a prompt the platform refuses).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -32,6 +33,7 @@ class RemoteJob:
     fail_reason: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     client_ref: str = ""
+    submitted_at: datetime | None = None  # when the platform accepted the job, if it says
 
     @property
     def percent(self) -> int:
@@ -86,6 +88,7 @@ class HttpProvider(Provider):
             fail_reason=str(body.get("fail_reason") or "")[:2000],
             data=data if isinstance(data, dict) else {},
             client_ref=str(body.get("client_ref") or ""),
+            submitted_at=_epoch(body.get("submit_time")),
         )
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict:
@@ -123,6 +126,14 @@ class HttpProvider(Provider):
         if status >= 500 or status == 408:
             raise RetryableError(message)
         raise PermanentError(message)
+
+
+def _epoch(value: Any) -> datetime | None:
+    """An epoch-seconds field of the platform as a datetime; None when absent or nonsense."""
+    try:
+        return datetime.fromtimestamp(float(value), UTC) if value else None
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -106,9 +106,11 @@ def generate(task: Task, ctx: Any, *, action: str) -> dict:
             f"{PLATFORM} failed job {job.remote_id}: {job.fail_reason or 'no reason'}"
         )
 
+    # The deadline runs from the platform's own submission time: time spent in our queue or
+    # waiting for a worker is not the platform's delay.
     deadline = float(config["DEADLINE_SECONDS"])
-    started = task.submitted_at or task.created_at
-    elapsed = (timezone.now() - started).total_seconds()
+    submitted = job.submitted_at or task.submitted_at or task.created_at
+    elapsed = (timezone.now() - submitted).total_seconds()
     if elapsed >= deadline:
         raise PermanentError(
             f"{PLATFORM} did not finish job {job.remote_id} within {deadline:g} s "

@@ -5,7 +5,8 @@
     POST /api/generate/<platform>/<action>   {"prompt": "...", "client_ref": "...", ...}
                                              -> {"task_id": "gen-..."}   (same client_ref, same id)
     GET  /api/generate/tasks/<task_id>       -> {"task_id", "status", "progress": "45%",
-                                                 "fail_reason", "data", "client_ref"}
+                                                 "fail_reason", "data", "client_ref",
+                                                 "submit_time" (epoch seconds)}
 
 A task advances one step per status request, deterministically:
 SUBMITTED -> QUEUED -> IN_PROGRESS 30% -> IN_PROGRESS 60% -> IN_PROGRESS 90% -> SUCCESS (with
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from dataclasses import dataclass, field
 
 from .routing import PlatformError, Request, route
@@ -44,6 +46,7 @@ class RemoteTask:
     prompt: str
     client_ref: str
     polls: int = 0
+    submit_time: float = field(default_factory=time.time)
 
     def advance(self) -> dict:
         """The task as this poll sees it; every poll moves it one step on."""
@@ -66,6 +69,7 @@ class RemoteTask:
             "fail_reason": fail_reason,
             "data": data,
             "client_ref": self.client_ref,
+            "submit_time": self.submit_time,
             "polls": self.polls,
         }
 

@@ -1,7 +1,20 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_search_index(sender, using: str = "default", **kwargs) -> None:
+    # After every migrate: SQLite drops a table's triggers when a migration rebuilds it.
+    from django.db import connections
+
+    from .search_index import ensure_search_index
+
+    ensure_search_index(connections[using])
 
 
 class ScrapingConfig(AppConfig):
     name = "scraping"
     verbose_name = "Scraping"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        post_migrate.connect(_ensure_search_index, sender=self, dispatch_uid="scrape-search-index")

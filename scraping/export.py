@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+import orjson
 from django.contrib import admin
 from django.db import connections
 from django.db.models import QuerySet, TextField
@@ -35,8 +36,22 @@ LINES_PER_CHUNK = 500  # rows per piece of the response
 CSV_SAMPLE_ROWS = 1000
 CSV_DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _DANGEROUS_FIRST = frozenset(CSV_DANGEROUS_PREFIXES)
-_loads = json.loads
 FORMATS = ("json", "csv")
+# A run of 20 digits, found by C-level bytes operations (a regex costs as much as the parse).
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_TWENTY_DIGITS = b"0" * 20
+
+
+def _loads(text: str) -> Any:
+    # Parsing each row's JSON is most of a CSV export's time; orjson does it about 4x faster.
+    # But it turns integers wider than 64 bits into floats, silently: text with a run of 20
+    # digits (such a number, or a long digit string) takes the exact, slower parser.
+    if _TWENTY_DIGITS not in text.encode().translate(_DIGITS_AS_ZERO):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass  # what orjson refuses (lone surrogate escapes...): the stdlib decides
+    return json.loads(text)
 
 
 def timestamp(value: datetime | str | None, tz: tzinfo) -> str | None:
@@ -50,9 +65,18 @@ def timestamp(value: datetime | str | None, tz: tzinfo) -> str | None:
     if type(value) is str:
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
+        if tz is UTC:
+            return value.isoformat() + "Z"  # the common case, and the cheapest
         value = value.replace(tzinfo=UTC)
     text = value.astimezone(tz).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _zone() -> tzinfo:
+    """The time zone timestamps are shown in (``TIME_ZONE``); ``datetime.UTC`` for UTC, which
+    lets ``timestamp`` skip the conversion."""
+    tz = timezone.get_default_timezone()
+    return UTC if getattr(tz, "key", None) in {"UTC", "Etc/UTC"} else tz
 
 
 def flatten(value: Any, prefix: str = "data") -> dict[str, Any]:
@@ -113,7 +137,9 @@ class _Columns:
                         break
                     value = value.get(key)
                 values[i] = value
-        cells: list[Any] = [row[0], *map(csv_cell, row[1 : 1 + self.prefix_width])]
+        cells: list[Any] = [row[0]]
+        if self.prefix_width:
+            cells.extend(map(csv_cell, row[1 : 1 + self.prefix_width]))
         append = cells.append
         # csv_cell() inlined for the common cell types: this loop runs for every cell of
         # every row, and a call per cell is a third of the export's time.
@@ -146,7 +172,7 @@ def _csv_lines(rows: Iterator[tuple], prefix: list[str]) -> Iterator[str]:
     keys = sorted(columns)
     # Columns are keys joined with dots, and a key may hold a dot itself: map each column back
     # to the key path that produced it from the sample.
-    columns_of = _Columns(_column_paths(sample, keys), len(prefix), timezone.get_default_timezone())
+    columns_of = _Columns(_column_paths(sample, keys), len(prefix), _zone())
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["id", *prefix, *keys, "created_at"])
@@ -190,7 +216,7 @@ def _column_paths(sample: list[tuple], keys: list[str]) -> list[tuple[str, ...]]
 def _json_lines(rows: Iterable[tuple], prefix: list[str]) -> Iterator[str]:
     """``{"data": [...], "total": n}``; ``total`` counts what was streamed. ``rows`` are
     ``(id, *prefix values, data as JSON text, created_at)``."""
-    tz = timezone.get_default_timezone()
+    tz = _zone()
     yield '{"data": ['
     total = 0
     buffer: list[str] = []

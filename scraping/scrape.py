@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from .models import ScrapeResult
@@ -49,6 +50,12 @@ def _resume_point(task_id: int) -> tuple[int, str | None, bool]:
 
 def scrape(task, ctx, *, source_kind: str, data_type: str) -> dict[str, Any]:
     """Collect up to ``limit`` items of ``source_kind`` page by page; return a summary."""
+    config = settings.SCRAPING
+    # One task per account at a time: a busy account ends this attempt and the handler is
+    # called again later, so nothing below runs while another task uses the account.
+    ctx.hold_account(
+        task.account_id, wait=config["ACCOUNT_WAIT"], cooldown=config["ACCOUNT_COOLDOWN"]
+    )
     params = task.parameters
     limit = 1 if source_kind == USER_INFO else params["limit"]
     provider = get_provider()

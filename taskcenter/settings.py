@@ -186,6 +186,10 @@ SCRAPING = {
     "TIMEOUT": env_float("SCRAPING_TIMEOUT", 15.0),
     # Recorded as each result's metadata["source"].
     "SOURCE": env_str("SCRAPING_SOURCE", "sandbox"),
+    # A task whose account is busy with another task looks again after this many seconds
+    # (without holding a worker); an account rests this long between two tasks.
+    "ACCOUNT_WAIT": env_float("SCRAPING_ACCOUNT_WAIT", 5.0),
+    "ACCOUNT_COOLDOWN": env_float("SCRAPING_ACCOUNT_COOLDOWN", 0.0),
 }
 
 # --- Publishing (seed 000) -----------------------------------------------------------------

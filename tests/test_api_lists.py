@@ -96,6 +96,9 @@ def test_field_filters(api, make_task, user):
     assert ids(api.get(f"{TASKS}?batch_id=b-1")) == {a.pk}
     assert ids(api.get(f"{TASKS}?owner=alice")) == {a.pk, b.pk}
     assert ids(api.get(f"{TASKS}?user_id={user.pk}")) == {a.pk, b.pk}
+    # Seed 003 filters by user_id=user-789: a username is taken too; an unknown one is no one.
+    assert ids(api.get(f"{TASKS}?user_id=alice")) == {a.pk, b.pk}
+    assert ids(api.get(f"{TASKS}?user_id=nobody")) == set()
 
 
 def test_time_range_filters_iso_and_epoch(api, make_task):
@@ -123,7 +126,7 @@ def test_time_range_filters_iso_and_epoch(api, make_task):
         ("created_before=99999999999999", ["created_before"]),
         ("created_before=0001-01-01T00:00:00%2B05:00", ["created_before"]),
         ("finished_after=%00", ["finished_after"]),
-        ("user_id=abc", ["user_id"]),
+        ("user_id=not%20a%20username", ["user_id"]),
         (f"user_id={'9' * 30}", ["user_id"]),
         ("ordering=password", ["ordering"]),
         ("account_id=a%00b", ["account_id"]),

@@ -374,3 +374,25 @@ def test_export_reads_keyset_pages_without_gaps_or_repeats(api, make_task, monke
         table = list(csv.DictReader(io.StringIO(text)))
         assert [int(row["id"]) for row in table] == [r.pk for r in mine]
         assert {row["data.text"] for row in table} == {"é ✓"}
+
+
+def test_export_timestamps_follow_time_zone_like_the_results_list(api, make_task, settings):
+    settings.TIME_ZONE = "Asia/Shanghai"
+    task = make_task()
+    add_rows(task, TWEETS[:1])
+    listed = api.get(f"{TASKS}/{task.pk}/results").json()["items"][0]["created_at"]
+    assert listed.endswith("+08:00")
+    document = json.loads(body(api.post(f"{TASKS}/export/{task.pk}?format=json")))
+    table = list(
+        csv.DictReader(io.StringIO(body(api.post(f"{TASKS}/export/{task.pk}?format=csv"))))
+    )
+    assert document["data"][0]["created_at"] == table[0]["created_at"] == listed
+
+
+def test_export_csv_keeps_values_a_fast_parser_refuses(api, make_task):
+    task = make_task()
+    add_rows(task, [{"big": 10**30, "text": "ok"}])
+    table = list(
+        csv.DictReader(io.StringIO(body(api.post(f"{TASKS}/export/{task.pk}?format=csv"))))
+    )
+    assert (table[0]["data.big"], table[0]["data.text"]) == (str(10**30), "ok")

@@ -9,6 +9,8 @@ from typing import Any
 
 import django_filters
 from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -67,6 +69,37 @@ class Int64Filter(django_filters.NumberFilter):
         kwargs.setdefault("min_value", 0)
         kwargs.setdefault("max_value", INT64_MAX)
         super().__init__(*args, **kwargs)
+
+
+class OwnerField(forms.Field):
+    """An owner's id, or (seed 003 lists ``user_id=user-789``) an owner's username; cleans to
+    the owner's id, or 0 (no one) for a username nobody has."""
+
+    default_error_messages = {"invalid": "Enter a user id (a whole number) or a username."}
+
+    def to_python(self, value: Any) -> int | None:
+        if value in self.empty_values:
+            return None
+        text = str(value).strip()
+        if text.isascii() and text.isdigit():
+            if len(text) > 19 or int(text) > INT64_MAX:
+                raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+            return int(text)
+        username_field = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD)
+        try:
+            username = username_field.clean(text, None)
+        except ValidationError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+        owner = get_user_model().objects.filter(**{username_field.name: username}).first()
+        return owner.pk if owner else 0
+
+
+@extend_schema_field({"type": "string", "description": "A user id, or a username."})
+class OwnerFilter(django_filters.Filter):
+    field_class = OwnerField
+
+    def filter(self, qs: QuerySet, value: int | None) -> QuerySet:
+        return qs if value is None else qs.filter(owner_id=value)
 
 
 class FlexibleDateTimeField(forms.Field):
@@ -128,7 +161,7 @@ class TaskFilter(django_filters.FilterSet):
     owner = django_filters.CharFilter(
         field_name="owner__username", help_text="Owner's username (staff see every owner)."
     )
-    user_id = Int64Filter(field_name="owner_id", help_text="Owner's id.")
+    user_id = OwnerFilter(help_text="Owner's id, or username.")
     account_id = django_filters.CharFilter()
     proxy_id = django_filters.CharFilter()
     external_id = django_filters.CharFilter(help_text="The task's id on the remote platform.")

@@ -17,7 +17,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connections
 from django.db.models import JSONField, Q, QuerySet, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTransform, KeyTransformExact, KeyTransformIContains
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -32,6 +34,8 @@ from rest_framework.views import APIView
 
 from scraping.export import export_response
 from scraping.models import ScrapeResult
+from scraping.search_index import MIN_LENGTH as MIN_INDEXED_LENGTH
+from scraping.search_index import candidates_sql, has_search_index
 
 from ..models import Task
 from .serializers import BadRequestResponse, ErrorResponse
@@ -44,6 +48,8 @@ MAX_KEY_LENGTH = 200
 MAX_VALUE_LENGTH = 200
 MAX_DATA_TYPE_LENGTH = 50
 KEY_RE = re.compile(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*")
+UNINDEXABLE = frozenset('%_\\":,')
+NUMBER_TEXT = re.compile(r"[0-9eE.+-]+")
 
 BAD_REQUEST = OpenApiResponse(BadRequestResponse, "Invalid input; `loc` names the parameter.")
 NOT_FOUND = OpenApiResponse(ErrorResponse, "No such task, or not yours.")
@@ -114,6 +120,26 @@ class Term:
         if lowered in {"true", "false"}:
             condition |= Q(KeyTransformExact(target, Value(lowered == "true", JSONField())))
         return condition
+
+    def index_pattern(self) -> str | None:
+        """A LIKE pattern that every row matching this term has in its raw JSON text, for the
+        SQLite trigram index (``scraping.search_index``); None when the value's text in the
+        stored JSON may differ from the value itself.
+
+        Stored JSON escapes ``"``, ``\\`` and everything beyond ASCII, and writes objects with
+        spaces after ``:`` (a matched object's text has none), so values holding those are left
+        to the exact condition alone, as are number-like values (``1e3`` may be stored as
+        ``1000.0``), ``%`` and ``_`` (LIKE wildcards), and values too short for trigrams.
+        """
+        value = self.value
+        if (
+            len(value) < MIN_INDEXED_LENGTH
+            or not (value.isascii() and value.isprintable())
+            or not UNINDEXABLE.isdisjoint(value)
+            or NUMBER_TEXT.fullmatch(value)
+        ):
+            return None
+        return f"%{value}%"
 
 
 def parse_query(raw: str | None) -> list[Term]:
@@ -286,6 +312,13 @@ class ResultSearchView(APIView):
             rows = rows.filter(task__owner=request.user)
         for term in terms:
             rows = rows.filter(term.condition())
+        if has_search_index(connections[rows.db]):
+            patterns = [pattern for term in terms if (pattern := term.index_pattern())]
+            if patterns:
+                # Candidates from the trigram index; the exact conditions above decide. The
+                # SQL is built from constants; the patterns are bound parameters.
+                candidates = RawSQL(candidates_sql(len(patterns)), patterns)  # noqa: S611
+                rows = rows.filter(pk__in=candidates)
         return paged_response(request, rows)
 
 
