@@ -224,3 +224,15 @@ def test_the_seeds_indexed_columns_each_lead_an_index(transactional_db):
         assert column in leading, column
     assert "status" in leading
     assert ["integration_id", "client_id", "template_id"] in composites
+
+
+def test_a_row_whose_kind_the_owner_cannot_pay_for_is_a_402_and_nothing_is_created(api):
+    response = create(api, task_type="suno.lyrics", argument='{"prompt": "rain"}')
+
+    assert response.status_code == 402
+    error = response.json()["error"]
+    assert error["code"] == "payment_required"
+    assert error["needed"] == 2
+    assert error["balance"] == 0
+    assert "quota" in error["message"].lower()
+    assert not Task.objects.exists()

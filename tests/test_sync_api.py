@@ -284,6 +284,8 @@ def test_update_merges_config_into_a_pending_tasks_parameters(api):
         ({}, "config"),
         ({"config": "batch_size=5"}, "config"),
         ({"config": {"batch_size": 0}}, "config.batch_size"),
+        ({"config": {"batch_size": "many"}}, "config.batch_size"),
+        ({"config": {"timeout": None}}, "config.timeout"),
         ({"config": {"colour": "red"}}, "config.colour"),
         ({"config": {"data_source_id": "ds_9"}}, "config.data_source_id"),
     ],

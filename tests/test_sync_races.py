@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from taskcenter import lifecycle
@@ -28,13 +30,21 @@ def queued_sync(user) -> Task:
 def test_config_update_and_worker_claim_race_to_one_consistent_outcome(user):
     client = token_client(user)
     outcomes = {200: 0, 409: 0}
-    for _ in range(ROUNDS):
+    for round_ in range(ROUNDS):
         task = queued_sync(user)
+        # A request takes longer than a claim; holding the claim back a little more each round
+        # lets the edit win some rounds and lose others.
+        delay = (round_ % 5) * 0.005
+
+        def claim_later(task=task, delay=delay):
+            time.sleep(delay)
+            return lifecycle.claim_attempt(task.pk, worker_id="w")
+
         put, claim = race(
             lambda task=task: client.put(
                 f"/api/sync/tasks/task_{task.pk}", {"config": {"batch_size": 777}}, format="json"
             ),
-            lambda task=task: lifecycle.claim_attempt(task.pk, worker_id="w"),
+            claim_later,
         )
 
         assert claim.ok, claim.error  # an edit never blocks the claim
@@ -55,6 +65,19 @@ def test_config_update_and_worker_claim_race_to_one_consistent_outcome(user):
             assert updates == 0
         assert row.parameters == claimed.parameters
     assert sum(outcomes.values()) == ROUNDS
+
+
+def test_an_edit_made_before_the_claim_is_what_the_attempt_runs_with(user):
+    client = token_client(user)
+    task = queued_sync(user)
+
+    response = client.put(
+        f"/api/sync/tasks/task_{task.pk}", {"config": {"batch_size": 9}}, format="json"
+    )
+    claimed, _ = lifecycle.claim_attempt(task.pk, worker_id="w")
+
+    assert response.status_code == 200
+    assert claimed.parameters["batch_size"] == 9
 
 
 def test_two_concurrent_config_updates_keep_both_changes(user):

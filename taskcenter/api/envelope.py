@@ -12,7 +12,8 @@ Failure (the HTTP status carries the class of error as well)::
 
 ``code`` is one word per HTTP status (``invalid_argument`` 400, ``unauthenticated`` 401,
 ``permission_denied`` 403, ``not_found`` 404, ``conflict`` 409, ...). A 409 also carries
-``status``: the task's status now, in the dialect's own words. Field names in ``fields`` are
+``status``: the task's status now, in the dialect's own words; a 402 (the owner's quota cannot
+pay for the task) carries ``needed`` and ``balance``. Field names in ``fields`` are
 dotted paths (``parameters.batch_size``).
 """
 
@@ -25,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..errors import InvalidTransition
+from ..errors import InsufficientQuota, InvalidTransition
 from ..status_words import word_for
 from .exceptions import api_exception_handler
 from .pagination import DEFAULT_SIZE, MAX_PAGE, MAX_SIZE, _positive_int
@@ -82,7 +83,9 @@ def envelope_exception_handler(exc: Exception, context: dict) -> Response | None
         response.data = failure(response.status_code, message, fields=fields)
         return response
     extra: dict[str, Any] = {}
-    if isinstance(exc, InvalidTransition) and exc.current_status is not None:
+    if isinstance(exc, InsufficientQuota):
+        extra = {"needed": exc.needed, "balance": exc.balance}
+    elif isinstance(exc, InvalidTransition) and exc.current_status is not None:
         dialect = getattr(view, "status_dialect", None)
         status_now = word_for(exc.current_status, dialect) if dialect else exc.current_status
         extra["status"] = status_now
