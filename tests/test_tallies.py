@@ -144,9 +144,6 @@ def test_bulk_writes_deletes_and_a_rebuild_keep_the_tallies_exact(make_task, use
 def test_concurrent_transitions_keep_the_tallies_exact_without_deadlocks(make_task):
     # Claims (QUEUED -> RUNNING) racing failures that requeue (RUNNING -> QUEUED) move tallies
     # the opposite way round: on PostgreSQL that is where row-by-row counters would deadlock.
-    # Earlier transactional tests end with a flush that deletes tables in an arbitrary order:
-    # when the tallies go before the tasks, the tasks' delete triggers leave negative rows.
-    rebuild_tallies()
     for _ in range(5):
         queued = [make_task("demo.noop", start=True, max_attempts=5) for _ in range(4)]
         running = [
