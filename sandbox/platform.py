@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import (
+    datasource,  # noqa: F401
     generation,  # noqa: F401  (registers its routes)
     publishing,  # noqa: F401
     twitter,  # noqa: F401  (registers its routes)

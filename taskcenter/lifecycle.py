@@ -321,6 +321,50 @@ def update_task(task: Task | int, *, actor: Actor = None, **changes: Any) -> Tas
     return Task.objects.get(pk=task_id)
 
 
+# Not yet claimed by a worker: a QUEUED task's next attempt reads its parameters when claimed.
+UNCLAIMED = (Status.PENDING, Status.QUEUED)
+
+
+def reconfigure_unclaimed_task(
+    task: Task | int, *, config: dict[str, Any], actor: Actor = None
+) -> Task:
+    """Merge ``config`` into the parameters of a task no worker has claimed (PENDING or QUEUED).
+
+    Unlike ``update_task`` this also allows QUEUED (the seed-002 sync dialect edits "pending"
+    tasks, which includes queued ones). It is safe against a worker's claim because both are
+    conditional UPDATEs on the status: the claim either comes first (this one matches nothing
+    and raises) or comes after and reads the new parameters. The merge is fenced on
+    ``updated_at`` too, so two concurrent edits cannot lose each other's keys.
+    Raises ``InvalidTransition`` (action "reconfigure") outside those statuses.
+    """
+    task_id = _task_id(task)
+    for _ in range(_MAX_ROUNDS):
+        row = (
+            Task.objects.filter(pk=task_id)
+            .values_list("status", "task_type", "parameters", "updated_at")
+            .first()
+        )
+        if row is None or row[0] not in UNCLAIMED:
+            raise _refusal(task_id, "reconfigure")
+        _, task_type, parameters, seen_at = row
+        merged = get_kind(task_type).validate_parameters({**(parameters or {}), **config})
+        now = timezone.now()
+        with transaction.atomic():
+            updated = Task.objects.filter(
+                pk=task_id, status__in=UNCLAIMED, updated_at=seen_at
+            ).update(parameters=merged, updated_at=now)
+            if updated == 1:
+                _record(
+                    task_id,
+                    EventVerb.UPDATED,
+                    actor,
+                    data={"fields": ["parameters"], "keys": sorted(config)},
+                    at=now,
+                )
+                return Task.objects.get(pk=task_id)
+    raise _refusal(task_id, "reconfigure")
+
+
 def delete_task(task: Task | int, *, actor: Actor = None) -> None:
     """Delete a task that is neither queued nor running, with its executions, events and results.
 

@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "taskcenter.apps.TaskCenterConfig",
     "scraping.apps.ScrapingConfig",
     "publishing.apps.PublishingConfig",
+    "syncing.apps.SyncingConfig",
     "generation.apps.GenerationConfig",
 ]
 
@@ -171,6 +172,8 @@ TASKCENTER = {
     "HTTP_MAX_TIMEOUT_SECONDS": env_float("TASKCENTER_HTTP_MAX_TIMEOUT", 60.0),
     # Modules whose import registers task kinds (each app's ``task_kinds`` is found anyway).
     "KIND_MODULES": env_list("TASKCENTER_KIND_MODULES"),
+    # What a seed-001 integration row runs when it names no task_type (its table has none).
+    "INTEGRATION_KIND": env_str("TASKCENTER_INTEGRATION_KIND", "demo.noop"),
     # Quota a user's account opens with (created on first use); priced tasks cost from it.
     "QUOTA_DEFAULT_BALANCE": env_int("TASKCENTER_QUOTA_DEFAULT_BALANCE", 0),
 }
@@ -190,6 +193,15 @@ SCRAPING = {
     # (without holding a worker); an account rests this long between two tasks.
     "ACCOUNT_WAIT": env_float("SCRAPING_ACCOUNT_WAIT", 5.0),
     "ACCOUNT_COOLDOWN": env_float("SCRAPING_ACCOUNT_COOLDOWN", 0.0),
+}
+
+# --- Data sync (seed 002) ------------------------------------------------------------------
+# The data-source API the sync kinds read (the sandbox platform plays it).
+SYNCING = {
+    "BASE_URL": env_str("SYNC_SOURCE_BASE_URL", "http://127.0.0.1:8900"),
+    "TOKEN": env_str("SYNC_SOURCE_TOKEN", "sandbox-token"),
+    # The longest one page request may take; a task's own `timeout` may cut it shorter.
+    "PAGE_TIMEOUT": env_float("SYNC_PAGE_TIMEOUT", 30.0),
 }
 
 # --- Publishing (seed 000) -----------------------------------------------------------------

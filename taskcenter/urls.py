@@ -7,6 +7,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("taskcenter.api.urls")),
+    path("api/sync/", include("syncing.urls")),
+    path("api/integration/", include("integration.urls")),
     path("api/task/", include("generation.urls")),  # seed 004 dialect
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

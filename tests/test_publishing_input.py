@@ -200,6 +200,15 @@ def test_update_status_maps_words_onto_cancel_and_retry(api, media_root):
     assert again.json()["data"]["status"] == "待发布"
     assert Task.objects.get().status == Status.QUEUED
 
+    # A record stopped through the task API (still 待发布 in the seed's words) is started again.
+    assert api.post(f"/api/v1/tasks/{task.pk}/stop").status_code == 200
+    restarted = api.post(
+        "/updatePublishTaskStatus", {"id": record_id, "status": "待发布"}, format="json"
+    )
+    assert restarted.status_code == 200
+    verbs = list(task.events.order_by("id").values_list("verb", flat=True))
+    assert verbs[-2:] == ["stopped", "queued"]
+
 
 def test_accounts_hide_credentials_and_refuse_duplicates(api, other_api, media_root):
     account = add_account(api, PlatformType.BILIBILI, "bili")

@@ -1,0 +1,120 @@
+"""The HTTP client the sync kinds read a data source with (``settings.SYNCING``).
+
+It speaks the data-source API the sandbox platform plays (``sandbox/datasource.py``): keyset
+pages of records in ``(updated_at, id)`` order. Errors that may pass (timeouts, 429, 5xx) raise
+``RetryableError``; the rest (bad token, unknown source, bad request) ``PermanentError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+
+from taskcenter.errors import PermanentError, RetryableError
+
+MAX_RETRY_AFTER = 3600.0
+
+
+@dataclass(frozen=True)
+class SourcePage:
+    records: list[dict]
+    next_cursor: str | None
+    total: int
+    watermark: str | None
+
+
+class SourceTimeout(RetryableError):
+    """One page request took longer than it was allowed."""
+
+
+class DataSourceClient:
+    """One client per attempt: it keeps one HTTP session (keep-alive) for all pages."""
+
+    def __init__(self) -> None:
+        config = settings.SYNCING
+        self.base_url = config["BASE_URL"].rstrip("/")
+        self.token = config["TOKEN"]
+        self.page_timeout = float(config["PAGE_TIMEOUT"])
+        self.session = requests.Session()
+
+    def fetch_page(
+        self,
+        source_id: str,
+        *,
+        interface: str = "",
+        updated_after: str | None = None,
+        cursor: str | None = None,
+        batch_size: int,
+        timeout: float | None = None,
+    ) -> SourcePage:
+        """One page of records; ``timeout`` caps this request below the configured one."""
+        query: dict[str, Any] = {"batch_size": batch_size}
+        if interface:
+            query["interface"] = interface
+        if updated_after:
+            query["updated_after"] = updated_after
+        if cursor:
+            query["cursor"] = cursor
+        limit = self.page_timeout if timeout is None else min(self.page_timeout, timeout)
+        # The source id goes into one escaped path segment: it cannot steer the request
+        # to another path, and never to another host.
+        url = f"{self.base_url}/api/datasources/{quote(source_id, safe='')}/records"
+        try:
+            response = self.session.get(
+                url,
+                params=query,
+                headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json"},
+                timeout=max(limit, 0.001),
+                allow_redirects=False,
+            )
+        except requests.Timeout as exc:
+            raise SourceTimeout(f"Data source did not answer within {limit:.3g} s") from exc
+        except requests.ConnectionError as exc:
+            raise RetryableError(f"Cannot reach the data source: {exc}") from exc
+        except requests.RequestException as exc:
+            raise PermanentError(f"Data source request failed: {exc}") from exc
+        body = _json(response)
+        if response.status_code != 200:
+            _raise_for(response, body)
+        records = body.get("data")
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise RetryableError("Data source returned a page without a list of records")
+        total = body.get("total")
+        return SourcePage(
+            records=records,
+            next_cursor=body.get("next_cursor") or None,
+            total=total if isinstance(total, int) else len(records),
+            watermark=body.get("watermark") or None,
+        )
+
+
+def _json(response: requests.Response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        return body
+    if response.status_code == 200:
+        raise RetryableError("Data source returned a body that is not a JSON object")
+    return {}
+
+
+def _raise_for(response: requests.Response, body: dict) -> None:
+    status = response.status_code
+    message = str(body.get("error") or f"Data source returned HTTP {status}")
+    if status == 429:
+        try:
+            retry_after = min(
+                max(float(response.headers.get("Retry-After", "")), 0.0), MAX_RETRY_AFTER
+            )
+        except ValueError:
+            retry_after = None
+        raise RetryableError(message, retry_after=retry_after)
+    if status >= 500 or status == 408:
+        raise RetryableError(message)
+    raise PermanentError(message)

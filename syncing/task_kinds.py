@@ -1,0 +1,72 @@
+"""The two sync kinds of seed 002: copy a data source's records into results, page by page.
+
+Registered as ``sync.full_sync`` and ``sync.incremental_sync``; the seed-002 dialect
+(``/api/sync/tasks``) names them ``full_sync`` and ``incremental_sync``.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from taskcenter.kinds import RetryPolicy, task_kind
+
+from .sync import FULL, FULL_KIND, INCREMENTAL, INCREMENTAL_KIND, run_sync
+
+PLATFORM = "datasource"
+MAX_BATCH = 5000
+DEFAULT_BATCH = 500
+DEFAULT_TIMEOUT = 300.0
+MAX_TIMEOUT = 86_400.0
+# A data source that is down for a moment: seconds, then a minute or so.
+BACKOFF = RetryPolicy(base_delay=2.0, factor=3.0, max_delay=120.0)
+IDENTIFIER = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+
+class SyncParams(serializers.Serializer):
+    """Parameters of both sync kinds; unknown keys are refused so a typo is not ignored."""
+
+    data_source_id = serializers.RegexField(
+        IDENTIFIER,
+        error_messages={"invalid": "Must be 1-64 letters, digits or _ . : -"},
+        help_text="The data source to copy from.",
+    )
+    interface_id = serializers.RegexField(
+        r"^[A-Za-z0-9_.:-]{0,64}$",
+        required=False,
+        allow_blank=True,
+        default="",
+        error_messages={"invalid": "Must be up to 64 letters, digits or _ . : -"},
+        help_text="The source's interface (table, endpoint); empty for its default one.",
+    )
+    batch_size = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_BATCH,
+        default=DEFAULT_BATCH,
+        help_text=f"Records per page, 1-{MAX_BATCH} (default {DEFAULT_BATCH}).",
+    )
+    timeout = serializers.FloatField(
+        min_value=0.1,
+        max_value=MAX_TIMEOUT,
+        default=DEFAULT_TIMEOUT,
+        help_text="Seconds one attempt may take before it fails as timed out (default 300).",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["Unknown parameter."] for name in unknown}, code="unknown"
+            )
+        return attrs
+
+
+@task_kind(FULL_KIND, params=SyncParams, max_attempts=3, backoff=BACKOFF, platform=PLATFORM)
+def full_sync(task, ctx):
+    """Copy every record of a data source (seed 002 task type full_sync)."""
+    return run_sync(task, ctx, mode=FULL)
+
+
+@task_kind(INCREMENTAL_KIND, params=SyncParams, max_attempts=3, backoff=BACKOFF, platform=PLATFORM)
+def incremental_sync(task, ctx):
+    """Copy the records changed since the last successful sync (seed 002 incremental_sync)."""
+    return run_sync(task, ctx, mode=INCREMENTAL)
