@@ -1,5 +1,6 @@
 """``ensure_admin`` and ``run_service``: what ``make run`` relies on for a first login."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -117,6 +118,20 @@ def start_service(tmp_path, *args: str) -> tuple[subprocess.Popen, int, object]:
     return process, port, log
 
 
+def stop_service(process: subprocess.Popen) -> None:
+    """Kill a service left running by a failed test, with its children's process groups.
+
+    run_service starts gunicorn and the worker in process groups of their own, so killing the
+    service alone would leave them serving (and loading the machine) after the test.
+    """
+    if process.poll() is None:
+        for child in children_of(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child, signal.SIGKILL)
+        process.kill()
+        process.wait(timeout=10)
+
+
 def children_of(pid: int) -> list[int]:
     with open(f"/proc/{pid}/task/{pid}/children") as handle:
         return [int(child) for child in handle.read().split()]
@@ -145,7 +160,10 @@ def test_run_service_serves_admin_with_css_and_stops_both_children_on_sigint(
     process, port, log = start_service(tmp_path)
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: b"Task Center is running" in (tmp_path / "service.log").read_bytes())
+        wait_for(
+            lambda: b"Task Center is running" in (tmp_path / "service.log").read_bytes(),
+            timeout=60,  # migrations and collectstatic first: slow on a loaded machine
+        )
         children = children_of(process.pid)
         assert len(children) == 2  # gunicorn and the worker
 
@@ -162,8 +180,7 @@ def test_run_service_serves_admin_with_css_and_stops_both_children_on_sigint(
             time.sleep(0.1)
         assert not any(is_running(pid) for pid in children)
     finally:
-        if process.poll() is None:
-            process.kill()
+        stop_service(process)
         log.close()
 
 
@@ -174,7 +191,10 @@ def test_run_service_stops_the_web_server_and_fails_when_the_worker_dies(
 ):
     process, _port, log = start_service(tmp_path)
     try:
-        wait_for(lambda: b"Task Center is running" in (tmp_path / "service.log").read_bytes())
+        wait_for(
+            lambda: b"Task Center is running" in (tmp_path / "service.log").read_bytes(),
+            timeout=60,  # migrations and collectstatic first: slow on a loaded machine
+        )
         children = children_of(process.pid)
         worker = next(pid for pid in children if b"run_worker" in command_line(pid))
         web = next(pid for pid in children if pid != worker)
@@ -186,8 +206,7 @@ def test_run_service_stops_the_web_server_and_fails_when_the_worker_dies(
         log.seek(0)
         assert "The worker process exited with code -9" in log.read()
     finally:
-        if process.poll() is None:
-            process.kill()
+        stop_service(process)
         log.close()
 
 
