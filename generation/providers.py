@@ -16,9 +16,9 @@ import requests
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from taskcenter.errors import PermanentError, RetryableError
+from taskcenter import platform_http
+from taskcenter.errors import RetryableError
 
-MAX_RETRY_AFTER = 3600.0
 # The platform's words for a job that is over; anything else means "still going".
 SUCCESS, FAILURE = "SUCCESS", "FAILURE"
 
@@ -93,39 +93,17 @@ class HttpProvider(Provider):
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict:
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
-        try:
-            # No redirects: a 3xx must not carry the token anywhere but the configured base URL.
-            response = self.session.request(
-                method,
-                self.base_url + path,
-                headers=headers,
-                timeout=self.timeout,
-                allow_redirects=False,
-                **kwargs,
-            )
-        except requests.Timeout as exc:
-            raise RetryableError(f"Platform timed out after {self.timeout:g} s") from exc
-        except requests.ConnectionError as exc:
-            raise RetryableError(f"Cannot reach the platform: {exc}") from exc
-        except requests.RequestException as exc:
-            raise PermanentError(f"Platform request failed: {exc}") from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            body = {}
-            if response.ok:
-                raise RetryableError("Platform returned a body that is not a JSON object")
-        if response.ok:
-            return body
-        status = response.status_code
-        message = str(body.get("error") or f"Platform returned HTTP {status}")
-        if status == 429:
-            raise RetryableError(message, retry_after=_retry_after(response))
-        if status >= 500 or status == 408:
-            raise RetryableError(message)
-        raise PermanentError(message)
+        response = platform_http.send(
+            self.session,
+            method,
+            self.base_url + path,
+            headers=headers,
+            timeout=self.timeout,
+            **kwargs,
+        )
+        body = platform_http.json_object(response)
+        platform_http.raise_for_status(response, body)
+        return body
 
 
 def _epoch(value: Any) -> datetime | None:
@@ -133,11 +111,4 @@ def _epoch(value: Any) -> datetime | None:
     try:
         return datetime.fromtimestamp(float(value), UTC) if value else None
     except (TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    try:
-        return min(max(float(response.headers.get("Retry-After", "")), 0.0), MAX_RETRY_AFTER)
-    except ValueError:
         return None

@@ -22,9 +22,9 @@ import requests
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from taskcenter import platform_http
 from taskcenter.errors import PermanentError, RetryableError
 
-MAX_RETRY_AFTER = 3600.0
 READY = "ready"
 PUBLISHED = "published"
 
@@ -149,28 +149,15 @@ class HttpProvider(PublishProvider):
             "X-Account-Id": account,
             **kwargs.pop("headers", {}),
         }
-        try:
-            # No redirects: a 3xx must not carry the token anywhere but the configured base URL.
-            response = self.session.request(
-                method,
-                self.base_url + path,
-                headers=headers,
-                timeout=self.timeout,
-                allow_redirects=False,
-                **kwargs,
-            )
-        except requests.Timeout as exc:
-            raise RetryableError(f"Platform timed out after {self.timeout:g} s") from exc
-        except requests.ConnectionError as exc:
-            raise RetryableError(f"Cannot reach the platform: {exc}") from exc
-        except requests.RequestException as exc:
-            raise PermanentError(f"Platform request failed: {exc}") from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            body = {}
+        response = platform_http.send(
+            self.session,
+            method,
+            self.base_url + path,
+            headers=headers,
+            timeout=self.timeout,
+            **kwargs,
+        )
+        body = platform_http.json_object(response)
         if response.status_code >= 300:
             _raise_for(response, body)
         if not isinstance(body.get("data"), dict):
@@ -219,15 +206,8 @@ def _raise_for(response: requests.Response, body: dict) -> None:
     if status in (401, 403):
         raise LoginExpired(f"{message} (HTTP {status})")
     if status == 429:
-        raise RetryableError(message, retry_after=_retry_after(response))
+        raise RetryableError(message, retry_after=platform_http.retry_after(response))
     if status >= 500 or status in (408, 409):
         # 409: the platform is still processing the video; asking again later is the fix.
         raise RetryableError(f"{message} (HTTP {status})")
     raise PermanentError(f"{message} (HTTP {status})")
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    try:
-        return min(max(float(response.headers.get("Retry-After", "")), 0.0), MAX_RETRY_AFTER)
-    except ValueError:
-        return None

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
-from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from taskcenter.admin import pretty_json
+from taskcenter.admin_base import ReadOnlyModelAdmin
 from taskcenter.admin_views import CappedCountPaginator
 
 from .export import export_action
@@ -46,7 +46,7 @@ class DataTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(ScrapeResult)
-class ScrapeResultAdmin(admin.ModelAdmin):
+class ScrapeResultAdmin(ReadOnlyModelAdmin):
     list_display = ["id", "task_link", "data_type", "summary", "created_at"]
     list_filter = [DataTypeFilter]
     # "=": exact matches that use indexes; a task id that is not a number matches no task.
@@ -60,16 +60,6 @@ class ScrapeResultAdmin(admin.ModelAdmin):
     fields = ["task", "execution", "data_type", "item_key", "created_at", "data_pretty"]
     fields += ["metadata_pretty"]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: ScrapeResult | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: ScrapeResult | None = None) -> bool:
-        # Results go with their task (deleting the task deletes them).
-        return False
 
     @admin.display(description=_("task"), ordering="task_id")
     def task_link(self, obj: ScrapeResult) -> str:

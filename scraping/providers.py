@@ -16,6 +16,7 @@ import requests
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from taskcenter import platform_http
 from taskcenter.errors import PermanentError, RetryableError
 
 # The six seed-003 task types, as providers know them.
@@ -25,8 +26,6 @@ KEYWORD_SEARCH = "KEYWORD_SEARCH"
 HASHTAG_SEARCH = "HASHTAG_SEARCH"
 USER_FOLLOWERS = "USER_FOLLOWERS"
 USER_FOLLOWING = "USER_FOLLOWING"
-
-MAX_RETRY_AFTER = 3600.0
 
 
 @dataclass(frozen=True)
@@ -118,57 +117,19 @@ class HttpProvider(Provider):
             headers["X-Account-Id"] = account_id
         if proxy_id:
             headers["X-Proxy-Id"] = proxy_id
-        try:
-            # No redirects: a 3xx must not carry the token anywhere but the configured base URL.
-            response = self.session.get(
-                self.base_url + path,
-                params=query,
-                headers=headers,
-                timeout=self.timeout,
-                allow_redirects=False,
-            )
-        except requests.Timeout as exc:
-            raise RetryableError(f"Platform timed out after {self.timeout:g} s") from exc
-        except requests.ConnectionError as exc:
-            raise RetryableError(f"Cannot reach the platform: {exc}") from exc
-        except requests.RequestException as exc:
-            raise PermanentError(f"Platform request failed: {exc}") from exc
-        body = self._json(response)
-        if response.status_code != 200:
-            self._raise_for(response, body)
+        response = platform_http.send(
+            self.session,
+            "GET",
+            self.base_url + path,
+            params=query,
+            headers=headers,
+            timeout=self.timeout,
+        )
+        body = platform_http.json_object(response)
+        platform_http.raise_for_status(response, body)
         payload = body.get("data")
         if kind == USER_INFO:
             return Page(items=[payload] if isinstance(payload, dict) else [], next_cursor=None)
         if not isinstance(payload, list):
             raise RetryableError("Platform returned a page without a data list")
         return Page(items=payload, next_cursor=body.get("next_cursor") or None)
-
-    @staticmethod
-    def _json(response: requests.Response) -> dict:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
-            return body
-        if response.status_code == 200:
-            # A proxy's error page or a cut-off body: worth another try.
-            raise RetryableError("Platform returned a body that is not a JSON object")
-        return {}
-
-    @staticmethod
-    def _raise_for(response: requests.Response, body: dict) -> None:
-        status = response.status_code
-        message = str(body.get("error") or body.get("detail") or f"Platform returned HTTP {status}")
-        if status == 429:
-            raise RetryableError(message, retry_after=_retry_after(response))
-        if status >= 500 or status == 408:
-            raise RetryableError(message)
-        raise PermanentError(message)
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    try:
-        return min(max(float(response.headers.get("Retry-After", "")), 0.0), MAX_RETRY_AFTER)
-    except ValueError:
-        return None

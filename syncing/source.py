@@ -14,9 +14,8 @@ from urllib.parse import quote
 import requests
 from django.conf import settings
 
-from taskcenter.errors import PermanentError, RetryableError
-
-MAX_RETRY_AFTER = 3600.0
+from taskcenter import platform_http
+from taskcenter.errors import RetryableError
 
 
 @dataclass(frozen=True)
@@ -63,23 +62,18 @@ class DataSourceClient:
         # The source id goes into one escaped path segment: it cannot steer the request
         # to another path, and never to another host.
         url = f"{self.base_url}/api/datasources/{quote(source_id, safe='')}/records"
-        try:
-            response = self.session.get(
-                url,
-                params=query,
-                headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json"},
-                timeout=max(limit, 0.001),
-                allow_redirects=False,
-            )
-        except requests.Timeout as exc:
-            raise SourceTimeout(f"Data source did not answer within {limit:.3g} s") from exc
-        except requests.ConnectionError as exc:
-            raise RetryableError(f"Cannot reach the data source: {exc}") from exc
-        except requests.RequestException as exc:
-            raise PermanentError(f"Data source request failed: {exc}") from exc
-        body = _json(response)
-        if response.status_code != 200:
-            _raise_for(response, body)
+        response = platform_http.send(
+            self.session,
+            "GET",
+            url,
+            params=query,
+            headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json"},
+            timeout=max(limit, 0.001),
+            party="data source",
+            timeout_error=SourceTimeout,
+        )
+        body = platform_http.json_object(response, party="data source")
+        platform_http.raise_for_status(response, body, party="data source")
         records = body.get("data")
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise RetryableError("Data source returned a page without a list of records")
@@ -90,31 +84,3 @@ class DataSourceClient:
             total=total if isinstance(total, int) else len(records),
             watermark=body.get("watermark") or None,
         )
-
-
-def _json(response: requests.Response) -> dict:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        return body
-    if response.status_code == 200:
-        raise RetryableError("Data source returned a body that is not a JSON object")
-    return {}
-
-
-def _raise_for(response: requests.Response, body: dict) -> None:
-    status = response.status_code
-    message = str(body.get("error") or f"Data source returned HTTP {status}")
-    if status == 429:
-        try:
-            retry_after = min(
-                max(float(response.headers.get("Retry-After", "")), 0.0), MAX_RETRY_AFTER
-            )
-        except ValueError:
-            retry_after = None
-        raise RetryableError(message, retry_after=retry_after)
-    if status >= 500 or status == 408:
-        raise RetryableError(message)
-    raise PermanentError(message)

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from scraping.export import export_action
 
 from . import accounts, admin_views, lifecycle
+from .admin_base import ReadOnlyModelAdmin
 from .errors import InvalidTransition
 from .models import AccountHold, ExecutionStatus, Status, Task, TaskEvent, TaskExecution
 
@@ -286,7 +287,7 @@ class FailedOrLostFilter(admin.SimpleListFilter):
 
 
 @admin.register(TaskExecution)
-class TaskExecutionAdmin(admin.ModelAdmin):
+class TaskExecutionAdmin(ReadOnlyModelAdmin):
     list_display = [
         "id",
         "task",
@@ -305,15 +306,6 @@ class TaskExecutionAdmin(admin.ModelAdmin):
     paginator = admin_views.CappedCountPaginator
     date_hierarchy = "started_at"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.display(description=_("status"), ordering="status")
     def badge(self, obj: TaskExecution) -> str:
         return status_badge(obj.status, obj.get_status_display())
@@ -324,7 +316,7 @@ class TaskExecutionAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccountHold)
-class AccountHoldAdmin(admin.ModelAdmin):
+class AccountHoldAdmin(ReadOnlyModelAdmin):
     """Which task uses each platform account now; read-only (holds lapse with their attempt)."""
 
     list_display = ["account", "holder_task", "state", "held_since", "cooldown"]
@@ -333,15 +325,6 @@ class AccountHoldAdmin(admin.ModelAdmin):
     list_select_related = ["execution"]
     show_full_result_count = False
     paginator = admin_views.CappedCountPaginator
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("account"), ordering="account_id")
     def account(self, obj: AccountHold) -> str:

@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from . import quota
+from .admin_base import ReadOnlyModelAdmin
 from .models import QuotaAccount, QuotaLedgerEntry
 
 
@@ -94,7 +95,7 @@ class QuotaAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(QuotaLedgerEntry)
-class QuotaLedgerEntryAdmin(admin.ModelAdmin):
+class QuotaLedgerEntryAdmin(ReadOnlyModelAdmin):
     list_display = ["at", "user", "kind", "amount", "balance_after", "task_link", "note"]
     list_filter = ["kind", ("user", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["user__username", "note", "=task__id"]
@@ -108,12 +109,3 @@ class QuotaLedgerEntryAdmin(admin.ModelAdmin):
             return "-"
         url = reverse("admin:taskcenter_task_change", args=[obj.task_id])
         return format_html('<a href="{}">#{}</a>', url, obj.task_id)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

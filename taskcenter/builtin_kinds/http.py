@@ -15,6 +15,7 @@ import requests
 from django.conf import settings
 from rest_framework import serializers
 
+from .. import platform_http
 from ..errors import PermanentError, RetryableError
 from ..kinds import RetryPolicy, task_kind
 
@@ -163,7 +164,7 @@ def http_request(task, ctx):
         detail = body[:200].decode(response.encoding or "utf-8", errors="replace")
         message = f"{method} {url} returned HTTP {status}: {detail}"
         if status in RETRYABLE_STATUS or status >= 500:
-            raise RetryableError(message, retry_after=_retry_after(response))
+            raise RetryableError(message, retry_after=platform_http.retry_after(response))
         raise PermanentError(message)
     ctx.progress(100, f"HTTP {status}", force=True)
     return {
@@ -177,11 +178,3 @@ def http_request(task, ctx):
         "body_truncated": truncated,
         "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
     }
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    try:
-        return min(max(float(value), 0.0), 3600.0)
-    except ValueError:
-        return None
