@@ -38,7 +38,6 @@ import os
 import platform
 import random
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -47,7 +46,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from report import print_table, versions  # sibling module: these files run as scripts
+from report import (  # sibling module: these files run as scripts
+    free_port,
+    print_table,
+    versions,
+    wait_listening,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = "taskcenter.settings"
@@ -336,25 +340,6 @@ def drive(size: int) -> dict:
 # --- the orchestrator -------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_listening(port: int, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"gunicorn exited ({server.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("gunicorn did not start listening within 60 s")
-
-
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[max(math.ceil(fraction * len(ordered)), 1) - 1]
@@ -425,7 +410,7 @@ def run_size(size: int, count: int, budget: float, workers: int) -> dict:
             f"{result['index_s']:.1f} s, {result['db_mb']:.0f} MB)",
             file=sys.stderr,
         )
-        port = _free_port()
+        port = free_port()
         log = tmp / "gunicorn.log"
         gunicorn = ROOT / ".venv" / "bin" / "gunicorn"
         server = subprocess.Popen(
@@ -438,7 +423,7 @@ def run_size(size: int, count: int, budget: float, workers: int) -> dict:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait_listening(port, server, log)
+        wait_listening(port, server, log)
         base = f"http://127.0.0.1:{port}"
         timings = {}
         for role in ("staff", "user"):

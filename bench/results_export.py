@@ -31,7 +31,6 @@ import math
 import os
 import platform
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -41,7 +40,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from report import print_table, versions  # sibling module: these files run as scripts
+from report import (  # sibling module: these files run as scripts
+    free_port,
+    print_table,
+    versions,
+    wait_listening,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = "taskcenter.settings"
@@ -188,25 +192,6 @@ def _explain(token: str) -> list[dict]:
 
 
 # --- the orchestrator -------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_listening(port: int, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"gunicorn exited ({server.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("gunicorn did not start listening within 60 s")
 
 
 def _worker_pid(master: int) -> int:
@@ -360,7 +345,7 @@ def run(rows: int, searches: int, formats: list[str]) -> tuple[dict, list[dict],
             + f", {seeded['db_mb']:.0f} MB, {seeded['avg_json_bytes']:.0f} B of JSON a row)",
             file=sys.stderr,
         )
-        port = _free_port()
+        port = free_port()
         log = tmp / "gunicorn.log"
         gunicorn = Path(sys.executable).parent / "gunicorn"
         server = subprocess.Popen(
@@ -373,7 +358,7 @@ def run(rows: int, searches: int, formats: list[str]) -> tuple[dict, list[dict],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait_listening(port, server, log)
+        wait_listening(port, server, log)
         worker = _worker_pid(server.pid)
         base = f"http://127.0.0.1:{port}"
         # One small request first, so imports and the first connection are not "growth".

@@ -7,6 +7,7 @@ and records; staff see every record. Another user's record is "not found".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -377,46 +378,47 @@ def _act_on_batch(request: Request, batch_id: str, transition, allowed, **kwargs
     )
 
 
-class RetryView(SeedView):
+class _RecordActionView(SeedView):
+    """``{id}`` or a whole batch's ``{task_id}``, moved by one lifecycle function."""
+
     parser_classes = JSON_OR_FORM
+    action = ""  # for the refusal message
+    done_message = ""
+    allowed: tuple[str, ...] = ()  # statuses a batch member must be in to be moved
+    move: Callable[..., Any]  # the lifecycle function, as a staticmethod
+
+    def act(self, request: Request) -> Response:
+        target = _valid(RecordTargetInput, request.data)
+        if "task_id" in target:
+            return _act_on_batch(request, target["task_id"], self.move, self.allowed)
+        record = _record_or_none(request, target["id"])
+        if record is None:
+            return fail(404, f"id: publish record {target['id']} not found", field="id")
+        try:
+            self.move(record.task_id, actor=request.user)
+        except InvalidTransition as exc:
+            return transition_refused(exc, record_id=record.pk, action=self.action)
+        return ok(record_data(_record_or_none(request, record.pk)), self.done_message)
+
+
+class RetryView(_RecordActionView):
+    action, done_message, allowed = "retry", "重试任务已提交", lifecycle.RETRYABLE
+    move = staticmethod(lifecycle.retry_task)
 
     @extend_schema(request=RecordTargetInput, responses={**ENVELOPE, 409: EnvelopeSerializer})
     def post(self, request: Request) -> Response:
         """``POST /retryPublishTask`` {id} or {task_id}: failed or cancelled -> 待发布."""
-        target = _valid(RecordTargetInput, request.data)
-        if "task_id" in target:
-            return _act_on_batch(
-                request, target["task_id"], lifecycle.retry_task, lifecycle.RETRYABLE
-            )
-        record = _record_or_none(request, target["id"])
-        if record is None:
-            return fail(404, f"id: publish record {target['id']} not found", field="id")
-        try:
-            lifecycle.retry_task(record.task_id, actor=request.user)
-        except InvalidTransition as exc:
-            return transition_refused(exc, record_id=record.pk, action="retry")
-        return ok(record_data(_record_or_none(request, record.pk)), "重试任务已提交")
+        return self.act(request)
 
 
-class CancelView(SeedView):
-    parser_classes = JSON_OR_FORM
+class CancelView(_RecordActionView):
+    action, done_message, allowed = "cancel", "任务已取消", lifecycle.CANCELLABLE
+    move = staticmethod(lifecycle.cancel_task)
 
     @extend_schema(request=RecordTargetInput, responses={**ENVELOPE, 409: EnvelopeSerializer})
     def post(self, request: Request) -> Response:
         """``POST /cancelPublishTask`` {id} or {task_id}: waiting or publishing -> 已取消."""
-        target = _valid(RecordTargetInput, request.data)
-        if "task_id" in target:
-            return _act_on_batch(
-                request, target["task_id"], lifecycle.cancel_task, lifecycle.CANCELLABLE
-            )
-        record = _record_or_none(request, target["id"])
-        if record is None:
-            return fail(404, f"id: publish record {target['id']} not found", field="id")
-        try:
-            lifecycle.cancel_task(record.task_id, actor=request.user)
-        except InvalidTransition as exc:
-            return transition_refused(exc, record_id=record.pk, action="cancel")
-        return ok(record_data(_record_or_none(request, record.pk)), "任务已取消")
+        return self.act(request)
 
 
 def _move_for(word: str, current: str) -> tuple[str, Any, dict[str, Any]]:
