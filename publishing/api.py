@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from taskcenter import lifecycle
-from taskcenter.api.filters import CharInFilter, InFilter, Int64Filter
+from taskcenter.api.filters import CharInFilter, InFilter, Int64Filter, TimeFilter
 from taskcenter.api.serializers import BadRequestResponse, ConflictResponse, ErrorResponse
 from taskcenter.api.views import ID_PATTERN
 from taskcenter.models import Status
@@ -77,8 +77,8 @@ class PublishTaskRecordFilter(django_filters.FilterSet):
     account_name = django_filters.CharFilter(lookup_expr="icontains")
     filename = django_filters.CharFilter(lookup_expr="icontains")
     batch_id = django_filters.CharFilter(help_text="The batch (seed 000's task_id).")
-    created_after = django_filters.IsoDateTimeFilter(field_name="create_time", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="create_time", lookup_expr="lt")
+    created_after = TimeFilter(field_name="create_time", lookup_expr="gte")
+    created_before = TimeFilter(field_name="create_time", lookup_expr="lt")
 
     class Meta:
         model = PublishTaskRecord

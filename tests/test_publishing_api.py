@@ -36,6 +36,18 @@ def _fail(record_id: int) -> None:
     lifecycle.fail_attempt(execution, error="Login expired (HTTP 401)", permanent=True)
 
 
+def test_publish_records_time_filters_take_any_iso_offset_or_epoch_and_refuse_junk(api, batch):
+    # PostgreSQL refuses offsets past +-15:59 that Python parses; the filter converts to UTC.
+    odd = api.get("/api/v1/publish-records", {"created_after": "1045-01-29T23:10:50.23-20:33"})
+    assert odd.status_code == 200
+    assert odd.json()["total"] == 4
+    future = api.get("/api/v1/publish-records", {"created_after": "4102444800"})
+    assert future.json()["total"] == 0
+    junk = api.get("/api/v1/publish-records", {"created_before": "yesterday"})
+    assert junk.status_code == 400
+    assert junk.json()["detail"][0]["loc"] == ["created_before"]
+
+
 def test_publish_records_list_filters_and_pages_with_canonical_statuses(api, batch):
     first = batch["records"][0]["id"]
     _fail(first)
