@@ -33,13 +33,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import random
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,10 +45,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from report import (  # sibling module: these files run as scripts
-    free_port,
+    gunicorn,
+    percentile,
     print_table,
+    run_driver,
+    server_env,
     versions,
-    wait_listening,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -340,11 +340,6 @@ def drive(size: int) -> dict:
 # --- the orchestrator -------------------------------------------------------------------------
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(math.ceil(fraction * len(ordered)), 1) - 1]
-
-
 def _measure(base: str, token: str, paths: list[str], count: int, budget: float) -> dict:
     import requests
 
@@ -375,71 +370,32 @@ def _measure(base: str, token: str, paths: list[str], count: int, budget: float)
     return {
         "n": len(samples),
         "paths": len(paths),
-        "p50": _percentile(samples, 0.50),
-        "p95": _percentile(samples, 0.95),
+        "p50": percentile(samples, 0.50),
+        "p95": percentile(samples, 0.95),
         "max": max(samples),
     }
 
 
 def run_size(size: int, count: int, budget: float, workers: int) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f"tc-bench-api-{size}-"))
-    server = None
     try:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": SETTINGS,
-            "LOG_LEVEL": "WARNING",
-            "TASKCENTER_VAR_DIR": str(tmp),
-            "DATABASE_URL": f"sqlite:///{tmp}/api.sqlite3",
-            "THROTTLE_USER_RATE": "1000000/min",
-            "THROTTLE_ANON_RATE": "1000000/min",
-            "PYTHONPATH": str(ROOT),
-        }
-        env.pop("DEBUG", None)
-        started = time.perf_counter()
-        command = [sys.executable, str(Path(__file__).resolve()), "--driver", str(size)]
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.stderr.write(done.stdout[-3000:] + done.stderr[-5000:])
-            raise SystemExit(f"{size} tasks: driver failed ({done.returncode})")
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        result["seed_s"] = time.perf_counter() - started
+        env = server_env(tmp, "api.sqlite3", ROOT)
+        result = run_driver(str(Path(__file__).resolve()), size, env, ROOT)
         print(
             f"  seeded {size:,} tasks + {result['executions']:,} executions in "
             f"{result['seed_s']:.1f} s (insert {result['insert_s']:.1f} s, indexes "
             f"{result['index_s']:.1f} s, {result['db_mb']:.0f} MB)",
             file=sys.stderr,
         )
-        port = free_port()
         log = tmp / "gunicorn.log"
-        gunicorn = ROOT / ".venv" / "bin" / "gunicorn"
-        server = subprocess.Popen(
-            [
-                *(str(gunicorn), "taskcenter.wsgi", "--bind", f"127.0.0.1:{port}"),
-                *("--workers", str(workers), "--timeout", "300", "--error-logfile", str(log)),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_listening(port, server, log)
-        base = f"http://127.0.0.1:{port}"
-        timings = {}
-        for role in ("staff", "user"):
-            for label, paths in endpoints():
-                timings[f"{role}|{label}"] = _measure(
-                    base, result["tokens"][role], paths, count, budget
-                )
-        result["timings"] = timings
+        with gunicorn(env, ROOT, log, workers=workers, timeout=300) as (base, _server):
+            result["timings"] = {
+                f"{role}|{label}": _measure(base, result["tokens"][role], paths, count, budget)
+                for role in ("staff", "user")
+                for label, paths in endpoints()
+            }
         return result
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -1,9 +1,15 @@
 """What the benchmarks share: package versions, plain-text tables, and a server's port."""
 
+import json
+import math
+import os
 import platform
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -42,3 +48,66 @@ def wait_listening(port: int, server: subprocess.Popen, log: Path) -> None:
         except OSError:
             time.sleep(0.1)
     raise SystemExit("gunicorn did not start listening within 60 s")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(math.ceil(fraction * len(ordered)), 1) - 1]
+
+
+def server_env(tmp: Path, database: str, root: Path) -> dict[str, str]:
+    """Environment for a bench's driver and server: a fresh SQLite file, no throttles."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "taskcenter.settings",
+        "LOG_LEVEL": "WARNING",
+        "TASKCENTER_VAR_DIR": str(tmp),
+        "DATABASE_URL": f"sqlite:///{tmp}/{database}",
+        "THROTTLE_USER_RATE": "1000000/min",
+        "THROTTLE_ANON_RATE": "1000000/min",
+        "PYTHONPATH": str(root),
+    }
+    env.pop("DEBUG", None)
+    return env
+
+
+def run_driver(script: str, argument: int, env: dict[str, str], root: Path) -> dict:
+    """Run ``script --driver argument`` (it seeds the database); its last line is JSON."""
+    started = time.perf_counter()
+    command = [sys.executable, script, "--driver", str(argument)]
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-3000:] + done.stderr[-5000:])
+        raise SystemExit(f"{argument}: driver failed ({done.returncode})")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["seed_s"] = time.perf_counter() - started
+    return result
+
+
+@contextmanager
+def gunicorn(
+    env: dict[str, str], root: Path, log: Path, *, workers: int, timeout: int
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real gunicorn serving the bench's database: (base URL, process); stopped on exit."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            *(str(Path(sys.executable).parent / "gunicorn"), "taskcenter.wsgi"),
+            *("--bind", f"127.0.0.1:{port}", "--workers", str(workers)),
+            *("--timeout", str(timeout), "--error-logfile", str(log)),
+        ],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_listening(port, server, log)
+        yield f"http://127.0.0.1:{port}", server
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()

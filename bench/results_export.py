@@ -27,12 +27,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,10 +39,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from report import (  # sibling module: these files run as scripts
-    free_port,
+    gunicorn,
+    percentile,
     print_table,
+    run_driver,
+    server_env,
     versions,
-    wait_listening,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -285,11 +285,6 @@ def _export(base: str, token: str, task_id: int, fmt: str, worker: int, rows: in
     }
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(math.ceil(fraction * len(ordered)), 1) - 1]
-
-
 def _search(base: str, token: str, count: int, worker: int) -> dict:
     import requests
 
@@ -308,35 +303,17 @@ def _search(base: str, token: str, count: int, worker: int) -> dict:
         "n": count,
         "cpu_ms": (cpu_seconds(worker) - cpu_before) * 1000 / max(count, 1),
         "total": page["total"],
-        "p50": _percentile(samples, 0.5),
-        "p95": _percentile(samples, 0.95),
+        "p50": percentile(samples, 0.5),
+        "p95": percentile(samples, 0.95),
         "max": max(samples),
     }
 
 
 def run(rows: int, searches: int, formats: list[str]) -> tuple[dict, list[dict], dict]:
     tmp = Path(tempfile.mkdtemp(prefix="tc-bench-export-"))
-    server = None
     try:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": SETTINGS,
-            "LOG_LEVEL": "WARNING",
-            "TASKCENTER_VAR_DIR": str(tmp),
-            "DATABASE_URL": f"sqlite:///{tmp}/export.sqlite3",
-            "THROTTLE_USER_RATE": "1000000/min",
-            "THROTTLE_ANON_RATE": "1000000/min",
-            "PYTHONPATH": str(ROOT),
-        }
-        env.pop("DEBUG", None)
-        started = time.perf_counter()
-        command = [sys.executable, str(Path(__file__).resolve()), "--driver", str(rows)]
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.stderr.write(done.stdout[-3000:] + done.stderr[-5000:])
-            raise SystemExit(f"driver failed ({done.returncode})")
-        seeded = json.loads(done.stdout.strip().splitlines()[-1])
-        seeded["seed_s"] = time.perf_counter() - started
+        env = server_env(tmp, "export.sqlite3", ROOT)
+        seeded = run_driver(str(Path(__file__).resolve()), rows, env, ROOT)
         search_index_s = seeded["search_index_s"]
         print(
             f"  seeded {rows:,} results in {seeded['seed_s']:.1f} s (insert "
@@ -345,36 +322,16 @@ def run(rows: int, searches: int, formats: list[str]) -> tuple[dict, list[dict],
             + f", {seeded['db_mb']:.0f} MB, {seeded['avg_json_bytes']:.0f} B of JSON a row)",
             file=sys.stderr,
         )
-        port = free_port()
         log = tmp / "gunicorn.log"
-        gunicorn = Path(sys.executable).parent / "gunicorn"
-        server = subprocess.Popen(
-            [
-                *(str(gunicorn), "taskcenter.wsgi", "--bind", f"127.0.0.1:{port}"),
-                *("--workers", "1", "--timeout", "600", "--error-logfile", str(log)),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_listening(port, server, log)
-        worker = _worker_pid(server.pid)
-        base = f"http://127.0.0.1:{port}"
-        # One small request first, so imports and the first connection are not "growth".
-        warm = _search(base, seeded["token"], 1, worker)
-        exports = [
-            _export(base, seeded["token"], seeded["task_id"], fmt, worker, rows) for fmt in formats
-        ]
-        search = _search(base, seeded["token"], searches, worker) if searches else warm
+        with gunicorn(env, ROOT, log, workers=1, timeout=600) as (base, server):
+            worker = _worker_pid(server.pid)
+            token, task_id = seeded["token"], seeded["task_id"]
+            # One small request first, so imports and the first connection are not "growth".
+            warm = _search(base, token, 1, worker)
+            exports = [_export(base, token, task_id, fmt, worker, rows) for fmt in formats]
+            search = _search(base, token, searches, worker) if searches else warm
         return seeded, exports, search
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
