@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from urllib.parse import urlencode
 
-from django.contrib import admin, messages
-from django.db.models import Count, QuerySet
+from django.contrib import admin
+from django.db.models import Count
 from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -19,44 +20,23 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from taskcenter import lifecycle
-from taskcenter.admin import status_badge
-from taskcenter.errors import InvalidTransition
+from taskcenter.admin import lifecycle_action, status_badge
 from taskcenter.models import Status
 from taskcenter.status_words import PUBLISHING, word_for, words
 
 from .models import PlatformAccount, PublishTaskRecord, VideoFile
 
 
-def _record_action(
-    verb: str, transition: Callable, description: str
-) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet], None]:
-    """A bulk action applying one lifecycle transition to each record's task; reports counts."""
-
-    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-        changed, refused = 0, Counter()
-        for task_id in queryset.values_list("task_id", flat=True).iterator():
-            try:
-                transition(task_id, actor=request.user)
-            except InvalidTransition as exc:
-                refused[
-                    word_for(exc.current_status, PUBLISHING) if exc.current_status else "deleted"
-                ] += 1
-            else:
-                changed += 1
-        modeladmin.message_user(
-            request, f"{verb.capitalize()}: {changed} record(s).", messages.SUCCESS
-        )
-        if refused:
-            detail = ", ".join(f"{count} {word}" for word, count in sorted(refused.items()))
-            modeladmin.message_user(
-                request,
-                f"Refused for {sum(refused.values())} record(s) whose status does not allow "
-                f"it: {detail}.",
-                messages.WARNING,
-            )
-
-    action.__name__ = f"{verb}_selected"
-    return admin.action(description=description)(action)
+def _record_action(verb: str, transition: Callable, description: str) -> Callable:
+    """The core bulk action, on each record's task, refusals counted in status words."""
+    return lifecycle_action(
+        verb,
+        transition,
+        description,
+        task_field="task_id",
+        noun="record",
+        status_label=partial(word_for, dialect=PUBLISHING),
+    )
 
 
 class StatusWordFilter(admin.SimpleListFilter):

@@ -93,28 +93,38 @@ class TaskEventInline(ReadOnlyInline):
     ordering = ["-at", "-id"]
 
 
-def _lifecycle_action(
-    verb: str, transition: Callable[..., Task], description: str
+def lifecycle_action(
+    verb: str,
+    transition: Callable[..., Task],
+    description: str,
+    *,
+    task_field: str = "pk",
+    noun: str = "task",
+    status_label: Callable[[str], str] = str,
 ) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet], None]:
-    """A bulk action that applies one lifecycle transition and reports what was refused."""
+    """A bulk action that applies one lifecycle transition and reports what was refused.
+
+    Other apps' admins reuse it for rows that point at a task (``task_field="task_id"``), with
+    their own noun and status words.
+    """
 
     def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
         changed, refused = 0, Counter()
-        for task_id in queryset.values_list("pk", flat=True).iterator():
+        for task_id in queryset.values_list(task_field, flat=True).iterator():
             try:
                 transition(task_id, actor=request.user)
             except InvalidTransition as exc:
-                refused[exc.current_status or "deleted"] += 1
+                refused[status_label(exc.current_status) if exc.current_status else "deleted"] += 1
             else:
                 changed += 1
         modeladmin.message_user(
-            request, f"{verb.capitalize()}: {changed} task(s).", messages.SUCCESS
+            request, f"{verb.capitalize()}: {changed} {noun}(s).", messages.SUCCESS
         )
         if refused:
             detail = ", ".join(f"{count} {status}" for status, count in sorted(refused.items()))
             modeladmin.message_user(
                 request,
-                f"Refused for {sum(refused.values())} task(s) in a status that cannot be "
+                f"Refused for {sum(refused.values())} {noun}(s) in a status that cannot be "
                 f"{verb}: {detail}.",
                 messages.WARNING,
             )
@@ -161,10 +171,10 @@ class TaskAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [TaskExecutionInline, TaskEventInline]
     actions = [
-        _lifecycle_action("started", lifecycle.start_task, _("Start selected tasks")),
-        _lifecycle_action("stopped", lifecycle.stop_task, _("Stop selected tasks")),
-        _lifecycle_action("cancelled", lifecycle.cancel_task, _("Cancel selected tasks")),
-        _lifecycle_action("retried", lifecycle.retry_task, _("Retry selected tasks")),
+        lifecycle_action("started", lifecycle.start_task, _("Start selected tasks")),
+        lifecycle_action("stopped", lifecycle.stop_task, _("Stop selected tasks")),
+        lifecycle_action("cancelled", lifecycle.cancel_task, _("Cancel selected tasks")),
+        lifecycle_action("retried", lifecycle.retry_task, _("Retry selected tasks")),
         export_action("csv", of_tasks=True),
     ]
     fieldsets = [
