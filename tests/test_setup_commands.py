@@ -231,3 +231,39 @@ def test_run_service_refuses_a_port_that_is_taken(tmp_path):
         )
     assert result.returncode != 0
     assert f"Cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+SIGNAL_RECORDER = """
+import pathlib, signal, sys, time
+def record(signum, frame):
+    pathlib.Path(sys.argv[1]).write_text(signal.Signals(signum).name)
+    sys.exit(0)
+for sig in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(sig, record)
+pathlib.Path(sys.argv[1] + ".ready").touch()
+while True:
+    time.sleep(0.05)
+"""
+
+
+def test_first_ctrl_c_asks_gunicorn_for_its_graceful_stop_and_the_worker_for_its_own(tmp_path):
+    """gunicorn's SIGINT is a quick shutdown that can deadlock a gthread worker; SIGTERM is not."""
+    from taskcenter.management.commands.run_service import Supervisor
+
+    children = {
+        name: subprocess.Popen([sys.executable, "-c", SIGNAL_RECORDER, str(tmp_path / name)])
+        for name in ("web", "worker")
+    }
+    try:
+        wait_for(lambda: all((tmp_path / f"{name}.ready").exists() for name in children))
+        supervisor = Supervisor(children)
+
+        supervisor._on_signal(signal.SIGINT, None)
+
+        assert supervisor.run() == 0
+        assert (tmp_path / "web").read_text() == "SIGTERM"
+        assert (tmp_path / "worker").read_text() == "SIGINT"
+    finally:
+        for child in children.values():
+            child.kill()
+            child.wait()

@@ -20,6 +20,13 @@ from django.core.management.base import BaseCommand, CommandError
 MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
 # Long enough for the worker to finish short attempts; longer ones are recovered by the reaper.
 SHUTDOWN_GRACE_SECONDS = 30.0
+# Under the supervisor's grace, so gunicorn gives up on slow requests before it is killed.
+WEB_GRACEFUL_TIMEOUT_SECONDS = 20
+# What a first Ctrl-C becomes for each child. gunicorn's SIGINT is a quick shutdown whose
+# SIGQUIT can deadlock a gthread worker caught starting a request thread (it calls the thread
+# pool's shutdown from a signal handler while the pool's lock is held), which left the worker
+# hanging until it was killed. SIGTERM is its graceful stop: in-flight requests finish.
+FIRST_STOP_SIGNAL = {"web": signal.SIGTERM}
 
 
 class Command(BaseCommand):
@@ -95,6 +102,7 @@ def start_web(host: str, port: int) -> subprocess.Popen:
     # No control socket: it lives at one path per user, so two services on one machine (a demo
     # and a test run) would fight over it, and nothing here uses it.
     command += ["--access-logfile", "-", "--no-control-socket"]
+    command += ["--graceful-timeout", str(WEB_GRACEFUL_TIMEOUT_SECONDS)]
     return subprocess.Popen(command, cwd=settings.BASE_DIR, process_group=0)
 
 
@@ -131,15 +139,16 @@ class Supervisor:
             signal.signal(sig, self._on_signal)
 
     def _on_signal(self, signum: int, frame: object) -> None:
-        # The first signal asks for a graceful stop; a second one is passed on too, which
-        # makes the worker give up its running attempts at once.
+        # The first signal asks each child for its graceful stop; a second one is passed on
+        # as it came, which makes the worker give up its running attempts at once.
+        first = self.stop_signal is None
         self.stop_signal = signum
-        self._send(signum)
+        self._send(signum, translate=first)
 
-    def _send(self, signum: int) -> None:
-        for child in self.children.values():
+    def _send(self, signum: int, translate: bool = False) -> None:
+        for name, child in self.children.items():
             if child.poll() is None:
-                child.send_signal(signum)
+                child.send_signal(FIRST_STOP_SIGNAL.get(name, signum) if translate else signum)
 
     def all_alive(self) -> bool:
         return all(child.poll() is None for child in self.children.values())
