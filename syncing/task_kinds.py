@@ -60,13 +60,27 @@ class SyncParams(serializers.Serializer):
         return attrs
 
 
-@task_kind(FULL_KIND, params=SyncParams, max_attempts=3, backoff=BACKOFF, platform=PLATFORM)
+@task_kind(
+    FULL_KIND,
+    params=SyncParams,
+    max_attempts=3,
+    backoff=BACKOFF,
+    platform=PLATFORM,
+    columns=("data_source_id",),
+)
 def full_sync(task, ctx):
     """Copy every record of a data source (seed 002 task type full_sync)."""
     return run_sync(task, ctx, mode=FULL)
 
 
-@task_kind(INCREMENTAL_KIND, params=SyncParams, max_attempts=3, backoff=BACKOFF, platform=PLATFORM)
+@task_kind(
+    INCREMENTAL_KIND,
+    params=SyncParams,
+    max_attempts=3,
+    backoff=BACKOFF,
+    platform=PLATFORM,
+    columns=("data_source_id",),
+)
 def incremental_sync(task, ctx):
     """Copy the records changed since the last successful sync (seed 002 incremental_sync)."""
     return run_sync(task, ctx, mode=INCREMENTAL)

@@ -169,7 +169,6 @@ class SyncTaskListView(SyncView):
             parameters=parameters,
             start=True,
             name=f"{data['task_type']} {data['data_source_id']}",
-            data_source_id=data["data_source_id"],
         )
         return self.task_response(task.pk, 201)
 

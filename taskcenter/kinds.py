@@ -62,6 +62,10 @@ class TaskKind:
     action: str = ""
     # What a task of this kind costs from its owner's quota balance when created (0: free).
     quota: int = 0
+    # Parameters mirrored into the task's own (text) columns of the same name whenever its
+    # parameters are set, so list filters find it by them however it was created: a sync task
+    # made through /api/v1/tasks still shows under /api/sync/tasks?data_source_id=...
+    columns: tuple[str, ...] = ()
 
     def validate_parameters(self, data: Any) -> dict:
         """Return the cleaned parameters, or raise ``serializers.ValidationError`` naming fields."""
@@ -75,6 +79,14 @@ class TaskKind:
         if not serializer.is_valid():
             raise serializers.ValidationError({"parameters": serializer.errors})
         return dict(serializer.validated_data)
+
+    def column_values(self, parameters: dict) -> dict[str, str]:
+        """The task columns that mirror ``parameters`` (see ``columns``)."""
+        return {name: _as_text(parameters.get(name)) for name in self.columns}
+
+
+def _as_text(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 _registry: dict[str, TaskKind] = {}
@@ -91,6 +103,7 @@ def task_kind(
     platform: str = "",
     action: str = "",
     quota: int = 0,
+    columns: tuple[str, ...] = (),
 ) -> Callable[[Handler], Handler]:
     """Register ``handler(task, ctx)`` as the handler of kind ``name``."""
 
@@ -118,6 +131,7 @@ def task_kind(
             platform=platform,
             action=action,
             quota=quota,
+            columns=columns,
         )
         return handler
 

@@ -169,6 +169,7 @@ def create_task(
     """
     kind = get_kind(task_type)
     cleaned = kind.validate_parameters(parameters)
+    fields.update(kind.column_values(cleaned))
     now = timezone.now()
     status = Status.QUEUED if start else Status.PENDING
     explicit = fields.pop("quota", None)
@@ -309,7 +310,9 @@ def update_task(task: Task | int, *, actor: Actor = None, **changes: Any) -> Tas
         task_type = Task.objects.filter(pk=task_id).values_list("task_type", flat=True).first()
         if task_type is None:
             raise InvalidTransition(task_id, "edit", None)
-        changes["parameters"] = get_kind(task_type).validate_parameters(changes["parameters"])
+        kind = get_kind(task_type)
+        changes["parameters"] = kind.validate_parameters(changes["parameters"])
+        changes.update(kind.column_values(changes["parameters"]))
     now = timezone.now()
     with transaction.atomic():
         updated = Task.objects.filter(pk=task_id, status__in=allowed).update(
@@ -347,12 +350,13 @@ def reconfigure_unclaimed_task(
         if row is None or row[0] not in UNCLAIMED:
             raise _refusal(task_id, "reconfigure")
         _, task_type, parameters, seen_at = row
-        merged = get_kind(task_type).validate_parameters({**(parameters or {}), **config})
+        kind = get_kind(task_type)
+        merged = kind.validate_parameters({**(parameters or {}), **config})
         now = timezone.now()
         with transaction.atomic():
             updated = Task.objects.filter(
                 pk=task_id, status__in=UNCLAIMED, updated_at=seen_at
-            ).update(parameters=merged, updated_at=now)
+            ).update(parameters=merged, updated_at=now, **kind.column_values(merged))
             if updated == 1:
                 _record(
                     task_id,

@@ -66,3 +66,26 @@ def test_cancel_and_retry_through_the_sync_dialect_show_at_once_elsewhere(api, a
     assert api.post(f"/api/v1/tasks/{pk}/stop").status_code == 200
     assert statuses(api, admin_client, public, pk)[:2] == ("paused", "STOPPED")
     assert Task.objects.get(pk=pk).status == Status.STOPPED
+
+
+def test_a_sync_task_made_through_the_canonical_api_is_listed_by_its_data_source(api):
+    created = api.post(
+        "/api/v1/tasks",
+        {"task_type": "sync.full_sync", "parameters": {"data_source_id": "crm"}},
+        format="json",
+    )
+    assert created.status_code == 201
+    pk = created.json()["id"]
+
+    def listed(source: str) -> list[str]:
+        page = api.get("/api/sync/tasks", {"data_source_id": source}).json()["data"]
+        return [item["id"] for item in page["tasks"]]
+
+    assert listed("crm") == [f"task_{pk}"]
+    assert api.patch(
+        f"/api/v1/tasks/{pk}", {"parameters": {"data_source_id": "erp"}}, format="json"
+    ).status_code == 200
+
+    assert listed("crm") == []
+    assert listed("erp") == [f"task_{pk}"]
+    assert Task.objects.get(pk=pk).data_source_id == "erp"
