@@ -82,9 +82,12 @@ def test_a_sync_task_made_through_the_canonical_api_is_listed_by_its_data_source
         return [item["id"] for item in page["tasks"]]
 
     assert listed("crm") == [f"task_{pk}"]
-    assert api.patch(
-        f"/api/v1/tasks/{pk}", {"parameters": {"data_source_id": "erp"}}, format="json"
-    ).status_code == 200
+    assert (
+        api.patch(
+            f"/api/v1/tasks/{pk}", {"parameters": {"data_source_id": "erp"}}, format="json"
+        ).status_code
+        == 200
+    )
 
     assert listed("crm") == []
     assert listed("erp") == [f"task_{pk}"]
