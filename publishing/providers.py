@@ -48,7 +48,14 @@ class Publication:
 class PublishProvider:
     """The interface; subclasses talk to one platform API (or one family of them)."""
 
-    def upload(self, platform: str, account: str, path: Path, filename: str) -> Upload:
+    def upload(
+        self, platform: str, account: str, path: Path, filename: str, *, key: str = ""
+    ) -> Upload:
+        """Upload the file; a repeated ``key`` answers with the video the first upload made.
+
+        The key covers a worker that died after the platform stored the video but before the
+        remote id was saved: the retry gets the same video back instead of a second copy.
+        """
         raise NotImplementedError
 
     def processing_status(self, platform: str, account: str, remote_id: str) -> str:
@@ -164,16 +171,17 @@ class HttpProvider(PublishProvider):
             raise RetryableError("Platform returned a body without a data object")
         return body["data"]
 
-    def upload(self, platform: str, account: str, path: Path, filename: str) -> Upload:
+    def upload(
+        self, platform: str, account: str, path: Path, filename: str, *, key: str = ""
+    ) -> Upload:
         if not path.is_file():
             raise PermanentError(f"The video file {filename!r} is no longer on disk")
         body = MultipartFile(path, filename)
+        headers = {"Content-Type": body.content_type, "Content-Length": str(len(body))}
+        if key:
+            headers["Idempotency-Key"] = key
         data = self._call(
-            "POST",
-            f"/publish/{_segment(platform)}/uploads",
-            account,
-            data=body,
-            headers={"Content-Type": body.content_type, "Content-Length": str(len(body))},
+            "POST", f"/publish/{_segment(platform)}/uploads", account, data=body, headers=headers
         )
         remote_id = str(data.get("video_id") or "")
         if not remote_id:

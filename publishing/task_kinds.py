@@ -92,7 +92,14 @@ def publish_video(task: Task, ctx) -> dict:
             if record.file is None:
                 raise PermanentError(f"The video {record.filename!r} was deleted")
             ctx.progress(10, "uploading", force=True)
-            upload = provider.upload(platform, account_ref, record.file.path, record.filename)
+            # Keyed by record: a retry after a lost answer gets the stored video back.
+            upload = provider.upload(
+                platform,
+                account_ref,
+                record.file.path,
+                record.filename,
+                key=f"taskcenter-publish-record-{record.pk}",
+            )
             remote_id, remote_status = upload.remote_id, UPLOADED
             _remember(task, remote_id, remote_status)
             ctx.progress(50, "uploaded; the platform is processing it", force=True)

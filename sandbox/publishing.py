@@ -5,6 +5,8 @@ uploaded it::
 
     POST /publish/<platform>/uploads               multipart, field "file"
                                                    -> 201 {"data": {"video_id", "size", "sha256"}}
+                                                   an Idempotency-Key seen before (same platform
+                                                   and account) -> 200, the first upload's video
     GET  /publish/<platform>/videos/<id>           -> {"data": {"video_id", "status"}}
                                                    status: processing | ready | published
     POST /publish/<platform>/videos/<id>/publish   {"title", "tags", "schedule_time"}
@@ -19,8 +21,11 @@ Controls (with the bearer token, like the API)::
 
     POST /publish/_control  {"expire_login": "acc" | [...], "restore_login": [...],
                              "expire_after_upload": [...], "upload_fail_next": N,
-                             "upload_ms": X, "processing_polls": N, "max_upload_bytes": B,
-                             "reset": true}
+                             "upload_ms": X, "upload_answer_ms": X, "processing_polls": N,
+                             "max_upload_bytes": B, "reset": true}
+
+``upload_ms`` delays an upload before the video is stored; ``upload_answer_ms`` after it is
+stored and before the answer (the window in which a client can die without the video id).
     GET  /publish/_control  the switches
     GET  /publish/_log      uploads (with start and end times), status checks and publishes
 """
@@ -43,6 +48,13 @@ PLATFORM = "(?P<platform>[a-z]+)"
 CHUNK = 64 * 1024
 MAX_FIELD = 64 * 1024
 LOGIN_EXPIRED = "Login expired"
+SWITCHES = (
+    "upload_fail_next",
+    "upload_ms",
+    "upload_answer_ms",
+    "processing_polls",
+    "max_upload_bytes",
+)
 
 
 @dataclass
@@ -63,11 +75,14 @@ class PublishingArea:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     videos: dict[str, Video] = field(default_factory=dict)
+    # (platform, account, Idempotency-Key) -> video id of the upload that first used the key.
+    upload_keys: dict[tuple[str, str, str], str] = field(default_factory=dict)
     log: list[dict] = field(default_factory=list)
     expired: set[str] = field(default_factory=set)
     expire_after_upload: set[str] = field(default_factory=set)
     upload_fail_next: int = 0
     upload_ms: int = 0
+    upload_answer_ms: int = 0
     processing_polls: int = 2
     max_upload_bytes: int = 1 << 30
 
@@ -75,13 +90,14 @@ class PublishingArea:
         with self.lock:
             if changes.get("reset"):
                 self.videos.clear()
+                self.upload_keys.clear()
                 self.log.clear()
                 self.expired.clear()
                 self.expire_after_upload.clear()
-                self.upload_fail_next = self.upload_ms = 0
+                self.upload_fail_next = self.upload_ms = self.upload_answer_ms = 0
                 self.processing_polls = 2
                 self.max_upload_bytes = 1 << 30
-            for name in ("upload_fail_next", "upload_ms", "processing_polls", "max_upload_bytes"):
+            for name in SWITCHES:
                 if name in changes:
                     setattr(self, name, max(0, int(changes[name])))
             self.expired.update(_names(changes.get("expire_login")))
@@ -95,6 +111,7 @@ class PublishingArea:
                 "expire_after_upload": sorted(self.expire_after_upload),
                 "upload_fail_next": self.upload_fail_next,
                 "upload_ms": self.upload_ms,
+                "upload_answer_ms": self.upload_answer_ms,
                 "processing_polls": self.processing_polls,
                 "max_upload_bytes": self.max_upload_bytes,
             }
@@ -104,8 +121,14 @@ class PublishingArea:
             self.log.append(entry)
 
     def uploads(self) -> list[dict]:
+        """Uploads that stored (or failed to store) a video; replays of a key are not counted."""
         with self.lock:
             return [dict(e) for e in self.log if e["event"] == "upload"]
+
+    def replayed_video(self, platform: str, account: str, key: str) -> Video | None:
+        with self.lock:
+            video_id = self.upload_keys.get((platform, account, key)) if key else None
+            return self.videos.get(video_id) if video_id else None
 
 
 def _names(value: Any) -> list[str]:
@@ -258,11 +281,17 @@ def upload(request: Request) -> tuple[int, dict]:
     started = time.time()
     length = request.content_length
     with area.lock:
-        limit, delay = area.max_upload_bytes, area.upload_ms
+        limit, delay, answer_delay = area.max_upload_bytes, area.upload_ms, area.upload_answer_ms
     if length > limit:
         raise PlatformError(413, f"Upload larger than {limit} bytes")
     boundary = _boundary(request)
     request._body = b""  # read_multipart consumes the body, even when it fails
+    key = request.headers.get("Idempotency-Key", "")
+    replayed = area.replayed_video(platform, account, key)
+    if replayed is not None:
+        _discard(request.rfile, length)
+        area.record(event="upload_replayed", platform=platform, account_id=account, key=key)
+        return 200, {"data": _upload_data(replayed)}
     parts = read_multipart(request.rfile, length, boundary)
     file_part = parts.get("file")
     if not file_part or "sha" not in file_part:
@@ -297,12 +326,28 @@ def upload(request: Request) -> tuple[int, dict]:
     )
     with area.lock:
         area.videos[video.video_id] = video
+        if key:
+            area.upload_keys[(platform, account, key)] = video.video_id
         if account in area.expire_after_upload:
             area.expire_after_upload.discard(account)
             area.expired.add(account)
     area.record(**entry, ended=time.time(), status=201, video_id=video.video_id)
-    data = {"video_id": video.video_id, "size": video.size, "sha256": video.sha256}
-    return 201, {"data": data}
+    if answer_delay:
+        time.sleep(answer_delay / 1000)
+    return 201, {"data": _upload_data(video)}
+
+
+def _upload_data(video: Video) -> dict:
+    return {"video_id": video.video_id, "size": video.size, "sha256": video.sha256}
+
+
+def _discard(rfile: Any, length: int) -> None:
+    """Read and drop a body the answer does not need, so the connection stays usable."""
+    while length > 0:
+        chunk = rfile.read(min(CHUNK, length))
+        if not chunk:
+            return
+        length -= len(chunk)
 
 
 @route("GET", rf"/publish/{PLATFORM}/videos/(?P<video_id>[0-9a-f]{{1,32}})")

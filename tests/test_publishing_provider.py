@@ -91,3 +91,17 @@ def test_publish_flow_and_errors_map_to_retryable_or_permanent(provider, area, t
         provider.upload("tiktok", "1", path, "v.mp4")
     with pytest.raises(PermanentError, match="no longer on disk"):
         provider.upload("tiktok", "1", tmp_path / "gone.mp4", "gone.mp4")
+
+
+def test_an_upload_key_seen_before_answers_with_the_first_video(provider, area, tmp_path):
+    path = tmp_path / "v.mp4"
+    path.write_bytes(mp4_bytes(5000))
+
+    first = provider.upload("douyin", "1", path, "v.mp4", key="record-1")
+    again = provider.upload("douyin", "1", path, "v.mp4", key="record-1")
+    other_account = provider.upload("douyin", "2", path, "v.mp4", key="record-1")
+    unkeyed = provider.upload("douyin", "1", path, "v.mp4")
+
+    assert again == first
+    assert len({first.remote_id, other_account.remote_id, unkeyed.remote_id}) == 3
+    assert len(area.uploads()) == 3

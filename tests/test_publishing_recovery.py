@@ -171,3 +171,33 @@ def test_cancel_a_whole_batch_by_its_task_id(api, media_root):
         "ids": [r["id"] for r in batch["records"]],
     }
     assert set(statuses(api).values()) == {"待发布"}
+
+
+def test_worker_killed_before_it_saw_the_video_id_gets_the_same_video_back_on_retry(
+    api, media_root, platform, area, start_worker
+):
+    """The platform stored the upload; the worker died before saving its id (SIGKILL)."""
+    clip = upload(api, "lost-answer.mp4")
+    account = add_account(api, PlatformType.BILIBILI, "bili")
+    area.apply({"upload_answer_ms": 60_000})
+    record_id = _post(api, [clip["id"]], [account["id"]])["records"][0]["id"]
+    env = worker_env(platform, media_root, TASKCENTER_LEASE_SECONDS=2)
+    doomed = start_worker("--worker-id", "doomed", env=env)
+
+    stored = wait_for(lambda: [u for u in area.uploads() if u["status"] == 201], timeout=30)
+    doomed.process.kill()  # SIGKILL while the platform has not answered yet
+    assert Task.objects.get(publish_record=record_id).external_id == ""
+    area.apply({"upload_answer_ms": 0})
+    start_worker("--worker-id", "rescuer", "--reap-interval", "0.5", env=env)
+
+    wait_for(lambda: _status_of(record_id) == Status.COMPLETED, timeout=30)
+    video_id = stored[0]["video_id"]
+    assert [u["video_id"] for u in area.uploads()] == [video_id]
+    with area.lock:
+        replays = [e for e in area.log if e["event"] == "upload_replayed"]
+        published = [e["video_id"] for e in area.log if e["event"] == "publish"]
+    assert [r["key"] for r in replays] == [f"taskcenter-publish-record-{record_id}"]
+    assert published == [video_id]
+    assert PublishTaskRecord.objects.get(pk=record_id).remote_id == video_id
+    attempts = TaskExecution.objects.filter(task__publish_record=record_id).order_by("attempt")
+    assert [e.worker_id for e in attempts] == ["doomed", "rescuer"]
