@@ -174,6 +174,9 @@ TASKCENTER = {
     "KIND_MODULES": env_list("TASKCENTER_KIND_MODULES"),
     # What a seed-001 integration row runs when it names no task_type (its table has none).
     "INTEGRATION_KIND": env_str("TASKCENTER_INTEGRATION_KIND", "demo.noop"),
+    # How long an Idempotency-Key on POST /api/v1/tasks replays its task; after that the key
+    # may be used again for a new task (a client retries within minutes, not days).
+    "IDEMPOTENCY_KEY_TTL_SECONDS": env_float("TASKCENTER_IDEMPOTENCY_KEY_TTL", 86_400.0),
     # Quota a user's account opens with (created on first use); priced tasks cost from it.
     "QUOTA_DEFAULT_BALANCE": env_int("TASKCENTER_QUOTA_DEFAULT_BALANCE", 0),
 }

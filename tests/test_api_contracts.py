@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from taskcenter.models import IdempotencyKey, Status, Task
 from tests.api_fixtures import *  # noqa: F403  (fixtures)
@@ -142,6 +144,22 @@ def test_idempotency_keys_belong_to_their_owner(api, other_api):
     theirs = other_api.post(TASKS, body, format="json", HTTP_IDEMPOTENCY_KEY="shared")
     assert (mine.status_code, theirs.status_code) == (201, 201)
     assert mine.json()["id"] != theirs.json()["id"]
+
+
+def test_an_expired_idempotency_key_makes_a_new_task_and_replays_that_one(api):
+    body = {"task_type": "demo.noop"}
+    first = api.post(TASKS, body, format="json", HTTP_IDEMPOTENCY_KEY="k-day")
+    day_and_a_bit = timezone.now() - timedelta(seconds=86_401)
+    IdempotencyKey.objects.update(created_at=day_and_a_bit)
+
+    second = api.post(TASKS, {**body, "start": True}, format="json", HTTP_IDEMPOTENCY_KEY="k-day")
+    replayed = api.post(TASKS, {**body, "start": True}, format="json", HTTP_IDEMPOTENCY_KEY="k-day")
+
+    assert (first.status_code, second.status_code, replayed.status_code) == (201, 201, 200)
+    assert second.json()["id"] != first.json()["id"]
+    assert replayed.json()["id"] == second.json()["id"]
+    assert Task.objects.count() == 2
+    assert IdempotencyKey.objects.get().task_id == second.json()["id"]
 
 
 @pytest.mark.parametrize("key", ["", " ", "x" * 256, "caf\u00e9"])

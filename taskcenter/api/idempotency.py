@@ -4,6 +4,9 @@ its first request created instead of a duplicate.
 The key is stored with the task in the same transaction, under a unique (owner, key)
 constraint, so two concurrent requests with one key cannot both create a task: the loser's
 transaction rolls back (its task with it) and it answers with the winner's task.
+
+A key replays for ``IDEMPOTENCY_KEY_TTL_SECONDS`` (default a day), as payment APIs do: after
+that the same key makes a new task, and the expired row is replaced in that transaction.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
@@ -53,8 +59,17 @@ def request_hash(request: Request, start: bool | None) -> str:
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _expired_before() -> datetime:
+    ttl = settings.TASKCENTER["IDEMPOTENCY_KEY_TTL_SECONDS"]
+    return timezone.now() - timedelta(seconds=ttl)
+
+
 def _replay(owner: AbstractBaseUser, key: str, digest: str) -> Task | None:
-    stored = IdempotencyKey.objects.filter(owner=owner, key=key).select_related("task").first()
+    stored = (
+        IdempotencyKey.objects.filter(owner=owner, key=key, created_at__gte=_expired_before())
+        .select_related("task")
+        .first()
+    )
     if stored is None:
         return None
     if stored.request_hash != digest:
@@ -72,6 +87,9 @@ def create_once(
         return earlier, False
     try:
         with transaction.atomic():
+            IdempotencyKey.objects.filter(
+                owner=owner, key=key, created_at__lt=_expired_before()
+            ).delete()
             task = lifecycle.create_task(owner=owner, actor=owner, **fields)
             IdempotencyKey.objects.create(owner=owner, key=key, request_hash=digest, task=task)
     except IntegrityError:
