@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from taskcenter import lifecycle
 from taskcenter.api.parsers import SafeJSONParser
 from taskcenter.errors import InvalidTransition
-from taskcenter.models import ACTIVE_STATUSES, EventVerb, TaskEvent
+from taskcenter.models import ACTIVE_STATUSES, EventVerb, Task, TaskEvent
 from taskcenter.status_words import PUBLISHING, statuses_for
 
 from . import media
@@ -395,10 +395,10 @@ class _RecordActionView(SeedView):
         if record is None:
             return fail(404, f"id: publish record {target['id']} not found", field="id")
         try:
-            self.move(record.task_id, actor=request.user)
+            moved = self.move(record.task_id, actor=request.user)
         except InvalidTransition as exc:
             return transition_refused(exc, record_id=record.pk, action=self.action)
-        return ok(record_data(_record_or_none(request, record.pk)), self.done_message)
+        return ok(_record_as_left(request, record, moved), self.done_message)
 
 
 class RetryView(_RecordActionView):
@@ -460,7 +460,16 @@ class StatusUpdateView(SeedView):
         if action == "cancel":
             kwargs["reason"] = data["error_msg"] or ""
         try:
-            move(record.task_id, actor=request.user, **kwargs)
+            moved = move(record.task_id, actor=request.user, **kwargs)
         except InvalidTransition as exc:
             return transition_refused(exc, record_id=record.pk, action=action)
-        return ok(record_data(_record_or_none(request, record.pk)), "状态已更新")
+        return ok(_record_as_left(request, record, moved), "状态已更新")
+
+
+def _record_as_left(request: Request, record: PublishTaskRecord, task: Task) -> dict[str, Any]:
+    """The record as the action left it, like the canonical API's action responses: a worker
+    may already have claimed a retried record, and the answer should not depend on that race.
+    Read again for what the action recorded beside the task (a cancel's reason)."""
+    record = _record_or_none(request, record.pk) or record
+    record.task = task
+    return record_data(record)
