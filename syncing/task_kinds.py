@@ -60,27 +60,24 @@ class SyncParams(serializers.Serializer):
         return attrs
 
 
-@task_kind(
-    FULL_KIND,
-    params=SyncParams,
-    max_attempts=3,
-    backoff=BACKOFF,
-    platform=PLATFORM,
-    columns=("data_source_id",),
-)
+# Both kinds: the data source id is mirrored into the task's column, which the sync
+# dialect's list and statistics filter on.
+SYNC_KIND = {
+    "params": SyncParams,
+    "max_attempts": 3,
+    "backoff": BACKOFF,
+    "platform": PLATFORM,
+    "columns": ("data_source_id",),
+}
+
+
+@task_kind(FULL_KIND, **SYNC_KIND)
 def full_sync(task, ctx):
     """Copy every record of a data source (seed 002 task type full_sync)."""
     return run_sync(task, ctx, mode=FULL)
 
 
-@task_kind(
-    INCREMENTAL_KIND,
-    params=SyncParams,
-    max_attempts=3,
-    backoff=BACKOFF,
-    platform=PLATFORM,
-    columns=("data_source_id",),
-)
+@task_kind(INCREMENTAL_KIND, **SYNC_KIND)
 def incremental_sync(task, ctx):
     """Copy the records changed since the last successful sync (seed 002 incremental_sync)."""
     return run_sync(task, ctx, mode=INCREMENTAL)
