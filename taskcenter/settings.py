@@ -263,11 +263,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "taskcenter.api.exceptions.api_exception_handler",
-    # The throttle cache is per process (LocMemCache) unless CACHES says otherwise, so with N
-    # gunicorn workers the effective rate is up to N times these.
+    # Counted in VAR_DIR/throttle.sqlite3, shared by the machine's web processes.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "taskcenter.api.throttling.SharedAnonRateThrottle",
+        "taskcenter.api.throttling.SharedUserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("THROTTLE_ANON_RATE", "60/min"),
