@@ -44,8 +44,14 @@ def uses_database_engine() -> bool:
     return isinstance(task_backends["default"], DatabaseBackend)
 
 
+def uses_rq_engine() -> bool:
+    return type(task_backends["default"]).__module__.startswith("django_tasks_rq")
+
+
 def tasks_with_waiting_jobs(task_ids: list[int]) -> set[int] | None:
     """Which of these tasks have an engine job still waiting to run (None: cannot tell)."""
+    if uses_rq_engine():
+        return _rq_tasks_with_waiting_jobs(task_ids)
     if not uses_database_engine():
         return None
     from django_tasks_db.models import DBTaskResult
@@ -59,6 +65,25 @@ def tasks_with_waiting_jobs(task_ids: list[int]) -> set[int] | None:
         args = (args_kwargs or {}).get("args") or []
         if args and args[0] in wanted:
             found.add(args[0])
+    return found
+
+
+def _rq_tasks_with_waiting_jobs(task_ids: list[int]) -> set[int]:
+    """The RQ side of ``tasks_with_waiting_jobs``: jobs queued or scheduled in any queue."""
+    import django_rq
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    wanted = set(task_ids)
+    found: set[int] = set()
+    for name in task_backends["default"].queues:
+        queue = django_rq.get_queue(name)
+        job_ids = queue.get_job_ids() + ScheduledJobRegistry(queue=queue).get_job_ids()
+        for job in Job.fetch_many(job_ids, connection=queue.connection):
+            if job is None or job.func_name != RUN_ATTEMPT_PATH:
+                continue
+            if job.args and job.args[0] in wanted:
+                found.add(job.args[0])
     return found
 
 

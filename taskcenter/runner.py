@@ -32,8 +32,18 @@ from .models import ExecutionStatus, Status, Task, TaskExecution
 logger = logging.getLogger(__name__)
 
 
+# The name a worker process gave itself (``run_worker --worker-id``), for attempts an engine
+# starts without naming the worker (RQ calls ``run_attempt(task_id)`` and nothing more).
+_process_worker_id: str | None = None
+
+
+def name_this_worker(worker_id: str) -> None:
+    global _process_worker_id
+    _process_worker_id = worker_id
+
+
 def default_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return _process_worker_id or f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _to_json(value: object) -> object:

@@ -152,11 +152,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Task dispatch (django_tasks) ----------------------------------------------------------
+# "database": jobs in this database (django-tasks-db), claimed by `run_worker`. "rq": jobs in
+# Redis (django-tasks-rq), run by `run_worker` as an RQ worker; Task Center's own tables stay
+# the truth either way, the engine only carries "run an attempt of task N" messages.
 TASKS_BACKEND = env_str("TASKS_BACKEND", "database")
 if TASKS_BACKEND == "database":
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+elif TASKS_BACKEND == "rq":
+    REDIS_URL = env_str("REDIS_URL")
+    if not REDIS_URL:
+        raise ImproperlyConfigured("TASKS_BACKEND=rq needs REDIS_URL (redis://host:6379/0)")
+    INSTALLED_APPS.append("django_rq")
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": -1}}
 else:
-    raise ImproperlyConfigured(f"TASKS_BACKEND={TASKS_BACKEND!r} is not supported (use 'database')")
+    raise ImproperlyConfigured(
+        f"TASKS_BACKEND={TASKS_BACKEND!r} is not supported (use 'database' or 'rq')"
+    )
 
 # --- Task Center ---------------------------------------------------------------------------
 TASKCENTER = {

@@ -17,6 +17,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from taskcenter import dispatch
+
 MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
 # Long enough for the worker to finish short attempts; longer ones are recovered by the reaper.
 SHUTDOWN_GRACE_SECONDS = 30.0
@@ -107,7 +109,9 @@ def start_web(host: str, port: int) -> subprocess.Popen:
 
 
 def start_worker(concurrency: int) -> subprocess.Popen:
-    command = [sys.executable, str(MANAGE_PY), "run_worker", "--concurrency", str(concurrency)]
+    command = [sys.executable, str(MANAGE_PY), "run_worker"]
+    if not dispatch.uses_rq_engine():  # an RQ worker runs one attempt at a time
+        command += ["--concurrency", str(concurrency)]
     return subprocess.Popen(command, cwd=settings.BASE_DIR, process_group=0)
 
 

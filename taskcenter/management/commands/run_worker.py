@@ -1,7 +1,10 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from taskcenter import dispatch
 from taskcenter.runner import default_worker_id
 from taskcenter.worker import Worker
+
+CONCURRENCY = 4
 
 
 class Command(BaseCommand):
@@ -15,8 +18,9 @@ class Command(BaseCommand):
             "--concurrency",
             "-c",
             type=int,
-            default=4,
-            help="Attempts run at once in this process, on threads (default: %(default)s).",
+            default=None,
+            help=f"Attempts run at once in this process, on threads (default: {CONCURRENCY}; "
+            "one on the RQ engine).",
         )
         parser.add_argument(
             "--interval",
@@ -42,15 +46,19 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        if options["concurrency"] < 1:
+        if options["concurrency"] is not None and options["concurrency"] < 1:
             raise CommandError("--concurrency must be at least 1")
         if options["interval"] < 0:
             raise CommandError("--interval must be zero or more")
+        queue_names = tuple(q.strip() for q in options["queue"].split(",") if q.strip())
+        if dispatch.uses_rq_engine():
+            self.run_on_rq(queue_names, options)
+            return
         worker = Worker(
             worker_id=options["worker_id"] or default_worker_id(),
-            concurrency=options["concurrency"],
+            concurrency=options["concurrency"] or CONCURRENCY,
             interval=options["interval"],
-            queue_names=tuple(q.strip() for q in options["queue"].split(",") if q.strip()),
+            queue_names=queue_names,
             reap_interval=options["reap_interval"],
             max_tasks=options["max_tasks"],
             exit_when_idle=options["exit_when_idle"],
@@ -59,3 +67,21 @@ class Command(BaseCommand):
         stats = worker.run()
         outcomes = ", ".join(f"{k}={v}" for k, v in sorted(stats.outcomes.items())) or "none"
         self.stdout.write(f"Worker {worker.worker_id} ran {stats.finished} attempt(s): {outcomes}")
+
+    def run_on_rq(self, queue_names: tuple[str, ...], options: dict) -> None:
+        from taskcenter.rq_worker import run_rq_worker
+
+        if (options["concurrency"] or 1) > 1:
+            self.stderr.write(
+                "RQ runs one attempt at a time per worker process; --concurrency is ignored "
+                "(start more run_worker processes instead)."
+            )
+        worker_id = options["worker_id"] or default_worker_id()
+        ran = run_rq_worker(
+            worker_id=worker_id,
+            queue_names=queue_names,
+            reap_interval=options["reap_interval"],
+            max_tasks=options["max_tasks"],
+            exit_when_idle=options["exit_when_idle"],
+        )
+        self.stdout.write(f"Worker {worker_id} ran {ran} job(s) on RQ")
