@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -104,9 +103,13 @@ def _refund(task_id: int, now: datetime, note: str) -> None:
 
 
 def _dispatch_on_commit(task_id: int, *, priority: int, run_after: datetime | None) -> None:
-    transaction.on_commit(
-        partial(dispatch.enqueue_attempt, task_id, priority=priority, run_after=run_after)
-    )
+    # robust: an engine that is down (Redis restarting) must not turn a committed change into
+    # an error for its caller. The failure is logged; the task waits QUEUED, and the reaper
+    # dispatches it again once it has waited ORPHAN_AFTER_SECONDS without an engine job.
+    def dispatch_attempt() -> None:  # a function, not a partial: Django logs its __qualname__
+        dispatch.enqueue_attempt(task_id, priority=priority, run_after=run_after)
+
+    transaction.on_commit(dispatch_attempt, robust=True)
 
 
 def _move(

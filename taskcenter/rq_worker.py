@@ -23,6 +23,7 @@ import time
 
 from django.db import close_old_connections, connection
 from django.db.utils import DatabaseError
+from redis.exceptions import RedisError
 
 from . import reaper, runner
 
@@ -63,6 +64,9 @@ class ReaperThread(threading.Thread):
                 logger.exception("Reaper pass failed; trying again next round")
                 connection.close()
                 continue
+            except RedisError:  # the orphan check reads RQ's queues
+                logger.exception("Reaper pass could not read Redis; trying again next round")
+                continue
             finally:
                 close_old_connections()
             if report.lost or report.redispatched:
@@ -96,8 +100,6 @@ class SchedulerThread(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        from redis.exceptions import RedisError
-
         scheduler, tried_at = self.scheduler, 0.0
         while not self.stopped.wait(self.interval):
             try:

@@ -14,6 +14,7 @@ import pytest
 from taskcenter import dispatch
 from taskcenter.models import EventVerb, ExecutionStatus, Status, Task
 
+from .api_fixtures import *  # noqa: F403  (fixtures)
 from .conftest import wait_for
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
@@ -126,3 +127,19 @@ def test_tasks_whose_jobs_redis_lost_are_dispatched_again(rq_engine, start_rq_wo
     for task in tasks:
         requeued = task.events.get(verb=EventVerb.REQUEUED)
         assert requeued.data == {"reason": "engine job missing"}
+
+
+def test_a_task_created_while_redis_is_down_is_created_and_dispatched_later(
+    rq_engine, settings, api, start_rq_worker
+):
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:1/0"}}  # nothing listens there
+
+    created = api.post("/api/v1/tasks", {"task_type": "demo.noop", "start": True}, format="json")
+
+    assert created.status_code == 201, created.content
+    task = Task.objects.get(pk=created.json()["id"])
+    assert task.status == Status.QUEUED
+    assert rq_engine.llen("rq:queue:default") == 0
+    # Redis is back (the worker uses the real URL): the reaper finds the orphan.
+    start_rq_worker(*FAST_REAPER, env={"TASKCENTER_ORPHAN_AFTER_SECONDS": "0.5"})
+    wait_for(lambda: Task.objects.get(pk=task.pk).status == Status.COMPLETED, timeout=30)
