@@ -8,6 +8,7 @@ is dispatched again; a duplicate job is harmless because claiming is conditional
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,6 +27,17 @@ class ReaperReport:
     requeued: int = 0
     failed: int = 0
     redispatched: int = 0
+
+    def log(self, logger: logging.Logger) -> None:
+        """A warning when the pass recovered anything (quiet passes say nothing)."""
+        if self.lost or self.redispatched:
+            logger.warning(
+                "Reaper: %d lost attempt(s) (%d requeued, %d failed), %d orphan(s) re-dispatched",
+                self.lost,
+                self.requeued,
+                self.failed,
+                self.redispatched,
+            )
 
 
 def find_orphans(*, now: datetime | None = None, limit: int | None = 500) -> list[int]:

@@ -69,14 +69,7 @@ class ReaperThread(threading.Thread):
                 continue
             finally:
                 close_old_connections()
-            if report.lost or report.redispatched:
-                logger.warning(
-                    "Reaper: %d lost attempt(s) (%d requeued, %d failed), %d re-dispatched",
-                    report.lost,
-                    report.requeued,
-                    report.failed,
-                    report.redispatched,
-                )
+            report.log(logger)
         connection.close()
 
 

@@ -335,11 +335,4 @@ class Worker:
             logger.exception("Reaper pass failed; trying again next round")
             connection.close()
             return
-        if report.lost or report.redispatched:
-            logger.warning(
-                "Reaper: %d lost attempt(s) (%d requeued, %d failed), %d orphan(s) re-dispatched",
-                report.lost,
-                report.requeued,
-                report.failed,
-                report.redispatched,
-            )
+        report.log(logger)
