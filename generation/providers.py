@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-import requests
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -64,11 +63,7 @@ class HttpProvider(Provider):
     """Speaks the platform's JSON API at ``GENERATION["BASE_URL"]`` with a bearer token."""
 
     def __init__(self) -> None:
-        config = settings.GENERATION
-        self.base_url = config["BASE_URL"].rstrip("/")
-        self.token = config["TOKEN"]
-        self.timeout = float(config["TIMEOUT"])
-        self.session = requests.Session()
+        self.client = platform_http.PlatformClient(settings.GENERATION)
 
     def submit(self, platform: str, action: str, params: dict[str, Any], *, client_ref: str) -> str:
         path = f"/api/generate/{quote(platform, safe='')}/{quote(action, safe='')}"
@@ -92,16 +87,7 @@ class HttpProvider(Provider):
         )
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict:
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
-        response = platform_http.send(
-            self.session,
-            method,
-            self.base_url + path,
-            headers=headers,
-            timeout=self.timeout,
-            **kwargs,
-        )
-        body = platform_http.json_object(response)
+        response, body = self.client.call(method, path, **kwargs)
         platform_http.raise_for_status(response, body)
         return body
 

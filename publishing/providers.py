@@ -143,28 +143,11 @@ class HttpProvider(PublishProvider):
     """Speaks the platform's JSON API at ``PUBLISHING["BASE_URL"]`` with a bearer token."""
 
     def __init__(self) -> None:
-        config = settings.PUBLISHING
-        self.base_url = config["BASE_URL"].rstrip("/")
-        self.token = config["TOKEN"]
-        self.timeout = float(config["TIMEOUT"])
-        self.session = requests.Session()
+        self.client = platform_http.PlatformClient(settings.PUBLISHING)
 
     def _call(self, method: str, path: str, account: str, **kwargs: Any) -> dict:
-        headers = {
-            "Authorization": f"Bearer {self.token}",
-            "Accept": "application/json",
-            "X-Account-Id": account,
-            **kwargs.pop("headers", {}),
-        }
-        response = platform_http.send(
-            self.session,
-            method,
-            self.base_url + path,
-            headers=headers,
-            timeout=self.timeout,
-            **kwargs,
-        )
-        body = platform_http.json_object(response)
+        headers = {"X-Account-Id": account, **kwargs.pop("headers", {})}
+        response, body = self.client.call(method, path, headers=headers, **kwargs)
         if response.status_code >= 300:
             _raise_for(response, body)
         if not isinstance(body.get("data"), dict):

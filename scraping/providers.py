@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-import requests
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -90,12 +89,8 @@ class HttpProvider(Provider):
     """Speaks the platform's JSON API at ``SCRAPING["BASE_URL"]`` with a bearer token."""
 
     def __init__(self) -> None:
-        config = settings.SCRAPING
-        self.base_url = config["BASE_URL"].rstrip("/")
-        self.token = config["TOKEN"]
-        self.timeout = config["TIMEOUT"]
-        self.source = config.get("SOURCE", "sandbox")
-        self.session = requests.Session()
+        self.client = platform_http.PlatformClient(settings.SCRAPING)
+        self.source = settings.SCRAPING.get("SOURCE", "sandbox")
 
     def fetch_page(
         self,
@@ -112,20 +107,12 @@ class HttpProvider(Provider):
             query["count"] = count
             if cursor:
                 query["cursor"] = cursor
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        headers = {}
         if account_id:
             headers["X-Account-Id"] = account_id
         if proxy_id:
             headers["X-Proxy-Id"] = proxy_id
-        response = platform_http.send(
-            self.session,
-            "GET",
-            self.base_url + path,
-            params=query,
-            headers=headers,
-            timeout=self.timeout,
-        )
-        body = platform_http.json_object(response)
+        response, body = self.client.call("GET", path, params=query, headers=headers)
         platform_http.raise_for_status(response, body)
         payload = body.get("data")
         if kind == USER_INFO:

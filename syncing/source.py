@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import requests
 from django.conf import settings
 
 from taskcenter import platform_http
@@ -34,11 +33,12 @@ class DataSourceClient:
     """One client per attempt: it keeps one HTTP session (keep-alive) for all pages."""
 
     def __init__(self) -> None:
-        config = settings.SYNCING
-        self.base_url = config["BASE_URL"].rstrip("/")
-        self.token = config["TOKEN"]
-        self.page_timeout = float(config["PAGE_TIMEOUT"])
-        self.session = requests.Session()
+        self.client = platform_http.PlatformClient(
+            settings.SYNCING,
+            timeout_key="PAGE_TIMEOUT",
+            party="data source",
+            timeout_error=SourceTimeout,
+        )
 
     def fetch_page(
         self,
@@ -58,21 +58,12 @@ class DataSourceClient:
             query["updated_after"] = updated_after
         if cursor:
             query["cursor"] = cursor
-        limit = self.page_timeout if timeout is None else min(self.page_timeout, timeout)
+        configured = self.client.timeout
+        limit = configured if timeout is None else min(configured, timeout)
         # The source id goes into one escaped path segment: it cannot steer the request
         # to another path, and never to another host.
-        url = f"{self.base_url}/api/datasources/{quote(source_id, safe='')}/records"
-        response = platform_http.send(
-            self.session,
-            "GET",
-            url,
-            params=query,
-            headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json"},
-            timeout=max(limit, 0.001),
-            party="data source",
-            timeout_error=SourceTimeout,
-        )
-        body = platform_http.json_object(response, party="data source")
+        path = f"/api/datasources/{quote(source_id, safe='')}/records"
+        response, body = self.client.call("GET", path, params=query, timeout=max(limit, 0.001))
         platform_http.raise_for_status(response, body, party="data source")
         records = body.get("data")
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):

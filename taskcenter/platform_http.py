@@ -88,3 +88,55 @@ def raise_for_status(
     if status >= 500 or status in retryable:
         raise RetryableError(message)
     raise PermanentError(message)
+
+
+class PlatformClient:
+    """A provider's line to one configured platform: its base URL, bearer token, default
+    timeout and one keep-alive session (make one per attempt).
+
+    ``config`` is the app's settings dict, with ``BASE_URL``, ``TOKEN`` and ``timeout_key``.
+    """
+
+    def __init__(
+        self,
+        config: dict,
+        *,
+        timeout_key: str = "TIMEOUT",
+        party: str = "platform",
+        timeout_error: type[RetryableError] = RetryableError,
+    ) -> None:
+        self.base_url = config["BASE_URL"].rstrip("/")
+        self.token = config["TOKEN"]
+        self.timeout = float(config[timeout_key])
+        self.party = party
+        self.timeout_error = timeout_error
+        self.session = requests.Session()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> tuple[requests.Response, dict]:
+        """``send`` to the base URL + ``path`` with the token; the response and its JSON object.
+
+        What a non-2xx status means is left to the caller (``raise_for_status`` or its own).
+        """
+        response = send(
+            self.session,
+            method,
+            self.base_url + path,
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Accept": "application/json",
+                **(headers or {}),
+            },
+            timeout=self.timeout if timeout is None else timeout,
+            party=self.party,
+            timeout_error=self.timeout_error,
+            **kwargs,
+        )
+        return response, json_object(response, party=self.party)
