@@ -62,13 +62,6 @@ def run_ref(task: Task) -> str:
     return f"taskcenter-{task.pk}-{int(submitted.timestamp() * 1000)}"
 
 
-def _remember(task_id: int, remote_id: str, remote_status: str) -> None:
-    """Keep what the platform has, whatever happened to the task meanwhile (not a status)."""
-    Task.objects.filter(pk=task_id).update(
-        external_id=remote_id, remote_status=remote_status, updated_at=timezone.now()
-    )
-
-
 def next_delay(elapsed: float, remaining: float) -> float:
     """Back-off without state: wait as long as the job has run so far, within the bounds.
 
@@ -85,7 +78,7 @@ def generate(task: Task, ctx: Any, *, action: str) -> dict:
     config = settings.GENERATION
     provider = get_provider()
     ref = run_ref(task)
-    remote_id = Task.objects.filter(pk=task.pk).values_list("external_id", flat=True).get()
+    remote_id, _ = ctx.remote_job()
     job = provider.fetch(remote_id) if remote_id else None
     if job is not None and job.client_ref and job.client_ref != ref:
         job = None  # the job of an earlier run (this is a retry): this run needs its own
@@ -93,11 +86,11 @@ def generate(task: Task, ctx: Any, *, action: str) -> dict:
     if job is None:
         ctx.checkpoint()  # not cancelled meanwhile: do not start paid work for nobody
         remote_id = provider.submit(PLATFORM, action, task.parameters, client_ref=ref)
-        _remember(task.pk, remote_id, "SUBMITTED")
+        ctx.remember_remote_job(remote_id, "SUBMITTED")
         ctx.progress(0, f"submitted to {PLATFORM} as {remote_id}", force=True)
         ctx.poll_again(float(config["POLL_INITIAL_SECONDS"]), "submitted")
 
-    _remember(task.pk, job.remote_id, job.status)
+    ctx.remember_remote_job(job.remote_id, job.status)
     if job.status == SUCCESS:
         ctx.progress(100, f"{job.status} {job.progress}", force=True)
         return job.data

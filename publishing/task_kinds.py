@@ -52,14 +52,6 @@ def _backoff() -> RetryPolicy:
     return RetryPolicy(base_delay=base, factor=3.0, max_delay=max(base, 600.0))
 
 
-def _remember(task: Task, remote_id: str, remote_status: str) -> None:
-    """Keep what the platform now has, whatever happened to the task meanwhile: a video that
-    was uploaded stays uploaded even if the task is cancelled a moment later."""
-    Task.objects.filter(pk=task.pk).update(
-        external_id=remote_id, remote_status=remote_status, updated_at=timezone.now()
-    )
-
-
 def _mark_login(account: PlatformAccount, status: int) -> None:
     # Not a task status: the account's own flag, shown to whoever manages the accounts.
     PlatformAccount.objects.filter(pk=account.pk).update(
@@ -83,9 +75,7 @@ def publish_video(task: Task, ctx) -> dict:
     )
     params = task.parameters
     platform, account_ref = record.platform_name, str(account.pk)
-    remote_id, remote_status = (
-        Task.objects.filter(pk=task.pk).values_list("external_id", "remote_status").get()
-    )
+    remote_id, remote_status = ctx.remote_job()
     provider = get_provider()
     try:
         if not remote_id:
@@ -101,7 +91,7 @@ def publish_video(task: Task, ctx) -> dict:
                 key=f"taskcenter-publish-record-{record.pk}",
             )
             remote_id, remote_status = upload.remote_id, UPLOADED
-            _remember(task, remote_id, remote_status)
+            ctx.remember_remote_job(remote_id, remote_status)
             ctx.progress(50, "uploaded; the platform is processing it", force=True)
         if remote_status != PUBLISHED:
             state = provider.processing_status(platform, account_ref, remote_id)
@@ -116,7 +106,7 @@ def publish_video(task: Task, ctx) -> dict:
                 tags=params.get("tags") or [],
                 schedule_time=params.get("schedule_time"),
             )
-            _remember(task, remote_id, PUBLISHED)
+            ctx.remember_remote_job(remote_id, PUBLISHED)
             url = publication.url
         else:
             url = (task.result or {}).get("url", "")

@@ -172,6 +172,25 @@ class AttemptContext:
         if busy is not None:
             self.poll_again(busy.seconds, busy.reason)
 
+    # -- the job on the remote platform ---------------------------------------------------------
+
+    def remote_job(self) -> tuple[str, str]:
+        """(remote id, remote status) stored for this task: what an earlier attempt started on
+        the platform, so a retry or a later poll picks it up instead of starting it again."""
+        return (
+            Task.objects.filter(pk=self.task.pk).values_list("external_id", "remote_status").get()
+        )
+
+    def remember_remote_job(self, remote_id: str, remote_status: str) -> None:
+        """Store the platform's id and status of this task's job.
+
+        Not fenced, and not the task's status: what exists on the platform exists even if the
+        task was stopped or cancelled a moment ago, and a retry must find it.
+        """
+        Task.objects.filter(pk=self.task.pk).update(
+            external_id=remote_id, remote_status=remote_status, updated_at=timezone.now()
+        )
+
     def poll_again(self, seconds: float, message: str = "") -> None:
         """End this attempt now and have the handler called again after ``seconds``."""
         raise PollAgain(max(0.0, float(seconds)), message)
