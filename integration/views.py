@@ -8,7 +8,6 @@ Users see their own tasks; staff see everyone's and may filter by ``user_id``.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -21,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from taskcenter import lifecycle
-from taskcenter.api.envelope import EnvelopeAPIView, ok, page_args
+from taskcenter.api.envelope import EnvelopeAPIView, ok, page_args, tasks_page
 from taskcenter.api.envelope_schema import enveloped, errors
 from taskcenter.models import Task
 from taskcenter.status_words import INTEGRATION, statuses_for, words
@@ -113,21 +112,7 @@ class IntegrationTaskListView(IntegrationView):
         statuses = _status_param(request)
         if statuses is not None:
             tasks = tasks.filter(status__in=statuses)
-        total = tasks.count()
-        offset = (page - 1) * size
-        newest_first = tasks.order_by("-created_at", "-id")
-        rows = list(newest_first[offset : offset + size]) if offset < total else []
-        return ok(
-            {
-                "tasks": [integration_task_data(task) for task in rows],
-                "pagination": {
-                    "page": page,
-                    "size": size,
-                    "total": total,
-                    "total_pages": math.ceil(total / size) if total else 0,
-                },
-            }
-        )
+        return ok(tasks_page(tasks, page, size, integration_task_data))
 
     @extend_schema(
         request=CreateIntegrationTaskInput,

@@ -7,8 +7,6 @@ kinds, so another user's task, or a task of another kind, is a 404.
 
 from __future__ import annotations
 
-import math
-
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -18,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from taskcenter import lifecycle
-from taskcenter.api.envelope import EnvelopeAPIView, ok, page_args
+from taskcenter.api.envelope import EnvelopeAPIView, ok, page_args, tasks_page
 from taskcenter.api.envelope_schema import enveloped, errors
 from taskcenter.api.pagination import _positive_int
 from taskcenter.errors import InvalidTransition
@@ -132,24 +130,7 @@ class SyncTaskListView(SyncView):
         kind = _task_type_filter(request)
         if kind:
             tasks = tasks.filter(task_type=kind)
-        total = tasks.count()
-        offset = (page - 1) * size
-        rows = (
-            list(tasks.order_by("-created_at", "-id")[offset : offset + size])
-            if offset < total
-            else []
-        )
-        return ok(
-            {
-                "tasks": [sync_task_data(task) for task in rows],
-                "pagination": {
-                    "page": page,
-                    "size": size,
-                    "total": total,
-                    "total_pages": math.ceil(total / size) if total else 0,
-                },
-            }
-        )
+        return ok(tasks_page(tasks, page, size, sync_task_data))
 
     @extend_schema(request=CreateSyncTaskInput, responses={201: TASK, **errors(400, 401)})
     def post(self, request: Request) -> Response:

@@ -19,8 +19,11 @@ dotted paths (``parameters.batch_size``).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
+from django.db.models import QuerySet
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -133,3 +136,23 @@ def page_args(request: Request, *, size_name: str = "size") -> tuple[int, int]:
     page = _positive_int(request, "page", 1, MAX_PAGE)
     size = _positive_int(request, size_name, DEFAULT_SIZE, MAX_SIZE)
     return page, size
+
+
+def tasks_page(
+    tasks: QuerySet, page: int, size: int, serialize: Callable[[Any], dict]
+) -> dict[str, Any]:
+    """One page of ``tasks``, newest first, as the Go services' dialects (seeds 001 and 002)
+    page them: ``{"tasks": [...], "pagination": {page, size, total, total_pages}}``."""
+    total = tasks.count()
+    offset = (page - 1) * size
+    newest_first = tasks.order_by("-created_at", "-id")
+    rows = list(newest_first[offset : offset + size]) if offset < total else []
+    return {
+        "tasks": [serialize(task) for task in rows],
+        "pagination": {
+            "page": page,
+            "size": size,
+            "total": total,
+            "total_pages": math.ceil(total / size) if total else 0,
+        },
+    }
