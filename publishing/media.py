@@ -15,7 +15,6 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
 from django.utils.text import get_valid_filename
 
 from .models import VideoFile
@@ -128,15 +127,14 @@ def store_upload(owner: AbstractBaseUser, upload: UploadedFile, *, filename: str
                 size += len(chunk)
                 out.write(chunk)
         os.replace(partial, final)
-        with transaction.atomic():
-            return VideoFile.objects.create(
-                owner=owner,
-                filename=original,
-                stored_name=stored_name,
-                size=size,
-                content_type=content_type,
-                sha256=digest.hexdigest(),
-            )
+        return VideoFile.objects.create(
+            owner=owner,
+            filename=original,
+            stored_name=stored_name,
+            size=size,
+            content_type=content_type,
+            sha256=digest.hexdigest(),
+        )
     except BaseException:
         partial.unlink(missing_ok=True)
         final.unlink(missing_ok=True)
