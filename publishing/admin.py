@@ -12,6 +12,7 @@ from functools import partial
 from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
@@ -21,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from taskcenter import lifecycle
 from taskcenter.admin import lifecycle_action, status_badge
-from taskcenter.models import Status
+from taskcenter.models import Status, Task
 from taskcenter.status_words import PUBLISHING, word_for, words
 
 from .models import PlatformAccount, PublishTaskRecord, VideoFile
@@ -36,6 +37,7 @@ def _record_action(verb: str, transition: Callable, description: str) -> Callabl
         task_field="task_id",
         noun="record",
         status_label=partial(word_for, dialect=PUBLISHING),
+        permission="change_task",
     )
 
 
@@ -115,6 +117,11 @@ class PublishTaskRecordAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_change_task_permission(self, request: HttpRequest) -> bool:
+        """The rows are read-only; their bulk actions move the records' tasks, so the task
+        admin's change permission decides."""
+        return self.admin_site.get_model_admin(Task).has_change_permission(request)
+
     def get_urls(self):
         extra = [
             path(
@@ -127,6 +134,8 @@ class PublishTaskRecordAdmin(admin.ModelAdmin):
 
     def batch_view(self, request: HttpRequest, batch_id: str):
         """One batch's progress: per platform, how many records are in each status word."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         records = PublishTaskRecord.objects.filter(batch_id=batch_id)
         counts = list(
             records.values("platform_name", "task__status")

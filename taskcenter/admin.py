@@ -9,9 +9,12 @@ import json
 from collections import Counter
 from collections.abc import Callable
 
+from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -101,11 +104,14 @@ def lifecycle_action(
     task_field: str = "pk",
     noun: str = "task",
     status_label: Callable[[str], str] = str,
+    permission: str = "change",
 ) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet], None]:
     """A bulk action that applies one lifecycle transition and reports what was refused.
 
     Other apps' admins reuse it for rows that point at a task (``task_field="task_id"``), with
-    their own noun and status words.
+    their own noun and status words. Django offers (and runs) it only to users for whom the
+    model admin's ``has_<permission>_permission(request)`` is true: change by default, since a
+    transition changes the task.
     """
 
     def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
@@ -130,7 +136,40 @@ def lifecycle_action(
             )
 
     action.__name__ = f"{verb}_selected"
-    return admin.action(description=description)(action)
+    return admin.action(description=description, permissions=[permission])(action)
+
+
+BUSY_SHOWN = 10  # queued or running tasks named in a refused bulk delete
+
+
+def history_names(site: admin.AdminSite) -> set[str]:
+    """Verbose names of the models whose admin is read-only history (``ReadOnlyModelAdmin``)."""
+    return {
+        str(model._meta.verbose_name)
+        for model in apps.get_models()
+        if site.is_registered(model) and isinstance(site.get_model_admin(model), ReadOnlyModelAdmin)
+    }
+
+
+@admin.action(permissions=["delete"], description=_("Delete selected %(verbose_name_plural)s"))
+def delete_selected(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Task]
+) -> HttpResponse | None:
+    """Django's bulk delete, refused whole (before its confirmation page) when a selected task
+    is queued or running: a worker may be touching it, so it must be cancelled first."""
+    busy = list(
+        queryset.exclude(status__in=lifecycle.DELETABLE).values_list("pk", "status")[:BUSY_SHOWN]
+    )
+    if busy:
+        listed = ", ".join(f"#{pk} {status}" for pk, status in busy)
+        modeladmin.message_user(
+            request,
+            f"Nothing deleted: selected tasks are queued or running ({listed}). "
+            "Cancel them first, then delete.",
+            messages.ERROR,
+        )
+        return None
+    return django_delete_selected(modeladmin, request, queryset)
 
 
 REFERENCE_FIELDS = [
@@ -171,6 +210,7 @@ class TaskAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [TaskExecutionInline, TaskEventInline]
     actions = [
+        delete_selected,  # same name: replaces the site-wide action for tasks
         lifecycle_action("started", lifecycle.start_task, _("Start selected tasks")),
         lifecycle_action("stopped", lifecycle.stop_task, _("Stop selected tasks")),
         lifecycle_action("cancelled", lifecycle.cancel_task, _("Cancel selected tasks")),
@@ -220,11 +260,57 @@ class TaskAdmin(admin.ModelAdmin):
         else:
             super().save_model(request, obj, form, change)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Task | None = None) -> bool:
-        # A queued or running task has a worker about to touch it: cancel it first.
-        if obj is not None and obj.status in (Status.QUEUED, Status.RUNNING):
-            return False
-        return super().has_delete_permission(request, obj)
+    # --- deleting: through lifecycle.delete_task, which refuses queued and running tasks ---
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # The history admins (executions, results) refuse deletes so that nobody erases one
+        # line of a task's record; the record goes with its task, and only with it, on the
+        # task's own delete permission. Other related rows keep Django's check.
+        history = history_names(self.admin_site)
+        return deleted, counts, {n for n in perms_needed if str(n) not in history}, protected
+
+    def delete_view(self, request, object_id, extra_context=None):
+        task = self.get_object(request, unquote(object_id))
+        if (
+            task is not None
+            and task.status not in lifecycle.DELETABLE
+            and self.has_delete_permission(request, task)
+        ):
+            return self._busy(request, task.pk, task.status)
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except InvalidTransition as exc:  # started (or deleted) since the page was read
+            return self._busy(request, exc.task_id, exc.current_status)
+
+    def _busy(self, request: HttpRequest, task_id: int, status: str | None) -> HttpResponse:
+        if status is None:
+            self.message_user(request, f"Task #{task_id} no longer exists.", messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:taskcenter_task_changelist"))
+        self.message_user(
+            request,
+            f"Task #{task_id} is {status}: cancel it first, then delete it.",
+            messages.ERROR,
+        )
+        return HttpResponseRedirect(reverse("admin:taskcenter_task_change", args=[task_id]))
+
+    def delete_model(self, request: HttpRequest, obj: Task) -> None:
+        lifecycle.delete_task(obj.pk, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        refused = []
+        for task_id in list(queryset.values_list("pk", flat=True)):
+            try:
+                lifecycle.delete_task(task_id, actor=request.user)
+            except InvalidTransition as exc:  # started since the confirmation page was read
+                refused.append(f"#{exc.task_id} {exc.current_status or 'gone'}")
+        if refused:
+            self.message_user(
+                request,
+                f"Not deleted, queued or running since you confirmed: {', '.join(refused)}. "
+                "Cancel them first.",
+                messages.WARNING,
+            )
 
     def get_urls(self):
         extra = [
@@ -245,8 +331,16 @@ class TaskAdmin(admin.ModelAdmin):
         ]
         return extra + super().get_urls()
 
+    def has_view_results_permission(self, request: HttpRequest) -> bool:
+        """The export actions read scrape results: the results' own view permission decides."""
+        results = self.admin_site.get_model_admin(apps.get_model("scraping", "ScrapeResult"))
+        return results.has_view_permission(request)
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        context["legal_actions"] = admin_views.legal_actions(obj) if obj else []
+        allowed = obj is not None and self.has_change_permission(request, obj)
+        context["legal_actions"] = admin_views.legal_actions(obj) if allowed else []
+        # A queued or running task cannot be deleted (cancel it first): no Delete link.
+        context["show_delete"] = obj is None or obj.status in lifecycle.DELETABLE
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description=_("task"), ordering="name")

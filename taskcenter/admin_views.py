@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -42,11 +43,19 @@ class CappedCountPaginator(Paginator):
 
 
 def run_task_action(model_admin, request: HttpRequest, task_id: int, action: str) -> HttpResponse:
-    """POST-only: apply one lifecycle transition from the task page's buttons."""
+    """POST-only: apply one lifecycle transition from the task page's buttons.
+
+    Needs the change permission, as saving the task's form does: ``admin_view`` only checks
+    that the user is active staff.
+    """
+    if not model_admin.has_change_permission(request):
+        raise PermissionDenied
     change_url = reverse("admin:taskcenter_task_change", args=[task_id])
     if request.method != "POST" or action not in TASK_ACTIONS:
         return HttpResponseRedirect(change_url)
     task = get_object_or_404(Task, pk=task_id)
+    if not model_admin.has_change_permission(request, task):
+        raise PermissionDenied
     transition, _ = TASK_ACTIONS[action]
     try:
         transition(task.pk, actor=request.user)
@@ -60,7 +69,9 @@ def run_task_action(model_admin, request: HttpRequest, task_id: int, action: str
 
 
 def dashboard(model_admin, request: HttpRequest) -> HttpResponse:
-    """Counts by status now, and how the last 24 hours went."""
+    """Counts by status now, and how the last 24 hours went (needs the view permission)."""
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
     now = timezone.now()
     since = now - timedelta(hours=24)
     by_status = dict(

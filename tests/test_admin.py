@@ -1,11 +1,14 @@
-"""The operators' console renders and its bulk actions go through the lifecycle."""
+"""The operators' console renders, and its bulk actions and deletes go through the lifecycle."""
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from scraping.models import ScrapeResult
 from taskcenter import lifecycle
 from taskcenter.admin import TaskAdmin
-from taskcenter.models import Status, Task
+from taskcenter.models import Status, Task, TaskEvent, TaskExecution
 
 
 @pytest.fixture
@@ -155,10 +158,100 @@ def test_saving_the_task_form_writes_only_edited_fields(admin_client, make_task,
     assert task.status == Status.RUNNING  # not the QUEUED the admin had loaded
 
 
+def completed_task_with_history(make_task) -> Task:
+    task = make_task("demo.noop", start=True)
+    _, execution = lifecycle.claim_attempt(task.pk, worker_id="w")
+    ScrapeResult.objects.create(task=task, execution=execution, data_type="tweet", data={"n": 1})
+    return lifecycle.complete_attempt(execution, result={})
+
+
+def history_rows(task_ids: list[int]) -> dict[str, int]:
+    return {
+        "tasks": Task.objects.filter(pk__in=task_ids).count(),
+        "executions": TaskExecution.objects.filter(task_id__in=task_ids).count(),
+        "events": TaskEvent.objects.filter(task_id__in=task_ids).count(),
+        "results": ScrapeResult.objects.filter(task_id__in=task_ids).count(),
+    }
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+@pytest.mark.parametrize("superuser", [True, False], ids=["superuser", "delete-permission"])
+def test_task_page_deletes_a_finished_task_with_its_history(client, make_task, superuser):
+    task = completed_task_with_history(make_task)
+    assert all(history_rows([task.pk]).values())  # it ran: execution, events and a result
+    operator = get_user_model().objects.create_user(
+        "deleter", password="deleter-pass-123", is_staff=True, is_superuser=superuser
+    )
+    for codename in ("view_task", "delete_task"):
+        operator.user_permissions.add(
+            Permission.objects.get(content_type__app_label="taskcenter", codename=codename)
+        )
+    client.force_login(operator)
+    url = reverse("admin:taskcenter_task_delete", args=[task.pk])
+
+    confirm = client.get(url)
+    assert confirm.status_code == 200
+    assert not confirm.context["perms_lacking"]
+    response = client.post(url, {"post": "yes"})
+
+    assert response.status_code == 302
+    assert history_rows([task.pk]) == {"tasks": 0, "executions": 0, "events": 0, "results": 0}
+
+
+def test_bulk_delete_removes_finished_tasks_with_their_history(admin_client, make_task):
+    tasks = [completed_task_with_history(make_task), failed_task(make_task)]
+    ids = [task.pk for task in tasks]
+    changelist = reverse("admin:taskcenter_task_changelist")
+    selection = {"action": "delete_selected", "_selected_action": ids}
+
+    confirm = admin_client.post(changelist, selection)
+    assert confirm.status_code == 200
+    assert not confirm.context["perms_lacking"]
+    response = admin_client.post(changelist, {**selection, "post": "yes"}, follow=True)
+
+    assert "Successfully deleted 2 tasks." in messages_of(response)
+    assert history_rows(ids) == {"tasks": 0, "executions": 0, "events": 0, "results": 0}
+
+
+def test_bulk_delete_with_a_running_task_says_cancel_it_first_and_deletes_nothing(
+    admin_client, make_task
+):
+    done = completed_task_with_history(make_task)
+    running = make_task("demo.noop", start=True)
+    lifecycle.claim_attempt(running.pk, worker_id="w")
+    ids = [done.pk, running.pk]
+    before = history_rows(ids)
+
+    for confirmed in ({}, {"post": "yes"}):
+        response = admin_client.post(
+            reverse("admin:taskcenter_task_changelist"),
+            {"action": "delete_selected", "_selected_action": ids, **confirmed},
+            follow=True,
+        )
+        texts = messages_of(response)
+        assert any(f"#{running.pk} RUNNING" in t and "Cancel them first" in t for t in texts)
+        assert not any("permission" in t for t in texts)
+
+    assert history_rows(ids) == before
+    assert Task.objects.get(pk=running.pk).status == Status.RUNNING
+
+
 def test_running_task_cannot_be_deleted_from_the_console(admin_client, make_task):
     task = make_task("demo.noop", start=True)
-    response = admin_client.post(
-        reverse("admin:taskcenter_task_delete", args=[task.pk]), {"post": "yes"}
-    )
-    assert response.status_code == 403
-    assert Task.objects.filter(pk=task.pk).exists()
+    lifecycle.claim_attempt(task.pk, worker_id="w")
+    change_page = reverse("admin:taskcenter_task_change", args=[task.pk])
+    url = reverse("admin:taskcenter_task_delete", args=[task.pk])
+
+    assert admin_client.get(change_page).context["show_delete"] is False
+    for response in (admin_client.get(url), admin_client.post(url, {"post": "yes"})):
+        assert response.status_code == 302
+        assert response["Location"] == change_page
+
+    texts = messages_of(admin_client.get(change_page))
+    assert f"Task #{task.pk} is RUNNING: cancel it first, then delete it." in texts
+    assert Task.objects.get(pk=task.pk).status == Status.RUNNING
+    assert TaskExecution.objects.filter(task=task).count() == 1
+
