@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files, no CDN
     "django_tasks",
     "django_tasks_db",
     "taskcenter.apps.TaskCenterConfig",
@@ -294,6 +295,9 @@ SPECTACULAR_SETTINGS = {
         'Errors are `{"detail": ...}`; validation errors list `{loc, msg, type}` per field.'
     ),
     "VERSION": "1.0.0",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
