@@ -15,7 +15,7 @@ from django.contrib.admin.actions import delete_selected as django_delete_select
 from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import path, reverse
+from django.urls import path, reverse, reverse_lazy
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -29,6 +29,8 @@ from .models import AccountHold, ExecutionStatus, Status, Task, TaskEvent, TaskE
 admin.site.site_header = _("Task Center")
 admin.site.site_title = _("Task Center")
 admin.site.index_title = _("Operations")
+# "View site": the service has no home page of its own; its human-facing page is the API docs.
+admin.site.site_url = reverse_lazy("swagger-ui")
 
 STATUS_COLOURS = {
     Status.PENDING: "#6c757d",

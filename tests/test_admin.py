@@ -255,3 +255,10 @@ def test_running_task_cannot_be_deleted_from_the_console(admin_client, make_task
     assert Task.objects.get(pk=task.pk).status == Status.RUNNING
     assert TaskExecution.objects.filter(task=task).count() == 1
 
+
+def test_view_site_link_leads_to_a_page_that_exists(admin_client):
+    index = admin_client.get(reverse("admin:index"))
+    site_url = index.context["site_url"]
+
+    assert f'href="{site_url}"'.encode() in index.content
+    assert admin_client.get(site_url).status_code == 200
