@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from argparse import ArgumentTypeError
 from datetime import timedelta
 from io import StringIO
 
@@ -265,6 +266,48 @@ def test_cancel_dry_run_changes_nothing(make_task):
     assert statuses(task) == [Status.QUEUED]
 
 
+def absent_id() -> int:
+    return (Task.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1000
+
+
+def test_cancel_dry_run_reports_refused_tasks_and_ids_that_do_not_exist(completed_task):
+    done = [completed_task(), completed_task()]
+    missing = absent_id()
+    events_before = TaskEvent.objects.count()
+
+    output = run("cancel_tasks", "--id", f"{done[0].pk},{done[1].pk},{missing}", "--dry-run")
+
+    assert output.splitlines()[0] == (
+        "Would cancel 0 task(s); 2 would be refused (already COMPLETED: 2); "
+        f"not found: {missing} (dry run: nothing changed)."
+    )
+    assert statuses(*done) == [Status.COMPLETED] * 2
+    assert TaskEvent.objects.count() == events_before
+
+
+def test_retry_dry_run_counts_only_what_it_would_retry(failed_task, make_task):
+    failed, pending = failed_task(), make_task()
+    missing = absent_id()
+
+    output = run("retry_tasks", "--id", f"{failed.pk},{pending.pk},{missing}", "--dry-run")
+
+    assert output.splitlines()[0] == (
+        "Would retry 1 task(s); 1 would be refused (already PENDING: 1); "
+        f"not found: {missing} (dry run: nothing changed)."
+    )
+    assert statuses(failed, pending) == [Status.FAILED, Status.PENDING]
+
+
+def test_cancel_names_ids_that_do_not_exist(make_task):
+    queued = make_task(start=True)
+    missing = absent_id()
+
+    output = run("cancel_tasks", "--id", f"{queued.pk},{missing}")
+
+    assert output.strip() == f"Cancelled 1 task(s); 0 refused; not found: {missing}"
+    assert statuses(queued) == [Status.CANCELLED]
+
+
 def test_cancel_with_no_selector_is_refused(make_task):
     task = make_task(start=True)
 
@@ -439,11 +482,109 @@ def test_prune_dry_run_counts_and_deletes_nothing(completed_task):
     assert DBTaskResult.objects.count() == 1
 
 
+class Terminal(StringIO):
+    """Typed answers, on what the command takes for an interactive terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def old_tasks(completed_task) -> list[Task]:
+    return [age(completed_task(), days=40, field="finished_at") for _ in range(3)]
+
+
+def remaining(tasks: list[Task]) -> int:
+    return Task.objects.filter(pk__in=[task.pk for task in tasks]).count()
+
+
+def test_prune_older_than_1m_is_refused_as_ambiguous_and_deletes_nothing(completed_task):
+    just_finished = age(completed_task(), days=0.01, field="finished_at")  # 14 minutes ago
+
+    with pytest.raises(CommandError, match="ambiguous; write 'min' for minutes or 'mo'"):
+        run("prune_tasks", "--older-than", "1m")
+
+    assert Task.objects.filter(pk=just_finished.pk).exists()
+
+
+def test_prune_older_than_1mo_keeps_what_finished_this_month(completed_task):
+    old = age(completed_task(), days=40, field="finished_at")
+    recent = age(completed_task(), days=20, field="finished_at")
+
+    run("prune_tasks", "--older-than", "1mo")
+
+    assert list(Task.objects.filter(pk__in=[old.pk, recent.pk]).values_list("pk", flat=True)) == [
+        recent.pk
+    ]
+
+
+def test_prune_above_the_threshold_without_a_terminal_refuses_and_deletes_nothing(old_tasks):
+    with pytest.raises(CommandError, match=r"3 tasks .* more than --confirm-above 2.*--yes"):
+        call_command(
+            "prune_tasks", "--older-than", "30d", "--confirm-above", "2", stdin=StringIO("y\n")
+        )
+
+    assert remaining(old_tasks) == 3
+
+
+@pytest.mark.parametrize(("answer", "left"), [("y\n", 0), ("yes\n", 0), ("n\n", 3), ("\n", 3)])
+def test_prune_above_the_threshold_asks_on_a_terminal(old_tasks, answer, left):
+    out = StringIO()
+    args = ["prune_tasks", "--older-than", "30d", "--confirm-above", "2"]
+
+    if left:
+        with pytest.raises(CommandError, match=r"Not confirmed\. Nothing was deleted\."):
+            call_command(*args, stdin=Terminal(answer), stdout=out)
+    else:
+        call_command(*args, stdin=Terminal(answer), stdout=out)
+
+    assert out.getvalue().startswith("Delete 3 tasks finished before ")
+    assert "[y/N]" in out.getvalue()
+    assert remaining(old_tasks) == left
+
+
+def test_prune_yes_deletes_above_the_threshold_without_asking(old_tasks):
+    output = run("prune_tasks", "--older-than", "30d", "--confirm-above", "2", "--yes")
+
+    assert "  taskcenter.Task: 3" in output
+    assert remaining(old_tasks) == 0
+
+
+def test_prune_below_the_threshold_and_dry_runs_never_ask(old_tasks):
+    run("prune_tasks", "--older-than", "30d", "--confirm-above", "0", "--dry-run")
+    assert remaining(old_tasks) == 3
+    run("prune_tasks", "--older-than", "30d", "--confirm-above", "3")
+    assert remaining(old_tasks) == 0
+
+
+@pytest.mark.slow
+def test_prune_process_with_no_input_refuses_above_the_threshold(transactional_db, old_tasks):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "prune_tasks", "--older-than", "30d", "--confirm-above", "1"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "taskcenter.test_settings",
+            "DATABASE_URL": test_database_url(),
+        },
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 1
+    assert "there is no terminal to ask" in result.stderr
+    assert remaining(old_tasks) == 3
+
+
 @pytest.mark.parametrize(
     ("args", "option"),
     [
         ([], "--older-than"),
         (["--older-than", "soon"], "--older-than"),
+        (["--older-than", "1m"], "--older-than"),
+        (["--older-than", "30d", "--confirm-above", "-1"], "--confirm-above"),
         (["--older-than", "30d", "--status", "RUNNING"], "--status"),
         (["--older-than", "30d", "--status", "nope"], "--status"),
     ],
@@ -459,7 +600,12 @@ def test_prune_bad_option_values_name_the_option(db, args, option):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("30m", timedelta(minutes=30)),
+        ("30min", timedelta(minutes=30)),
+        ("3mo", timedelta(days=90)),
+        ("1y", timedelta(days=365)),
+        ("1h30min", timedelta(hours=1, minutes=30)),
+        ("PT30M", timedelta(minutes=30)),
+        ("P1DT12H", timedelta(days=1, hours=12)),
         ("24h", timedelta(hours=24)),
         ("7d", timedelta(days=7)),
         ("2w", timedelta(weeks=2)),
@@ -470,6 +616,22 @@ def test_prune_bad_option_values_name_the_option(db, args, option):
 )
 def test_parse_duration_accepts_short_and_iso_forms(text, expected):
     assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("1m", "ambiguous"),
+        ("30M", "ambiguous"),
+        ("1h5m", "ambiguous"),
+        ("P1M", "3mo"),
+        ("P2W", "2w"),
+        ("P1Y", "1y"),
+    ],
+)
+def test_parse_duration_refuses_units_that_could_mean_two_things(text, hint):
+    with pytest.raises(ArgumentTypeError, match=hint):
+        parse_duration(text)
 
 
 def test_parse_age_reads_a_plain_number_as_days():

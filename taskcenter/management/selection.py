@@ -18,7 +18,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.dateparse import parse_duration as parse_iso_duration
@@ -34,10 +34,24 @@ PREVIEW_ROWS = 10
 # Below this many tasks a progress bar is noise; above it an operator wants to see movement.
 PROGRESS_THRESHOLD = 50
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.IGNORECASE)
-_DURATION_WHOLE = re.compile(r"(?:\s*\d+(?:\.\d+)?\s*[smhdw])+\s*", re.IGNORECASE)
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-DURATION_HELP = "a duration such as 30m, 24h, 7d, 2w or 1d12h"
+# Units: "m" alone is refused, since operators mean minutes and months by it alike (and
+# "--older-than 1m" meaning a minute once pruned everything). A month is 30 days, a year 365.
+_UNIT_SECONDS = {
+    "s": 1,
+    "min": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 7 * 86400,
+    "mo": 30 * 86400,
+    "y": 365 * 86400,
+}
+_UNIT = r"min|mo|m|s|h|d|w|y"  # longest first: "min" and "mo" before "m"
+_DURATION_PART = re.compile(rf"(\d+(?:\.\d+)?)\s*({_UNIT})", re.IGNORECASE)
+_DURATION_WHOLE = re.compile(rf"(?:\s*\d+(?:\.\d+)?\s*(?:{_UNIT}))+\s*", re.IGNORECASE)
+DURATION_HELP = (
+    "a duration such as 90s, 30min, 24h, 7d, 2w, 3mo, 1y or 1d12h (a month is 30 days, a "
+    "year 365), or ISO 8601 such as P7D or PT30M"
+)
 
 
 # --- value parsers (argparse ``type=`` callables, so errors name the option) ------------------
@@ -49,14 +63,28 @@ def split_values(raw: str) -> list[str]:
 
 
 def parse_duration(raw: str) -> timedelta:
-    """Parse ``30m``, ``24h``, ``7d``, ``1d12h`` (s/m/h/d/w) or an ISO 8601 duration (``P7D``)."""
+    """Parse ``30min``, ``24h``, ``7d``, ``3mo``, ``1d12h`` (s/min/h/d/w/mo/y) or an ISO 8601
+    duration in days and time (``P7D``, ``PT30M``, Django's ``parse_duration``).
+
+    ``m`` is refused as ambiguous; so are ISO years, months and weeks, which Django does not
+    read (``P1M`` is a month in ISO 8601, and guessing its length is what this avoids).
+    """
     text = raw.strip()
     if _DURATION_WHOLE.fullmatch(text):
-        seconds = sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in _DURATION_PART.findall(text))
-        return timedelta(seconds=seconds)
-    iso = parse_iso_duration(text) if text.upper().startswith("P") else None
-    if iso is not None:
-        return iso
+        parts = [(n, unit.lower()) for n, unit in _DURATION_PART.findall(text)]
+        if any(unit == "m" for _, unit in parts):
+            raise ArgumentTypeError(
+                f"{raw!r}: 'm' is ambiguous; write 'min' for minutes or 'mo' for months"
+            )
+        return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[unit] for n, unit in parts))
+    if text.upper().startswith("P"):
+        iso = parse_iso_duration(text.upper())
+        if iso is not None:
+            return iso
+        raise ArgumentTypeError(
+            f"{raw!r} is not an ISO 8601 duration in days and time (P7D, PT30M, P1DT12H); "
+            "for weeks, months or years write 2w, 3mo or 1y"
+        )
     raise ArgumentTypeError(f"{raw!r} is not {DURATION_HELP}")
 
 
@@ -311,13 +339,25 @@ def preview_lines(tasks: QuerySet[Task], limit: int = PREVIEW_ROWS) -> list[str]
     ]
 
 
-def refusal_summary(refused: Counter[str]) -> str:
+def refusal_summary(refused: Counter[str], *, outcome: str = "refused") -> str:
     """``"3 refused (already QUEUED: 2, COMPLETED: 1)"``; most common status first."""
     total = sum(refused.values())
     if not total:
-        return "0 refused"
+        return f"0 {outcome}"
     parts = ", ".join(f"{status}: {n}" for status, n in refused.most_common())
-    return f"{total} refused (already {parts})"
+    return f"{total} {outcome} (already {parts})"
+
+
+def missing_ids(selection: TaskSelection) -> list[int]:
+    """Ids named with ``--id`` that no task has (deleted, or mistyped)."""
+    if not selection.ids:
+        return []
+    found = set(Task.objects.filter(pk__in=selection.ids).values_list("pk", flat=True))
+    return [task_id for task_id in selection.ids if task_id not in found]
+
+
+def not_found_note(missing: list[int]) -> str:
+    return f"; not found: {', '.join(map(str, missing))}" if missing else ""
 
 
 # --- the bulk action command ---------------------------------------------------------------
@@ -326,13 +366,15 @@ def refusal_summary(refused: Counter[str]) -> str:
 class BulkActionCommand(BaseCommand):
     """Select tasks and push each through one lifecycle function.
 
-    Subclasses set ``verb``/``done`` (for messages), ``default_statuses`` and implement
-    ``act(task_id, options)``; an ``InvalidTransition`` from it is counted as refused.
+    Subclasses set ``verb``/``done`` (for messages), ``default_statuses``, ``accepts`` (the
+    statuses the lifecycle function moves, so a dry run can tell what it would refuse) and
+    implement ``act(task_id, options)``; an ``InvalidTransition`` from it is counted as refused.
     """
 
     verb = "act on"
     done = "Acted on"
     default_statuses: tuple[str, ...] = ()
+    accepts: tuple[str, ...] = tuple(Status.values)  # none refused unless a subclass says
 
     def add_arguments(self, parser: CommandParser) -> None:
         add_selection_arguments(parser)
@@ -348,16 +390,35 @@ class BulkActionCommand(BaseCommand):
                 f"or --until, or --all to {self.verb} every matching task."
             )
         tasks = selection.queryset(self.default_statuses)
+        missing = missing_ids(selection)
         total = tasks.count()
         if options["dry_run"]:
-            self.stdout.write(f"Would {self.verb} {total} task(s) (dry run: nothing changed).")
-            if total:
-                self.stdout.write("\n".join(preview_lines(tasks)))
-                if total > PREVIEW_ROWS:
-                    self.stdout.write(f"... and {total - PREVIEW_ROWS} more")
+            self._dry_run(tasks, total, missing)
             return
         done, refused = self._run(tasks, total, options)
-        self.stdout.write(f"{self.done} {done} task(s); {refusal_summary(refused)}")
+        self.stdout.write(
+            f"{self.done} {done} task(s); {refusal_summary(refused)}{not_found_note(missing)}"
+        )
+
+    def _dry_run(self, tasks: QuerySet[Task], total: int, missing: list[int]) -> None:
+        """Say what a real run would do: act on, refuse (by status), and not find."""
+        refused = Counter[str](
+            dict(
+                tasks.exclude(status__in=self.accepts)
+                .order_by()
+                .values_list("status")
+                .annotate(n=Count("pk"))
+                .values_list("status", "n")
+            )
+        )
+        summary = f"Would {self.verb} {total - sum(refused.values())} task(s)"
+        if refused:
+            summary += "; " + refusal_summary(refused, outcome="would be refused")
+        self.stdout.write(f"{summary}{not_found_note(missing)} (dry run: nothing changed).")
+        if total:
+            self.stdout.write("\n".join(preview_lines(tasks)))
+            if total > PREVIEW_ROWS:
+                self.stdout.write(f"... and {total - PREVIEW_ROWS} more")
 
     def _run(
         self, tasks: QuerySet[Task], total: int, options: dict[str, Any]

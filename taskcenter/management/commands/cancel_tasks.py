@@ -18,6 +18,7 @@ class Command(BulkActionCommand):
     verb = "cancel"
     done = "Cancelled"
     default_statuses = lifecycle.CANCELLABLE
+    accepts = lifecycle.CANCELLABLE
 
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)

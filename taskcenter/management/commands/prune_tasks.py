@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,9 @@ from taskcenter.models import FINISHED_STATUSES, Task
 
 # One DELETE per this many tasks: bounded lock time, and under SQLite's variable limit.
 BATCH_SIZE = 1000
+# Above this many tasks the command asks first (or needs --yes): a typo in --older-than should
+# cost a question, not the history.
+CONFIRM_ABOVE = 1000
 ENGINE_FINISHED = ("SUCCESSFUL", "FAILED")
 
 
@@ -69,8 +73,10 @@ class Command(BaseCommand):
     help = (
         "Delete finished tasks (COMPLETED, FAILED, CANCELLED) whose finished_at is older than "
         "--older-than, with their executions, events and results, plus django-tasks-db jobs "
-        "that finished (SUCCESSFUL or FAILED) before the same cutoff. Deletes in batches."
+        "that finished (SUCCESSFUL or FAILED) before the same cutoff. Deletes in batches. "
+        "Asks before deleting more than --confirm-above tasks; without a terminal, needs --yes."
     )
+    stealth_options = ("stdin",)  # tests answer the question through call_command(stdin=...)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -89,6 +95,16 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="Print counts; delete nothing.")
         parser.add_argument(
+            "--yes", action="store_true", help="Do not ask, however many tasks are deleted."
+        )
+        parser.add_argument(
+            "--confirm-above",
+            type=int,
+            default=CONFIRM_ABOVE,
+            metavar="N",
+            help="Ask before deleting more than N tasks (default: %(default)s).",
+        )
+        parser.add_argument(
             "--batch-size",
             type=int,
             default=BATCH_SIZE,
@@ -105,6 +121,8 @@ class Command(BaseCommand):
             )
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1")
+        if options["confirm_above"] < 0:
+            raise CommandError("--confirm-above must be 0 or more")
         if options["older_than"].total_seconds() <= 0:
             raise CommandError("--older-than must be more than zero")
         cutoff = timezone.now() - options["older_than"]
@@ -118,11 +136,30 @@ class Command(BaseCommand):
                 counts[jobs.model._meta.label] = jobs.count()
             self.stdout.write(f"Would delete, {when} (dry run: nothing changed):")
         else:
+            self._confirm(tasks.count(), when, options)
             counts = delete_in_batches(tasks, options["batch_size"])
             if jobs is not None:
                 counts.update(delete_in_batches(jobs, options["batch_size"]))
             self.stdout.write(f"Deleted, {when}:")
         self._write_counts(counts, engine_label=jobs.model._meta.label if jobs is not None else "")
+
+    def _confirm(self, count: int, when: str, options: dict[str, Any]) -> None:
+        """Ask on a terminal before deleting more than --confirm-above tasks; refuse without
+        one (cron, CI, a pipe) unless --yes was given."""
+        limit = options["confirm_above"]
+        if count <= limit or options["yes"]:
+            return
+        stdin = options.get("stdin") or sys.stdin
+        if stdin is None or not stdin.isatty():
+            raise CommandError(
+                f"{count} tasks {when} would be deleted, more than --confirm-above {limit}, and "
+                "there is no terminal to ask: check with --dry-run, then pass --yes. "
+                "Nothing was deleted."
+            )
+        self.stdout.write(f"Delete {count} tasks {when}, with their history? [y/N] ", ending="")
+        self.stdout.flush()
+        if stdin.readline().strip().lower() not in ("y", "yes"):
+            raise CommandError("Not confirmed. Nothing was deleted.")
 
     def _write_counts(self, counts: Counter[str], *, engine_label: str) -> None:
         """Tasks first, then what cascaded with them, then engine jobs; zeros included."""

@@ -17,6 +17,7 @@ class Command(BulkActionCommand):
     verb = "retry"
     done = "Retried"
     default_statuses = (Status.FAILED,)
+    accepts = lifecycle.RETRYABLE
 
     def act(self, task_id: int, options: dict[str, Any]) -> None:
         lifecycle.retry_task(task_id, actor="command:retry_tasks")
