@@ -19,7 +19,7 @@ from taskcenter.models import ExecutionStatus, Status, Task, TaskExecution
 from taskcenter.status_words import SYNC, word_for
 
 from .sync import DATA_TYPE, FULL_KIND, INCREMENTAL_KIND, results_model
-from .task_kinds import IDENTIFIER
+from .task_kinds import validate_source_id
 
 ID_PREFIX = "task_"
 # The seed's task types and the kinds that run them.
@@ -79,9 +79,7 @@ class CreateSyncTaskInput(serializers.Serializer):
     parameters = JSONObjectField(required=False, default=dict)
 
     def validate_data_source_id(self, value: str) -> str:
-        return serializers.RegexField(
-            IDENTIFIER, error_messages={"invalid": "Must be 1-64 letters, digits or _ . : -"}
-        ).run_validation(value)
+        return validate_source_id(value)
 
     def validate_task_type(self, value: str) -> str:
         # A plain string and this check rather than a ChoiceField: the schema's enum names of

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from django.conf import settings
 
 from taskcenter import platform_http
-from taskcenter.errors import RetryableError
+from taskcenter.errors import PermanentError, RetryableError
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,29 @@ class SourcePage:
 
 class SourceTimeout(RetryableError):
     """One page request took longer than it was allowed."""
+
+
+def is_dot_segment(source_id: str) -> bool:
+    """True for ids a URL would read as a path step (``.``, ``..``) rather than a name.
+
+    Percent-encoding cannot help: a dot is unreserved, so every URL library (requests and
+    urllib3 included) resolves ``/api/datasources/../records`` to ``/api/records``. Ids of
+    dots only are refused outright; ``...`` is no dot segment but no data source's name either.
+    """
+    return not source_id.strip(".")
+
+
+def records_path(source_id: str) -> str:
+    """The records path of ``source_id``, the id held inside its one path segment.
+
+    The sync kinds validate ids when a task is created; this checks again because a task
+    stored before that check (or written around it) must not send the service token elsewhere.
+    """
+    if is_dot_segment(source_id):
+        raise PermanentError(
+            f"Refusing data source id {source_id!r}: it would leave its URL path segment"
+        )
+    return f"/api/datasources/{quote(source_id, safe='')}/records"
 
 
 class DataSourceClient:
@@ -60,10 +83,9 @@ class DataSourceClient:
             query["cursor"] = cursor
         configured = self.client.timeout
         limit = configured if timeout is None else min(configured, timeout)
-        # The source id goes into one escaped path segment: it cannot steer the request
-        # to another path, and never to another host.
-        path = f"/api/datasources/{quote(source_id, safe='')}/records"
-        response, body = self.client.call("GET", path, params=query, timeout=max(limit, 0.001))
+        response, body = self.client.call(
+            "GET", records_path(source_id), params=query, timeout=max(limit, 0.001)
+        )
         platform_http.raise_for_status(response, body, party="data source")
         records = body.get("data")
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):

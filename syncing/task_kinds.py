@@ -6,10 +6,13 @@ Registered as ``sync.full_sync`` and ``sync.incremental_sync``; the seed-002 dia
 
 from __future__ import annotations
 
+import re
+
 from rest_framework import serializers
 
 from taskcenter.kinds import RetryPolicy, task_kind
 
+from .source import is_dot_segment
 from .sync import FULL, FULL_KIND, INCREMENTAL, INCREMENTAL_KIND, run_sync
 
 PLATFORM = "datasource"
@@ -19,19 +22,30 @@ DEFAULT_TIMEOUT = 300.0
 MAX_TIMEOUT = 86_400.0
 # A data source that is down for a moment: seconds, then a minute or so.
 BACKOFF = RetryPolicy(base_delay=2.0, factor=3.0, max_delay=120.0)
-IDENTIFIER = r"^[A-Za-z0-9_.:-]{1,64}$"
+IDENTIFIER = r"\A[A-Za-z0-9_.:-]{1,64}\Z"
+IDENTIFIER_MESSAGE = "Must be 1-64 letters, digits or _ . : -"
+DOTS_MESSAGE = "Must not be made of dots only: '.' and '..' name a path, not a data source."
+
+
+def validate_source_id(value: str) -> str:
+    """``value`` if it can name a data source in one URL path segment; else a ValidationError."""
+    if not re.fullmatch(IDENTIFIER, value):
+        raise serializers.ValidationError(IDENTIFIER_MESSAGE, code="invalid")
+    if is_dot_segment(value):
+        raise serializers.ValidationError(DOTS_MESSAGE, code="invalid")
+    return value
 
 
 class SyncParams(serializers.Serializer):
     """Parameters of both sync kinds; unknown keys are refused so a typo is not ignored."""
 
-    data_source_id = serializers.RegexField(
-        IDENTIFIER,
-        error_messages={"invalid": "Must be 1-64 letters, digits or _ . : -"},
-        help_text="The data source to copy from.",
+    data_source_id = serializers.CharField(
+        max_length=64,
+        validators=[validate_source_id],
+        help_text="The data source to copy from: 1-64 letters, digits or _ . : -, not only dots.",
     )
     interface_id = serializers.RegexField(
-        r"^[A-Za-z0-9_.:-]{0,64}$",
+        r"\A[A-Za-z0-9_.:-]{0,64}\Z",
         required=False,
         allow_blank=True,
         default="",
