@@ -5,6 +5,7 @@ overrides them with environment variables. Test settings (``taskcenter.test_sett
 this module and change only what tests need.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -53,6 +54,17 @@ def env_float(name: str, default: float) -> float:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_networks(name: str) -> list[str]:
+    """A comma-separated list of IP networks (``10.0.5.0/24``, ``fd00::/8``), checked now."""
+    networks = env_list(name)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: {exc}") from exc
+    return networks
 
 
 DEBUG = env_bool("DEBUG", default=False)
@@ -181,6 +193,9 @@ TASKCENTER = {
     # SSRF guard of the http.request kind: loopback, private and link-local targets are
     # refused unless this is on (tests and local demos).
     "HTTP_ALLOW_PRIVATE_ADDRESSES": env_bool("TASKCENTER_HTTP_ALLOW_PRIVATE", default=False),
+    # Internal networks (CIDR) http.request may call while the rest stay refused, e.g. one
+    # service at 10.0.5.7/32.
+    "HTTP_ALLOWED_NETWORKS": env_networks("TASKCENTER_HTTP_ALLOWED_NETWORKS"),
     "HTTP_MAX_BODY_BYTES": env_int("TASKCENTER_HTTP_MAX_BODY_BYTES", 64 * 1024),
     "HTTP_MAX_TIMEOUT_SECONDS": env_float("TASKCENTER_HTTP_MAX_TIMEOUT", 60.0),
     # Modules whose import registers task kinds (each app's ``task_kinds`` is found anyway).

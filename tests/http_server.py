@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,17 +56,42 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class TestHTTPServer(ThreadingHTTPServer):
+    """Serves on ``host:port`` (port 0: any free one); with ``tls``, over HTTPS, logging the
+    SNI name each handshake asked for in ``sni``."""
+
     __test__ = False
     daemon_threads = True
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        super().__init__((host, port), _Handler)
         self.hits: list[tuple[str, str]] = []
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.sni: list[str | None] = []
+        self.tls = tls
+        if tls is not None:
+            tls.sni_callback = lambda sock, name, ctx: self.sni.append(name)
+        # A short poll interval: shutdown() waits for it, and tests start several servers.
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def get_request(self):
+        conn, address = super().get_request()
+        if self.tls is not None:
+            conn = self.tls.wrap_socket(conn, server_side=True)
+        return conn, address
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        host = self.server_address[0]
+        host = f"[{host}]" if ":" in host else host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def __enter__(self) -> TestHTTPServer:
         self._thread.start()

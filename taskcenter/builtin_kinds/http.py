@@ -1,15 +1,14 @@
 """``http.request``: perform one real HTTP request and record what came back.
 
 Requests to loopback, private, link-local and other non-public addresses are refused unless
-``TASKCENTER_HTTP_ALLOW_PRIVATE`` is on: otherwise any user could make the worker read the
-cloud metadata service or the admin port of a neighbour (SSRF). Redirects are followed by hand
-so every hop is checked the same way.
+``TASKCENTER_HTTP_ALLOW_PRIVATE`` is on (or the address is in ``TASKCENTER_HTTP_ALLOWED_NETWORKS``):
+otherwise any user could make the worker read the cloud metadata service or the admin port of a
+neighbour (SSRF). ``http_guard`` decides where each hop may go and pins the connection there;
+redirects are followed by hand so every hop is checked the same way.
 """
 
-import ipaddress
-import socket
 import time
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 from django.conf import settings
@@ -18,6 +17,7 @@ from rest_framework import serializers
 from .. import platform_http
 from ..errors import PermanentError, RetryableError
 from ..kinds import RetryPolicy, task_kind
+from .http_guard import Target, UnsafeURL, checked_address, parse_target, pinned_session
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 MAX_REDIRECTS = 5
@@ -43,8 +43,10 @@ class HttpRequestParams(serializers.Serializer):
     )
 
     def validate_url(self, value):
-        if urlsplit(value).scheme not in {"http", "https"}:
-            raise serializers.ValidationError("Only http and https URLs are allowed.")
+        try:
+            parse_target(value)
+        except UnsafeURL as exc:
+            raise serializers.ValidationError(str(exc)) from None
         return value
 
     def validate_headers(self, value):
@@ -66,42 +68,15 @@ class HttpRequestParams(serializers.Serializer):
         return attrs
 
 
-def _refused_reason(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    # Most specific first: 0.0.0.0 and 127.0.0.1 are also "private" in Python's tables.
-    for label, flag in (
-        ("unspecified", address.is_unspecified),
-        ("loopback", address.is_loopback),
-        ("link-local", address.is_link_local),
-        ("multicast", address.is_multicast),
-        ("reserved", address.is_reserved),
-        ("private", address.is_private),
-    ):
-        if flag:
-            return label
-    return None if address.is_global else "non-public"
-
-
-def check_destination(url: str) -> None:
-    """Raise PermanentError if ``url``'s host resolves to an address we must not call."""
-    if settings.TASKCENTER["HTTP_ALLOW_PRIVATE_ADDRESSES"]:
-        return
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+def check_destination(url: str) -> tuple[Target, str]:
+    """Where ``url`` points and the one address to connect to; ``PermanentError`` when the
+    URL is unsafe (a task stored before today's checks) or its host resolves to an address
+    we must not call."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise RetryableError(f"Cannot resolve host {host!r}: {exc}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        reason = _refused_reason(address)
-        if reason:
-            raise PermanentError(
-                f"Refusing to connect to {host} ({address} is a {reason} address). "
-                "Set TASKCENTER_HTTP_ALLOW_PRIVATE=true to allow internal targets."
-            )
+        target = parse_target(url)
+    except UnsafeURL as exc:
+        raise PermanentError(f"Refusing URL {url!r}: {exc}") from None
+    return target, checked_address(target)
 
 
 def _read_bounded(response: requests.Response, limit: int) -> tuple[bytes, bool]:
@@ -133,9 +108,10 @@ def http_request(task, ctx):
     started = time.monotonic()
     ctx.progress(0, f"{method} {url}", force=True)
     try:
-        with requests.Session() as session:
+        session, adapter = pinned_session()
+        with session:
             for _ in range(MAX_REDIRECTS + 1):
-                check_destination(url)
+                adapter.pin(*check_destination(url))
                 response = session.request(
                     method, url, allow_redirects=False, stream=True, **kwargs
                 )
