@@ -14,7 +14,9 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
+from taskcenter.api import parsers as bounded_json
 from taskcenter.api.envelope import StrictCharField, StrictIntegerField
+from taskcenter.api.parsers import TooDeeplyNested
 from taskcenter.api.serializers import check_json_value
 from taskcenter.models import Task
 from taskcenter.status_words import INTEGRATION, word_for
@@ -82,7 +84,9 @@ class CreateIntegrationTaskInput(serializers.Serializer):
 
     def validate_argument(self, value: str) -> dict:
         try:
-            parsed = json.loads(value)
+            parsed = bounded_json.loads(value)
+        except TooDeeplyNested as exc:
+            raise serializers.ValidationError(str(exc)) from None
         except ValueError:
             raise serializers.ValidationError("Must be JSON text.") from None
         if not isinstance(parsed, dict):
