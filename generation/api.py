@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 
 from taskcenter import lifecycle
 from taskcenter.api.exceptions import flatten_errors
+from taskcenter.api.pagination import MAX_PAGE
 from taskcenter.api.parsers import SafeJSONParser
 from taskcenter.errors import InsufficientQuota, UnknownKind
 from taskcenter.models import Task
@@ -43,6 +44,8 @@ from .schema import (
 )
 from .task_kinds import GENERATION_KINDS
 
+# Task ids and channel ids are 64-bit columns: anything larger cannot name a row.
+BIGINT_MAX = 2**63 - 1
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 # 9999-12-31: later than any task, early enough for datetime.
@@ -78,7 +81,9 @@ class IsStaff(BasePermission):
 
 
 class TaskListQuery(serializers.Serializer):
-    p = serializers.IntegerField(min_value=1, default=1, help_text="Page number, from 1.")
+    p = serializers.IntegerField(
+        min_value=1, max_value=MAX_PAGE, default=1, help_text="Page number, from 1."
+    )
     page_size = serializers.IntegerField(
         min_value=1,
         default=DEFAULT_PAGE_SIZE,
@@ -122,8 +127,8 @@ class TaskListQuery(serializers.Serializer):
 
 
 class AdminTaskListQuery(TaskListQuery):
-    channel_id = serializers.IntegerField(required=False, min_value=0)
-    user_id = serializers.IntegerField(required=False, min_value=1)
+    channel_id = serializers.IntegerField(required=False, min_value=0, max_value=BIGINT_MAX)
+    user_id = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
 
 
 class SubmitInput(serializers.Serializer):
@@ -131,7 +136,9 @@ class SubmitInput(serializers.Serializer):
 
     platform = serializers.CharField(max_length=50, default="suno")
     action = serializers.CharField(max_length=50, help_text="song or lyrics")
-    channel_id = serializers.IntegerField(required=False, min_value=0, allow_null=True)
+    channel_id = serializers.IntegerField(
+        required=False, min_value=0, max_value=BIGINT_MAX, allow_null=True
+    )
 
     def validate(self, attrs: dict) -> dict:
         task_type = f"{attrs['platform']}.{attrs['action']}"
@@ -189,6 +196,11 @@ def envelope(data: Any = None, *, message: str = "", status: int = 200) -> Respo
     if data is not None:
         body["data"] = data
     return Response(body, status=status)
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """An error answered outside a view (unknown URL, body too large, crash), same envelope."""
+    return {"success": False, "message": message}
 
 
 def first_error(detail: Any) -> str:
@@ -259,7 +271,10 @@ class GenerationView(APIView):
             )
         page, size = params["p"], params["page_size"]
         total = tasks.count()
-        rows = tasks.order_by("-created_at", "-id")[(page - 1) * size : page * size]
+        offset = (page - 1) * size
+        rows = (
+            tasks.order_by("-created_at", "-id")[offset : offset + size] if offset < total else []
+        )
         items = [task_item(task, admin=admin) for task in rows]
         return envelope({"items": items, "total": total, "page": page, "page_size": size})
 
