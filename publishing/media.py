@@ -20,6 +20,12 @@ from django.utils.text import get_valid_filename
 from .models import VideoFile
 
 CHUNK = 1024 * 1024
+# File systems cap a name at 255 bytes (some at 143), and a CJK character is 3 bytes in UTF-8:
+# the name on disk keeps at most this many bytes of the client's name after its uuid prefix
+# (the full name stays in ``VideoFile.filename``).
+STORED_NAME_BYTES = 100
+MAX_SUFFIX_BYTES = 16
+MAX_NAME_CHARS = 255  # the record's column (VideoFile.filename)
 # ISO base media (mp4, mov) has "ftyp" (or an early "moov"/"mdat"/"wide"/"free" atom in old
 # QuickTime files) at bytes 4-8; Matroska and WebM start with the EBML magic number.
 ISO_ATOMS = (b"ftyp", b"moov", b"mdat", b"wide", b"free")
@@ -93,10 +99,27 @@ def check_upload(upload: UploadedFile | None) -> str:
 
 
 def get_valid_filename_or_none(name: str) -> str | None:
+    """The name made safe for a file system (Django's rules), at most ``MAX_NAME_CHARS`` long
+    with its extension kept; ``None`` when nothing usable is left."""
     try:
-        return get_valid_filename(os.path.basename(name))[:200]
+        valid = get_valid_filename(os.path.basename(name))
     except Exception:
         return None
+    if len(valid) <= MAX_NAME_CHARS:
+        return valid
+    stem, suffix = os.path.splitext(valid)
+    if len(suffix) > MAX_SUFFIX_BYTES:
+        return valid[:MAX_NAME_CHARS]
+    return stem[: MAX_NAME_CHARS - len(suffix)] + suffix
+
+
+def short_name(name: str, limit: int = STORED_NAME_BYTES) -> str:
+    """``name`` cut to ``limit`` UTF-8 bytes on a character boundary, keeping a short extension."""
+    stem, suffix = os.path.splitext(name)
+    if len(suffix.encode()) > MAX_SUFFIX_BYTES:
+        stem, suffix = name, ""
+    kept = stem.encode()[: limit - len(suffix.encode())].decode(errors="ignore")
+    return f"{kept}{suffix}"
 
 
 def store_upload(owner: AbstractBaseUser, upload: UploadedFile, *, filename: str = "") -> VideoFile:
@@ -115,7 +138,7 @@ def store_upload(owner: AbstractBaseUser, upload: UploadedFile, *, filename: str
         original = renamed
     root = media_root()
     root.mkdir(parents=True, exist_ok=True)
-    stored_name = f"{uuid.uuid4().hex}_{original}"
+    stored_name = f"{uuid.uuid4().hex}_{short_name(original)}"
     final = root / stored_name
     partial = root / f".{stored_name}.part"
     digest = hashlib.sha256()
