@@ -49,6 +49,11 @@ def fail(code: int, msg: str, *, field: str = "", data: dict | None = None) -> R
     return Response({"code": code, "msg": msg, "data": payload or None}, status=code)
 
 
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """An error answered outside a view (unknown path, body too large, crash), same envelope."""
+    return {"code": status, "msg": message, "data": None}
+
+
 def _first_error(detail: Any, loc: list[str]) -> tuple[str, str]:
     """The first (field path, message) of a DRF error structure."""
     if isinstance(detail, dict):

@@ -108,6 +108,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "taskcenter.api.middleware.DrainUnreadBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "taskcenter.api.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -329,6 +330,21 @@ SPECTACULAR_SETTINGS = {
 
 # Bodies above this are a JSON 413 on the API (taskcenter.api.middleware).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
+# A body refused unread (a 413, a 401 before an upload) is read and thrown away after the answer,
+# up to this many bytes, so the client reads its error instead of a reset connection.
+REQUEST_DRAIN_MAX_BYTES = env_int("REQUEST_DRAIN_MAX_BYTES", 1024 * 1024 * 1024)
+
+# The envelope of errors answered outside a view (404, 413, 500) by URL prefix, longest first
+# (taskcenter.api.dialect_errors); None keeps Django's HTML pages, for people.
+ERROR_ENVELOPES = {
+    "/": "publishing.envelope.error_body",  # social-auto-upload's paths are at the root
+    "/admin/": None,
+    "/static/": None,
+    "/api/": "taskcenter.api.dialect_errors.detail_body",
+    "/api/task/": "generation.api.error_body",
+    "/api/sync/": "taskcenter.api.envelope.failure",
+    "/api/integration/": "taskcenter.api.envelope.failure",
+}
 
 # Browsers may call the API only from these origins; credentials never go with allow-all.
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")

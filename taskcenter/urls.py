@@ -1,8 +1,10 @@
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from taskcenter.api.dialect_errors import error_response
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -22,18 +24,28 @@ urlpatterns = [
 ]
 
 
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Refused by Django before any view (too many fields, a bad Host): the URL's envelope."""
+    return error_response(request, 400, "Bad request.") or defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return error_response(request, 403, "Permission denied.") or defaults.permission_denied(
+        request, exception
+    )
+
+
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """API clients get ``{"detail": ...}`` for unknown URLs too; people get the HTML page."""
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=404)
-    return defaults.page_not_found(request, exception)
+    """API clients get their dialect's envelope for unknown URLs too; people get the HTML page."""
+    return error_response(request, 404, "Not found.") or defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Internal server error."}, status=500)
-    return defaults.server_error(request)
+    """A crash (Django has logged it) in the envelope of the URL's dialect."""
+    return error_response(request, 500, "Internal server error.") or defaults.server_error(request)
 
 
+handler400 = bad_request
+handler403 = permission_denied
 handler404 = not_found
 handler500 = server_error

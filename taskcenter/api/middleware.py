@@ -1,26 +1,41 @@
-"""Refuse oversized API bodies with a JSON 413 before anything reads them."""
+"""Request bodies: oversized ones refused in the URL's envelope, unread ones drained."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from .dialect_errors import error_response
+
 API_PREFIX = "/api/"
+DRAIN_CHUNK = 256 * 1024
+
+logger = logging.getLogger(__name__)
 
 
-def _too_big() -> JsonResponse:
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    return JsonResponse(
-        {"detail": f"Request body is larger than the limit of {limit} bytes."}, status=413
+def _answer(request: HttpRequest, status: int, message: str) -> HttpResponse:
+    return error_response(request, status, message) or JsonResponse(
+        {"detail": message}, status=status
     )
+
+
+def _too_big(request: HttpRequest) -> HttpResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return _answer(request, 413, f"Request body is larger than the limit of {limit} bytes.")
 
 
 class RequestSizeLimitMiddleware:
     """DRF's parsers read the request stream directly, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE
-    check (done only in ``request.body``) never fires for JSON; check Content-Length here."""
+    check (done only in ``request.body``) never fires for JSON; check Content-Length here.
+
+    The publishing paths at the site root take video uploads far above this limit and check
+    their own (``publishing.envelope.SeedView``).
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -31,12 +46,51 @@ class RequestSizeLimitMiddleware:
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
-                return JsonResponse({"detail": "Invalid Content-Length header."}, status=400)
+                return _answer(request, 400, "Content-Length: not a number of bytes.")
             if length > limit:
-                return _too_big()
+                return _too_big(request)
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, RequestDataTooBig) and request.path.startswith(API_PREFIX):
-            return _too_big()
+        if isinstance(exception, RequestDataTooBig):
+            return error_response(request, 413, str(exception) or "Request body is too large.")
         return None
+
+
+def drain(stream: LimitedStream, max_bytes: int) -> int:
+    """Read and discard what is left of a request body, up to ``max_bytes``; bytes read."""
+    drained = 0
+    try:
+        while drained < max_bytes:
+            chunk = stream.read(min(DRAIN_CHUNK, max_bytes - drained))
+            if not chunk:
+                break
+            drained += len(chunk)
+    except Exception:  # the client went away (each server raises its own error): nothing to do
+        logger.debug("Stopped draining a request body", exc_info=True)
+    return drained
+
+
+class DrainUnreadBodyMiddleware:
+    """Read the rest of a body the view refused unread, once the answer has been sent.
+
+    A 413 (or a 401 before an upload) is decided from the headers while the client is still
+    sending. gunicorn drains only 64 KiB before it closes the socket, and closing a socket with
+    unread data sends a reset, which discards the answer in the client's receive buffer: the
+    client sees "connection reset" instead of the JSON error. Draining after the response (as
+    nginx's lingering close does) lets the client read it. A body already consumed costs nothing.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        # Taken before the view: request.body replaces _stream with an in-memory copy.
+        stream = getattr(request, "_stream", None)
+        response = self.get_response(request)
+        if isinstance(stream, LimitedStream):
+            limit = settings.REQUEST_DRAIN_MAX_BYTES
+            # The WSGI server calls response.close() after it has written the response; Django
+            # runs these closers there (it uses them itself for file responses).
+            response._resource_closers.append(lambda: drain(stream, limit))
+        return response
