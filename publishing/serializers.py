@@ -9,6 +9,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from taskcenter.api.serializers import SafeJSONField
 from taskcenter.models import Status
 from taskcenter.status_words import PUBLISHING, words
 
@@ -98,7 +99,7 @@ class AccountInput(serializers.Serializer):
     type = serializers.ChoiceField(choices=PlatformType.choices, help_text=PLATFORM_TYPE_HELP)
     userName = serializers.CharField(max_length=100)
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    credentials = serializers.JSONField(
+    credentials = SafeJSONField(
         required=False,
         default=dict,
         help_text="Login data (cookies, tokens) for the platform; stored, never returned.",
@@ -107,9 +108,6 @@ class AccountInput(serializers.Serializer):
     def validate_credentials(self, value: Any) -> dict:
         if not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
-        # PostgreSQL's jsonb cannot store NUL; say so instead of failing on save.
-        if "\\u0000" in json.dumps(value):
-            raise serializers.ValidationError("Null characters are not allowed.")
         if len(json.dumps(value)) > MAX_CREDENTIALS:
             raise serializers.ValidationError(f"At most {MAX_CREDENTIALS} characters of JSON.")
         return value
@@ -120,7 +118,7 @@ class AccountUpdateInput(AccountInput):
     type = serializers.ChoiceField(choices=PlatformType.choices, required=False)
     userName = serializers.CharField(max_length=100, required=False)
     name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    credentials = serializers.JSONField(required=False)
+    credentials = SafeJSONField(required=False)
 
 
 class IdInput(serializers.Serializer):

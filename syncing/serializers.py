@@ -14,7 +14,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from taskcenter.api.envelope import StrictCharField
-from taskcenter.api.serializers import check_json_value
+from taskcenter.api.serializers import SafeJSONField
 from taskcenter.models import ExecutionStatus, Status, Task, TaskExecution
 from taskcenter.status_words import SYNC, word_for
 
@@ -49,7 +49,7 @@ def _time(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-class JSONObjectField(serializers.JSONField):
+class JSONObjectField(SafeJSONField):
     """A JSON object (Go's map[string]interface{}) whose content both databases can store."""
 
     default_error_messages = {"not_object": "Must be a JSON object."}
@@ -58,7 +58,6 @@ class JSONObjectField(serializers.JSONField):
         value = super().to_internal_value(data)
         if not isinstance(value, dict):
             self.fail("not_object")
-        check_json_value(value)
         return value
 
 

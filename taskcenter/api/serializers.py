@@ -13,6 +13,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 
 from ..models import Status, Task, TaskEvent, TaskExecution
+from .parsers import TooDeeplyNested, check_nesting
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_JSON_DEPTH = 32
@@ -58,6 +59,13 @@ class SafeJSONField(serializers.JSONField):
     """A JSON field whose content both SQLite and PostgreSQL can store."""
 
     def to_internal_value(self, data: Any) -> Any:
+        # A form or multipart field arrives as JSON text, which DRF parses here: bound its
+        # nesting first, as the body parser does, or json.loads runs out of stack.
+        if self.binary or getattr(data, "is_json_string", False):
+            try:
+                check_nesting(data)
+            except TooDeeplyNested as exc:
+                raise serializers.ValidationError(str(exc)) from None
         value = super().to_internal_value(data)
         check_json_value(value)
         return value
