@@ -199,6 +199,7 @@ class TaskAdmin(admin.ModelAdmin):
         "platform",
         "owner",
         "attempts_display",
+        "lost_attempts",
         "created_at",
         "finished_at",
     ]
@@ -221,7 +222,18 @@ class TaskAdmin(admin.ModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["name", "description", "task_type", "owner", "badge", "progress_bar"]}),
-        (_("Run"), {"fields": ["priority", "attempts_display", "run_after", "error_message"]}),
+        (
+            _("Run"),
+            {
+                "fields": [
+                    "priority",
+                    "attempts_display",
+                    "lost_attempts",
+                    "run_after",
+                    "error_message",
+                ]
+            },
+        ),
         (_("Parameters and result"), {"fields": ["parameters_pretty", "result_pretty"]}),
         (
             _("References"),
@@ -241,6 +253,7 @@ class TaskAdmin(admin.ModelAdmin):
         "badge",
         "progress_bar",
         "attempts_display",
+        "lost_attempts",
         "run_after",
         "error_message",
         "parameters_pretty",

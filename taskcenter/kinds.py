@@ -66,6 +66,15 @@ class TaskKind:
     # parameters are set, so list filters find it by them however it was created: a sync task
     # made through /api/v1/tasks still shows under /api/sync/tasks?data_source_id=...
     columns: tuple[str, ...] = ()
+    # Lost attempts (worker vanished) a task may have before it fails; None: the global
+    # ``TASKCENTER["MAX_LOST_ATTEMPTS"]``. Lower it for kinds that can take a worker down.
+    max_lost_attempts: int | None = None
+
+    @property
+    def lost_attempts_limit(self) -> int:
+        if self.max_lost_attempts is not None:
+            return self.max_lost_attempts
+        return lost_attempts_limit_default()
 
     def validate_parameters(self, data: Any) -> dict:
         """Return the cleaned parameters, or raise ``serializers.ValidationError`` naming fields."""
@@ -83,6 +92,10 @@ class TaskKind:
     def column_values(self, parameters: dict) -> dict[str, str]:
         """The task columns that mirror ``parameters`` (see ``columns``)."""
         return {name: _as_text(parameters.get(name)) for name in self.columns}
+
+
+def lost_attempts_limit_default() -> int:
+    return int(settings.TASKCENTER.get("MAX_LOST_ATTEMPTS", 3))
 
 
 def _as_text(value: Any) -> str:
@@ -104,8 +117,12 @@ def task_kind(
     action: str = "",
     quota: int = 0,
     columns: tuple[str, ...] = (),
+    max_lost_attempts: int | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler(task, ctx)`` as the handler of kind ``name``."""
+
+    if max_lost_attempts is not None and max_lost_attempts < 0:
+        raise ValueError(f"max_lost_attempts of {name!r} cannot be negative")
 
     def register(handler: Handler) -> Handler:
         policy = backoff or RetryPolicy()
@@ -132,6 +149,7 @@ def task_kind(
             action=action,
             quota=quota,
             columns=columns,
+            max_lost_attempts=max_lost_attempts,
         )
         return handler
 

@@ -8,6 +8,12 @@ and the reaper can race and the table still ends in one legal state. A refused t
 Outcomes reported by a worker are fenced twice: the execution must still be open (the reaper has
 not called it LOST) and the task must still be RUNNING under that execution's attempt number
 (``total_attempts``), so a worker that lost its lease cannot overwrite a newer attempt.
+
+Two counters limit a task's runs. ``attempts`` counts attempts since the last start or retry
+and is what ``max_attempts`` (the handler's failures) limits; a claim spends one. An attempt
+whose worker vanished is LOST, the system's fault: it gives its attempt back and counts in
+``lost_attempts`` instead, limited separately (``max_lost_attempts`` of the kind, default
+``TASKCENTER["MAX_LOST_ATTEMPTS"]``) so that a task that kills every worker it runs on fails.
 """
 
 from __future__ import annotations
@@ -24,8 +30,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import dispatch, quota
-from .errors import InvalidTransition
-from .kinds import get_kind
+from .errors import InvalidTransition, UnknownKind
+from .kinds import get_kind, lost_attempts_limit_default
 from .models import EventVerb, ExecutionStatus, Status, Task, TaskEvent, TaskExecution
 
 logger = logging.getLogger(__name__)
@@ -204,7 +210,11 @@ def create_task(
 
 
 def start_task(task: Task | int, *, actor: Actor = None) -> Task:
-    """PENDING or STOPPED -> QUEUED, and hand an attempt to the engine."""
+    """PENDING or STOPPED -> QUEUED with fresh attempt counters; hand an attempt to the engine.
+
+    Both ``attempts`` and ``lost_attempts`` restart from 0, as on a retry: a person chose to
+    run the task again, so it gets its full allowance of failures and of lost workers.
+    """
     now = timezone.now()
     with transaction.atomic():
         task, _ = _move(
@@ -214,7 +224,13 @@ def start_task(task: Task | int, *, actor: Actor = None) -> Task:
             to_status=Status.QUEUED,
             verb=EventVerb.QUEUED,
             actor=actor,
-            changes={"attempts": 0, "run_after": None, "submitted_at": now, "finished_at": None},
+            changes={
+                "attempts": 0,
+                "lost_attempts": 0,
+                "run_after": None,
+                "submitted_at": now,
+                "finished_at": None,
+            },
         )
         _dispatch_on_commit(task.pk, priority=task.priority, run_after=None)
     return task
@@ -259,6 +275,9 @@ def cancel_task(task: Task | int, *, actor: Actor = None, reason: str = "") -> T
 def retry_task(task: Task | int, *, actor: Actor = None) -> Task:
     """FAILED, CANCELLED or STOPPED -> QUEUED with a fresh set of attempts and no error.
 
+    ``lost_attempts`` restarts from 0 too (see ``start_task``); the executions keep the
+    history, so a task that kills its worker on every run still shows its LOST attempts.
+
     A refunded task (FAILED, CANCELLED) is a new paid run: its quota is charged again, and
     ``InsufficientQuota`` leaves it where it was when the balance is short. STOPPED kept its
     charge and pays nothing.
@@ -274,6 +293,7 @@ def retry_task(task: Task | int, *, actor: Actor = None) -> Task:
             actor=actor,
             changes={
                 "attempts": 0,
+                "lost_attempts": 0,
                 "error_message": "",
                 "finished_at": None,
                 "run_after": None,
@@ -727,11 +747,93 @@ class ReapReport:
     failed: int = 0
 
 
+def lost_attempts_limit(task_type: str) -> int:
+    """How many lost attempts a task of ``task_type`` may have before it fails."""
+    try:
+        return get_kind(task_type).lost_attempts_limit
+    except UnknownKind:  # removed since: the global limit still ends a task that kills workers
+        return lost_attempts_limit_default()
+
+
+def _lose_attempt(
+    execution: TaskExecution, *, now: datetime, error: str, actor: str, only_expired: bool
+) -> str | None:
+    """Close an open execution as LOST and requeue its task without spending an attempt.
+
+    A lost attempt is the system's fault (a dead worker, a dropped database link), so the
+    attempt it took is given back and ``lost_attempts`` counts it instead; past the kind's
+    limit of lost attempts the task fails (it may be what kills its workers). A task that was
+    stopped, cancelled or re-run meanwhile keeps its status: only the execution ends.
+
+    Must run inside ``transaction.atomic()``. Returns the task's new status, "" when only the
+    execution ended, or None when the execution was no longer open (nothing written).
+    """
+    _lock_task(execution.task_id)
+    still_open = TaskExecution.objects.filter(pk=execution.pk, status__in=OPEN_EXECUTION)
+    if only_expired:
+        still_open = still_open.filter(lease_expires_at__lt=now)
+    closed = still_open.update(
+        status=ExecutionStatus.LOST,
+        completed_at=now,
+        duration=(now - execution.started_at).total_seconds(),
+        lease_expires_at=None,
+        error_message=error,
+    )
+    if closed != 1:
+        return None
+    task = _fenced(execution).first()
+    data: dict[str, Any] = {"attempt": execution.attempt, "worker": execution.worker_id}
+    to_status = ""
+    if task is not None:
+        limit = lost_attempts_limit(task.task_type)
+        lost = task.lost_attempts + 1
+        data.update(lost_attempts=lost, limit=limit)
+        changes: dict[str, Any] = {"attempts": max(task.attempts - 1, 0), "lost_attempts": lost}
+        if lost <= limit:
+            to_status = Status.QUEUED
+            changes["run_after"] = None
+        else:
+            to_status = Status.FAILED
+            changes["finished_at"] = now
+            changes["error_message"] = (
+                f"Worker lost {lost} times (limit {limit}); the task may be killing its worker"
+            )
+        moved = (
+            _fenced(execution)
+            .filter(attempts=task.attempts, lost_attempts=task.lost_attempts)
+            .update(status=to_status, updated_at=now, **changes)
+        )
+        if moved != 1:
+            to_status = ""
+    if not to_status:
+        # Stopped, cancelled or already re-run meanwhile: only the execution ends.
+        _record(
+            execution.task_id, EventVerb.LOST, actor, execution_id=execution.pk, data=data, at=now
+        )
+        return ""
+    if to_status == Status.QUEUED:
+        _dispatch_on_commit(task.pk, priority=task.priority, run_after=None)
+    else:
+        _refund(task.pk, now, "failed: worker lost")
+    _record(
+        task.pk,
+        EventVerb.LOST,
+        actor,
+        from_status=Status.RUNNING,
+        to_status=to_status,
+        execution_id=execution.pk,
+        data=data,
+        at=now,
+    )
+    return to_status
+
+
 def reap_lost_attempts(*, now: datetime | None = None, limit: int = 500) -> ReapReport:
     """Turn open executions whose lease expired into LOST, and requeue or fail their tasks.
 
-    A task that was stopped or cancelled while its worker died keeps that status: the pending
-    cancel wins, it is never retried.
+    See ``_lose_attempt``: a lost attempt does not spend one of the task's attempts, up to the
+    kind's limit of lost attempts. A task that was stopped or cancelled while its worker died
+    keeps that status: the pending cancel wins, it is never retried.
     """
     now = now or timezone.now()
     report = ReapReport()
@@ -741,73 +843,40 @@ def reap_lost_attempts(*, now: datetime | None = None, limit: int = 500) -> Reap
         )[:limit]
     )
     for execution in expired:
+        error = (
+            f"Worker {execution.worker_id or '?'} stopped renewing its lease "
+            f"(last heartbeat {execution.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)"
+            if execution.heartbeat_at
+            else f"Worker {execution.worker_id or '?'} vanished"
+        )
         with transaction.atomic():
-            _lock_task(execution.task_id)
-            lost = TaskExecution.objects.filter(
-                pk=execution.pk, status__in=OPEN_EXECUTION, lease_expires_at__lt=now
-            ).update(
-                status=ExecutionStatus.LOST,
-                completed_at=now,
-                duration=(now - execution.started_at).total_seconds(),
-                lease_expires_at=None,
-                error_message=(
-                    f"Worker {execution.worker_id or '?'} stopped renewing its lease "
-                    f"(last heartbeat {execution.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)"
-                    if execution.heartbeat_at
-                    else f"Worker {execution.worker_id or '?'} vanished"
-                ),
+            to_status = _lose_attempt(
+                execution, now=now, error=error, actor="system:reaper", only_expired=True
             )
-            if lost != 1:
-                continue
-            report.lost += 1
-            task = _fenced(execution).first()
-            data: dict[str, Any] = {"attempt": execution.attempt, "worker": execution.worker_id}
-            to_status = ""
-            if task is not None:
-                if task.attempts < task.max_attempts:
-                    to_status = Status.QUEUED
-                    changes: dict[str, Any] = {"run_after": None}
-                else:
-                    to_status = Status.FAILED
-                    changes = {
-                        "finished_at": now,
-                        "error_message": "Worker lost and no attempts left",
-                    }
-                moved = (
-                    _fenced(execution)
-                    .filter(attempts=task.attempts)
-                    .update(status=to_status, updated_at=now, **changes)
-                )
-                if moved != 1:
-                    to_status = ""
-            if not to_status:
-                # Stopped, cancelled or already re-run meanwhile: only the execution ends.
-                _record(
-                    execution.task_id,
-                    EventVerb.LOST,
-                    "system:reaper",
-                    execution_id=execution.pk,
-                    data=data,
-                    at=now,
-                )
-                continue
-            if to_status == Status.QUEUED:
-                report.requeued += 1
-                _dispatch_on_commit(task.pk, priority=task.priority, run_after=None)
-            else:
-                report.failed += 1
-                _refund(task.pk, now, "failed: worker lost")
-            _record(
-                task.pk,
-                EventVerb.LOST,
-                "system:reaper",
-                from_status=Status.RUNNING,
-                to_status=to_status,
-                execution_id=execution.pk,
-                data=data,
-                at=now,
-            )
+        if to_status is None:
+            continue
+        report.lost += 1
+        if to_status == Status.QUEUED:
+            report.requeued += 1
+        elif to_status == Status.FAILED:
+            report.failed += 1
     return report
+
+
+def release_attempt(execution: TaskExecution, *, error: str, worker_id: str = "") -> str | None:
+    """Give up a running attempt its worker can no longer see through (the database went away
+    under the handler): LOST and requeued at once, as the reaper would after the lease.
+
+    Returns the task's new status, "" when only the execution ended, None when it was closed.
+    """
+    with transaction.atomic():
+        return _lose_attempt(
+            execution,
+            now=timezone.now(),
+            error=error[:10_000],
+            actor=f"worker:{worker_id or execution.worker_id}",
+            only_expired=False,
+        )
 
 
 def renew_leases(execution_ids: list[int], *, lease: float | None = None) -> int:

@@ -113,6 +113,11 @@ class Task(models.Model):
     # the fence: an outcome is only accepted from the execution whose number it holds.
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     total_attempts = models.PositiveIntegerField(_("total attempts"), default=0)
+    # Attempts whose worker vanished (the reaper found their lease expired). They are the
+    # system's fault, so they give back the attempt they took; this counts them separately,
+    # since the last start or retry, against the kind's ``max_lost_attempts`` (a task that
+    # kills its worker every time must end some day).
+    lost_attempts = models.PositiveIntegerField(_("lost attempts"), default=0)
     max_attempts = models.PositiveSmallIntegerField(
         _("max attempts"), default=3, validators=[MinValueValidator(1), MaxValueValidator(100)]
     )

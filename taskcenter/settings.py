@@ -188,6 +188,9 @@ else:
 TASKCENTER = {
     # How long a claimed attempt may go without a heartbeat before the reaper calls it LOST.
     "LEASE_SECONDS": env_float("TASKCENTER_LEASE_SECONDS", 60.0),
+    # How many times a task's worker may vanish mid-attempt (SIGKILL, OOM, a lost machine)
+    # before the task fails instead of being requeued; a kind may set its own limit.
+    "MAX_LOST_ATTEMPTS": env_int("TASKCENTER_MAX_LOST_ATTEMPTS", 3),
     # A QUEUED task whose engine job vanished (queue flushed, job pruned) is dispatched again
     # once it has waited this long past its run_after.
     "ORPHAN_AFTER_SECONDS": env_float("TASKCENTER_ORPHAN_AFTER_SECONDS", 300.0),

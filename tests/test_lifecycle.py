@@ -722,6 +722,7 @@ def test_reap_requeues_a_task_whose_worker_vanished(make_task, capture):
     task.refresh_from_db()
     assert task.status == Status.QUEUED
     assert task.run_after is None
+    assert (task.attempts, task.lost_attempts) == (0, 1), "a lost attempt is given back"
     assert len(callbacks) == 1
     assert engine_jobs(task.pk) == jobs + 1
     execution.refresh_from_db()
@@ -739,7 +740,8 @@ def test_reap_requeues_a_task_whose_worker_vanished(make_task, capture):
     assert event.execution_id == execution.pk
 
 
-def test_reap_fails_a_task_without_attempts_left_and_refunds(make_task, capture):
+def test_reap_fails_a_task_lost_past_its_limit_and_refunds(make_task, capture, settings):
+    settings.TASKCENTER = {**settings.TASKCENTER, "MAX_LOST_ATTEMPTS": 0}
     task, _ = attempt_in(Status.RUNNING, make_task, max_attempts=1, quota=2)
     before = len(events(task.pk))
 

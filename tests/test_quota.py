@@ -115,7 +115,8 @@ def test_completion_keeps_the_charge(make_task, user):
     assert not QuotaLedgerEntry.objects.filter(kind=LedgerKind.REFUND).exists()
 
 
-def test_the_reaper_failing_an_exhausted_task_refunds_it(make_task, user):
+def test_the_reaper_failing_a_task_past_its_lost_limit_refunds_it(make_task, user, settings):
+    settings.TASKCENTER = {**settings.TASKCENTER, "MAX_LOST_ATTEMPTS": 0}
     quota.grant(user.pk, 7)
     task, _ = attempt_in(Status.RUNNING, make_task, quota=7, max_attempts=1)
 

@@ -52,7 +52,8 @@ def test_cancel_racing_final_failure_refunds_exactly_once(make_task, user):
         assert QuotaLedgerEntry.objects.filter(kind=LedgerKind.REFUND).count() == round_no + 1
 
 
-def test_cancel_racing_the_reaper_on_an_exhausted_task_refunds_exactly_once(make_task, user):
+def test_cancel_racing_the_reaper_failing_a_task_refunds_exactly_once(make_task, user, settings):
+    settings.TASKCENTER = {**settings.TASKCENTER, "MAX_LOST_ATTEMPTS": 0}  # one loss fails it
     quota.grant(user.pk, PRICE)
     for _ in range(ROUNDS):
         task, _ = charged_running_task(make_task, max_attempts=1)

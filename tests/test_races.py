@@ -256,7 +256,8 @@ def test_retry_racing_reap_of_a_stopped_task_requeues_it_once(make_task):
         assert engine_jobs(task.pk) == jobs + 1, "requeued exactly once"
 
 
-def test_retry_racing_reap_of_an_exhausted_task_ends_failed_or_queued(make_task):
+def test_retry_racing_reap_of_a_task_past_its_lost_limit_ends_failed_or_queued(make_task, settings):
+    settings.TASKCENTER = {**settings.TASKCENTER, "MAX_LOST_ATTEMPTS": 0}  # one loss fails it
     for _ in range(ROUNDS):
         task, execution = running(make_task, max_attempts=1, quota=5)
         jobs = engine_jobs(task.pk)

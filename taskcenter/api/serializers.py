@@ -123,6 +123,7 @@ class TaskSerializer(serializers.ModelSerializer):
             "priority",
             "attempts",
             "max_attempts",
+            "lost_attempts",
             "run_after",
             "platform",
             "action",
