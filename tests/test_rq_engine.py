@@ -100,7 +100,8 @@ def test_a_polling_task_waits_in_rqs_schedule_not_in_the_worker(
 def test_an_rq_worker_killed_mid_attempt_is_recovered_by_another_ones_reaper(
     rq_engine, start_rq_worker, make_task
 ):
-    task = make_task("demo.countdown", {"seconds": 2, "interval": 0.1}, start=True, max_attempts=2)
+    # demo.countdown allows one attempt: a worker's death must not spend it.
+    task = make_task("demo.countdown", {"seconds": 2, "interval": 0.1}, start=True)
     doomed = start_rq_worker("--worker-id", "doomed", env=FAST_LEASE)
     wait_for(lambda: Task.objects.get(pk=task.pk).progress > 0, timeout=30)
 
@@ -114,6 +115,10 @@ def test_an_rq_worker_killed_mid_attempt_is_recovered_by_another_ones_reaper(
         ("doomed", ExecutionStatus.LOST),
         ("rescuer", ExecutionStatus.COMPLETED),
     ]
+    task.refresh_from_db()
+    assert (task.max_attempts, task.attempts, task.lost_attempts) == (1, 1, 1)
+    lost = task.events.get(verb=EventVerb.LOST)
+    assert (lost.to_status, lost.data["lost_attempts"]) == (Status.QUEUED, 1)
 
 
 def test_tasks_whose_jobs_redis_lost_are_dispatched_again(rq_engine, start_rq_worker, make_task):

@@ -61,7 +61,9 @@ def test_worker_runs_attempts_concurrently_up_to_its_concurrency(start_worker, m
 
 
 def test_worker_killed_mid_task_is_recovered_and_the_task_completes(start_worker, make_task):
-    task = make_task("demo.countdown", {"seconds": 2, "interval": 0.1}, start=True, max_attempts=2)
+    # demo.countdown allows one attempt: a worker's death must not spend it.
+    task = make_task("demo.countdown", {"seconds": 2, "interval": 0.1}, start=True)
+    assert task.max_attempts == 1
     doomed = start_worker("--worker-id", "doomed", env=FAST_LEASE)
     first = running_execution(task)
     wait_for(lambda: Task.objects.get(pk=task.pk).progress > 0)
@@ -80,6 +82,7 @@ def test_worker_killed_mid_task_is_recovered_and_the_task_completes(start_worker
     assert second.status == ExecutionStatus.COMPLETED
     assert second.worker_id == "rescuer"
     assert task.result == {"counted_seconds": 2}
+    assert (task.attempts, task.lost_attempts, task.total_attempts) == (1, 1, 2)
     assert verbs(task) == ["created", "started", "lost", "started", "completed"]
 
 
