@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from datetime import timedelta
@@ -9,16 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from . import accounts
+from .db_outage import DATABASE_UNAVAILABLE, drop_broken_connection
 from .errors import LeaseLost, PollAgain, TaskCancelled, TaskStopped
 from .models import ExecutionStatus, Status, Task, TaskExecution
 
 if TYPE_CHECKING:
     from .kinds import TaskKind
+
+logger = logging.getLogger(__name__)
 
 # Handlers may report progress in a tight loop; one row write per quarter second is plenty for
 # anyone watching, and keeps the single SQLite writer free for other work.
@@ -71,13 +75,30 @@ class AttemptContext:
 
     # -- the handler's API --------------------------------------------------------------------
 
+    def _database_away(self, exc: BaseException, doing: str) -> None:
+        """A progress write or a checkpoint could not reach the database (a restart).
+
+        Neither is worth ending the attempt for: the handler carries on, the heartbeat thread
+        keeps the lease while it can, and the next call (or the outcome write, which is
+        retried) learns of a stop or a cancel. Inside a handler's own transaction the error
+        stands, since that transaction is lost either way.
+        """
+        if connection.in_atomic_block:
+            raise exc
+        drop_broken_connection()
+        logger.warning("Task %s: could not %s (%s); carrying on", self.task.pk, doing, exc)
+
     def checkpoint(self) -> None:
         """Raise ``TaskStopped``/``TaskCancelled``/``LeaseLost`` if this attempt must end now."""
-        still_ours = (
-            TaskExecution.objects.filter(pk=self.execution.pk, status=ExecutionStatus.RUNNING)
-            .filter(task__status=Status.RUNNING, task__total_attempts=self.attempt)
-            .exists()
-        )
+        try:
+            still_ours = (
+                TaskExecution.objects.filter(pk=self.execution.pk, status=ExecutionStatus.RUNNING)
+                .filter(task__status=Status.RUNNING, task__total_attempts=self.attempt)
+                .exists()
+            )
+        except DATABASE_UNAVAILABLE as exc:
+            self._database_away(exc, "check for a stop or cancel")
+            return
         if not still_ours:
             self._raise_interruption()
 
@@ -88,12 +109,16 @@ class AttemptContext:
         if not force and percent < 100 and now - self._last_progress_write < PROGRESS_MIN_INTERVAL:
             return
         self._last_progress_write = now
-        with transaction.atomic():
-            updated = self._owned_task().update(
-                progress=percent, progress_message=message[:255], updated_at=timezone.now()
-            )
-            if updated == 1:
-                updated = self._renew_lease()
+        try:
+            with transaction.atomic():
+                updated = self._owned_task().update(
+                    progress=percent, progress_message=message[:255], updated_at=timezone.now()
+                )
+                if updated == 1:
+                    updated = self._renew_lease()
+        except DATABASE_UNAVAILABLE as exc:
+            self._database_away(exc, "record progress")
+            return
         if updated != 1:
             self._raise_interruption()
 

@@ -26,6 +26,7 @@ from django.db.utils import DatabaseError
 from redis.exceptions import RedisError
 
 from . import reaper, runner
+from .db_outage import DATABASE_UNAVAILABLE
 
 logger = logging.getLogger("taskcenter.worker")
 
@@ -60,7 +61,7 @@ class ReaperThread(threading.Thread):
         while not self.stopped.wait(self.interval * (0.75 + random.random() / 2)):  # noqa: S311
             try:
                 report = reaper.reap()
-            except DatabaseError:
+            except (DatabaseError, *DATABASE_UNAVAILABLE):  # InterfaceError is no DatabaseError
                 logger.exception("Reaper pass failed; trying again next round")
                 connection.close()
                 continue

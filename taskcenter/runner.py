@@ -11,12 +11,14 @@ import logging
 import os
 import socket
 import traceback
+from functools import partial
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import F
 
 from . import lifecycle
 from .context import AttemptContext
+from .db_outage import DATABASE_UNAVAILABLE, retry_while_unavailable
 from .errors import (
     AttemptInterrupted,
     InvalidTransition,
@@ -110,8 +112,16 @@ def _run_handler(task: Task, execution: TaskExecution, *, worker_id: str, lease:
         returned = kind.handler(task, ctx)
     except PollAgain as poll:
         try:
-            lifecycle.defer_attempt(
-                execution, seconds=poll.seconds, message=poll.message, worker_id=worker_id
+            retry_while_unavailable(
+                partial(
+                    lifecycle.defer_attempt,
+                    execution,
+                    seconds=poll.seconds,
+                    message=poll.message,
+                    worker_id=worker_id,
+                ),
+                what=f"deferring task {task.pk}",
+                patience=lease,
             )
         except InvalidTransition:
             lifecycle.interrupt_attempt(execution)
@@ -121,6 +131,10 @@ def _run_handler(task: Task, execution: TaskExecution, *, worker_id: str, lease:
         lifecycle.interrupt_attempt(execution)
         logger.info("Task %s attempt %s ended: %s", task.pk, execution.attempt, interrupted.reason)
         return interrupted.reason
+    except DATABASE_UNAVAILABLE as exc:
+        # The database went away under the handler (a restart, a failover): not the task's
+        # failure, and recording it as one would spend, or end, the task's attempts.
+        return _release(execution, exc, worker_id=worker_id, lease=lease)
     except Exception as exc:
         retry_after = exc.retry_after if isinstance(exc, RetryableError) else None
         delay = retry_after if retry_after is not None else kind.retry.delay_for(task.attempts)
@@ -136,7 +150,16 @@ def _run_handler(task: Task, execution: TaskExecution, *, worker_id: str, lease:
         return _record_failure(execution, error, worker_id=worker_id, permanent=True, delay=0.0)
 
     try:
-        lifecycle.complete_attempt(execution, result=result, worker_id=worker_id, refresh=False)
+        # Retried through a database restart: the result is in hand, and running the handler
+        # again because one write failed would do its work twice. A commit whose answer was
+        # lost is refused on the retry by the fence (the task is no longer RUNNING).
+        retry_while_unavailable(
+            lambda: lifecycle.complete_attempt(
+                execution, result=result, worker_id=worker_id, refresh=False
+            ),
+            what=f"completing task {task.pk}",
+            patience=lease,
+        )
     except InvalidTransition:
         lifecycle.interrupt_attempt(execution)
         return "discarded"
@@ -153,15 +176,39 @@ def _record_failure(
     else:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     try:
-        task = lifecycle.fail_attempt(
-            execution,
-            error=error,
-            traceback="".join(traceback.format_exception(exc)),
-            permanent=permanent,
-            retry_delay=delay,
-            worker_id=worker_id,
+        task = retry_while_unavailable(
+            lambda: lifecycle.fail_attempt(
+                execution,
+                error=error,
+                traceback="".join(traceback.format_exception(exc)),
+                permanent=permanent,
+                retry_delay=delay,
+                worker_id=worker_id,
+            ),
+            what=f"recording the failure of task {execution.task_id}",
+            patience=lifecycle.lease_seconds(),
         )
     except InvalidTransition:
         lifecycle.interrupt_attempt(execution)
         return "interrupted"
     return "retrying" if task.status == Status.QUEUED else "failed"
+
+
+def _release(execution: TaskExecution, exc: BaseException, *, worker_id: str, lease: float) -> str:
+    """Hand the attempt back (LOST, requeued without spending an attempt) once the database
+    answers again. If it stays away longer than the lease, the error propagates: the worker
+    hands the engine job back and the reaper recovers the attempt when its lease has run out.
+    """
+    logger.warning(
+        "Task %s attempt %s lost its database connection (%s); releasing it",
+        execution.task_id,
+        execution.attempt,
+        exc,
+    )
+    error = f"Database unavailable during the attempt: {type(exc).__name__}: {exc}"
+    released = retry_while_unavailable(
+        lambda: lifecycle.release_attempt(execution, error=error, worker_id=worker_id),
+        what=f"releasing task {execution.task_id}",
+        patience=lease,
+    )
+    return "lost" if released is not None else "interrupted"

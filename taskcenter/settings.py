@@ -111,6 +111,7 @@ MIDDLEWARE = [
     "taskcenter.api.middleware.DrainUnreadBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "taskcenter.api.middleware.RequestSizeLimitMiddleware",
+    "taskcenter.api.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -146,7 +147,13 @@ TEMPLATES = [
 # timeout instead of one failing with "database is locked" when it upgrades a read lock.
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'taskcenter.sqlite3'}")
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
+    # Health checks: a persistent connection is tested before each request (or worker round)
+    # reuses it, so one that a database restart broke is replaced instead of failing the call.
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=env_bool("DB_CONN_HEALTH_CHECKS", True),
+    )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)

@@ -22,11 +22,12 @@ from functools import partial
 from typing import Any
 
 from django.db import close_old_connections, connection
-from django.db.utils import DatabaseError, InterfaceError, OperationalError
+from django.db.utils import DatabaseError, OperationalError
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from . import lifecycle, reaper
+from .db_outage import DATABASE_UNAVAILABLE
 from .dispatch import RUN_ATTEMPT_PATH, EngineJob, JobTable
 from .heartbeat import heartbeat
 from .runner import run_attempt, run_claimed_attempt
@@ -136,7 +137,7 @@ class Worker:
                 self._reap_if_due()
                 try:
                     claimed = self._claim_and_submit(pool)
-                except DatabaseError:
+                except (DatabaseError, *DATABASE_UNAVAILABLE):
                     # A restarting server or a dropped connection must not end the worker (and
                     # with it run_service); running attempts carry on, claims resume later.
                     logger.exception("Database unavailable; next claim in %gs", outage_delay)
@@ -214,8 +215,9 @@ class Worker:
                 ):
                     heartbeat.track(execution.pk)  # leases of attempts waiting their turn too
                     claimed[task.pk] = (task, execution)
-            except OperationalError:
+            except DATABASE_UNAVAILABLE:
                 logger.exception("Batch claim failed; claiming one at a time")
+                connection.close()
         work = []
         for job in jobs:
             if job.task_path != RUN_ATTEMPT_PATH:
@@ -249,9 +251,10 @@ class Worker:
             with exclusive_transaction(self._jobs.using):
                 self._settle(finished)
                 jobs = self._jobs.claim(limit)
-        except OperationalError as exc:
+        except DATABASE_UNAVAILABLE as exc:
+            # Keep what ended for the next claim: those jobs must still be marked done.
             self._restore_finished(finished)
-            if is_locked_database_exception(exc):
+            if isinstance(exc, OperationalError) and is_locked_database_exception(exc):
                 return []
             raise
         self._idle = not jobs
@@ -264,7 +267,7 @@ class Worker:
         started = time.monotonic()
         try:
             outcome = attempt()
-        except (OperationalError, InterfaceError):
+        except DATABASE_UNAVAILABLE:
             # This thread's connection broke (a server restart, a dropped link). Drop it, and
             # hand the job back to the queue rather than record it run: a claim made before the
             # break is recovered by the reaper, and the job's next run skips it.
@@ -318,8 +321,9 @@ class Worker:
         finished = self._take_finished()
         try:
             self._settle(finished)
-        except OperationalError:
+        except DATABASE_UNAVAILABLE:
             logger.exception("Could not settle %d engine jobs; will retry", len(finished))
+            connection.close()
             self._restore_finished(finished)
 
     # -- reaping ------------------------------------------------------------------------------
@@ -331,7 +335,7 @@ class Worker:
         self._next_reap = now + self.reap_interval * (0.75 + random.random() / 2)  # noqa: S311
         try:
             report = reaper.reap()
-        except OperationalError:
+        except DATABASE_UNAVAILABLE:
             logger.exception("Reaper pass failed; trying again next round")
             connection.close()
             return

@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from rest_framework import status
-from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.exceptions import APIException, ErrorDetail, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from ..db_outage import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, drop_broken_connection
 from ..errors import InsufficientQuota, InvalidTransition, UnknownKind
 
 Loc = list[str | int]
@@ -44,9 +45,21 @@ def validation_response(detail: Any) -> Response:
     return Response({"detail": list(flatten_errors(detail))}, status=status.HTTP_400_BAD_REQUEST)
 
 
+class DatabaseUnavailable(APIException):
+    """The database is restarting or unreachable: a 503 the client may retry, not a 500."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is unavailable; try again shortly."
+    default_code = "database_unavailable"
+    wait = RETRY_AFTER_SECONDS  # DRF sends it as Retry-After
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF's handler, reshaped; lifecycle refusals become 409 (402 when quota is short) and
-    unknown kinds 400."""
+    """DRF's handler, reshaped; lifecycle refusals become 409 (402 when quota is short),
+    unknown kinds 400, and a database that went away 503 with Retry-After."""
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        drop_broken_connection()  # the next request reconnects instead of failing again
+        exc = DatabaseUnavailable()
     if isinstance(exc, InsufficientQuota):
         return Response(
             {"detail": str(exc), "needed": exc.needed, "balance": exc.balance},

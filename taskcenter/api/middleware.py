@@ -1,4 +1,5 @@
-"""Request bodies: oversized ones refused in the URL's envelope, unread ones drained."""
+"""Request bodies: oversized ones refused in the URL's envelope, unread ones drained; a database
+outage answered 503 where DRF's exception handler does not reach."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from ..db_outage import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, drop_broken_connection
 from .dialect_errors import error_response
 
 API_PREFIX = "/api/"
@@ -93,4 +95,29 @@ class DrainUnreadBodyMiddleware:
             # The WSGI server calls response.close() after it has written the response; Django
             # runs these closers there (it uses them itself for file responses).
             response._resource_closers.append(lambda: drain(stream, limit))
+        return response
+
+
+class DatabaseUnavailableMiddleware:
+    """A view that hits a restarting database answers 503 with Retry-After, not a 500 page.
+
+    DRF views map the error in their exception handler (``api.exceptions``); this covers the
+    admin and plain Django views: the URL's envelope where it has one, plain text elsewhere.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, DATABASE_UNAVAILABLE):
+            return None
+        drop_broken_connection()
+        message = "The database is unavailable; try again shortly."
+        response = error_response(request, 503, message) or HttpResponse(
+            message, status=503, content_type="text/plain; charset=utf-8"
+        )
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
