@@ -7,6 +7,9 @@ from rest_framework import serializers
 from ..errors import PermanentError, RetryableError
 from ..kinds import RetryPolicy, task_kind
 
+# An account's rest after a demo.account task: enough to watch it, too short to matter.
+MAX_DEMO_COOLDOWN = 600
+
 
 @task_kind("demo.noop", max_attempts=1)
 def noop(task, ctx):
@@ -27,7 +30,7 @@ def sleep(task, ctx):
 
 class AccountParams(serializers.Serializer):
     ms = serializers.IntegerField(min_value=0, max_value=600_000, default=100)
-    cooldown = serializers.FloatField(min_value=0, max_value=3600, default=0)
+    cooldown = serializers.FloatField(min_value=0, max_value=MAX_DEMO_COOLDOWN, default=0)
 
 
 @task_kind("demo.account", params=AccountParams, max_attempts=1)
