@@ -202,12 +202,16 @@ TASKCENTER = {
     # Modules whose import registers task kinds (each app's ``task_kinds`` is found anyway).
     "KIND_MODULES": env_list("TASKCENTER_KIND_MODULES"),
     # What a seed-001 integration row runs when it names no task_type (its table has none).
-    "INTEGRATION_KIND": env_str("TASKCENTER_INTEGRATION_KIND", "demo.noop"),
+    "INTEGRATION_KIND": env_str("TASKCENTER_INTEGRATION_KIND", "noop"),
     # How long an Idempotency-Key on POST /api/v1/tasks replays its task; after that the key
     # may be used again for a new task (a client retries within minutes, not days).
     "IDEMPOTENCY_KEY_TTL_SECONDS": env_float("TASKCENTER_IDEMPOTENCY_KEY_TTL", 86_400.0),
     # Quota a user's account opens with (created on first use); priced tasks cost from it.
     "QUOTA_DEFAULT_BALANCE": env_int("TASKCENTER_QUOTA_DEFAULT_BALANCE", 0),
+    # The demo.* kinds (sleep, countdown, account, ...) exist to show the lifecycle; they let any
+    # user hold a worker slot or an account for minutes, so production leaves them unknown.
+    # `make run` turns them on; DEBUG does too.
+    "DEMO_KINDS": env_bool("TASKCENTER_DEMO_KINDS", default=DEBUG),
     # The longest rest any platform account may be given between two tasks.
     "ACCOUNT_COOLDOWN_MAX_SECONDS": env_float("TASKCENTER_ACCOUNT_COOLDOWN_MAX", 86_400.0),
 }
