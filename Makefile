@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 # Touched after a successful install; older than a requirements file means "install again".
 INSTALLED := $(VENV)/.requirements-installed
 PYTEST_ARGS ?=
+# `make run` is the demo, so the demo.* kinds are on there (production leaves them off).
+TASKCENTER_DEMO_KINDS ?= true
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint format bench bench-export
@@ -35,7 +37,7 @@ run: install
 	$(PY) manage.py migrate --noinput --verbosity 0
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py grant_quota admin 100000 --at-least --note "make run demo"
-	$(PY) manage.py run_service
+	TASKCENTER_DEMO_KINDS=$(TASKCENTER_DEMO_KINDS) $(PY) manage.py run_service
 
 test: install
 	$(VENV)/bin/ruff check .

@@ -66,6 +66,7 @@ def server_env(tmp: Path, database: str, root: Path) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{tmp}/{database}",
         "THROTTLE_USER_RATE": "1000000/min",
         "THROTTLE_ANON_RATE": "1000000/min",
+        "TASKCENTER_DEMO_KINDS": "true",
         "PYTHONPATH": str(root),
     }
     env.pop("DEBUG", None)

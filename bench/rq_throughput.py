@@ -111,6 +111,7 @@ def run_side(side: str, count: int, redis_url: str) -> dict:
             "TASKCENTER_VAR_DIR": tmp,
             "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3",
             "TASKS_BACKEND": "rq",
+            "TASKCENTER_DEMO_KINDS": "true",
             "REDIS_URL": redis_url,
             "PYTHONPATH": str(ROOT),
         }

@@ -41,6 +41,7 @@ def main() -> None:
         "TASKCENTER_VAR_DIR": str(var),
         "DATABASE_URL": args.database_url or f"sqlite:///{var / 'sigkill.sqlite3'}",
         "TASKCENTER_LEASE_SECONDS": "2",
+        "TASKCENTER_DEMO_KINDS": "true",
         "PYTHONUNBUFFERED": "1",
     }
     os.environ.update(env)

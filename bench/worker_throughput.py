@@ -334,6 +334,7 @@ def run_scenario(scenario: Scenario, database_url: str | None, quick: bool) -> d
             "TASKCENTER_VAR_DIR": str(tmp),
             "DATABASE_URL": url,
             "PYTHONPATH": str(ROOT),
+            "TASKCENTER_DEMO_KINDS": "true",
         }
         env.pop("DEBUG", None)
         command = [sys.executable, str(Path(__file__).resolve()), "--driver", scenario.key]

@@ -23,8 +23,8 @@ from taskcenter.status_words import INTEGRATION, word_for
 
 BIGINT_MAX = 2**63 - 1
 # What an integration task runs when the request names no task_type: the seed's table has no
-# such column. demo.noop takes any JSON object as parameters and succeeds at once.
-DEFAULT_KIND = "demo.noop"
+# such column. noop takes any JSON object as parameters and succeeds at once.
+DEFAULT_KIND = "noop"
 
 
 def default_kind() -> str:

@@ -438,10 +438,10 @@ class TaskExecutionAdmin(ReadOnlyModelAdmin):
 class AccountHoldAdmin(ReadOnlyModelAdmin):
     """Which task uses each platform account now; read-only (holds lapse with their attempt)."""
 
-    list_display = ["account", "holder_task", "state", "held_since", "cooldown"]
+    list_display = ["account", "owner", "holder_task", "state", "held_since", "cooldown"]
     list_filter = ["platform"]
-    search_fields = ["account_id", "=execution__task__id"]
-    list_select_related = ["execution"]
+    search_fields = ["account_id", "=execution__task__id", "owner__username"]
+    list_select_related = ["execution", "owner"]
     show_full_result_count = False
     paginator = admin_views.CappedCountPaginator
 
@@ -461,7 +461,7 @@ class AccountHoldAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description=_("state"))
     def state(self, obj: AccountHold) -> str:
-        return accounts.account_state(obj.platform, obj.account_id)
+        return accounts.account_state(obj)
 
 
 from . import quota_admin  # noqa: E402, F401  (registers the quota accounts and the ledger)

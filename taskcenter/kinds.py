@@ -69,6 +69,8 @@ class TaskKind:
     # Lost attempts (worker vanished) a task may have before it fails; None: the global
     # ``TASKCENTER["MAX_LOST_ATTEMPTS"]``. Lower it for kinds that can take a worker down.
     max_lost_attempts: int | None = None
+    # A demonstration kind: known only while ``TASKCENTER["DEMO_KINDS"]`` is on.
+    demo: bool = False
 
     @property
     def lost_attempts_limit(self) -> int:
@@ -118,6 +120,7 @@ def task_kind(
     quota: int = 0,
     columns: tuple[str, ...] = (),
     max_lost_attempts: int | None = None,
+    demo: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler(task, ctx)`` as the handler of kind ``name``."""
 
@@ -150,22 +153,32 @@ def task_kind(
             quota=quota,
             columns=columns,
             max_lost_attempts=max_lost_attempts,
+            demo=demo,
         )
         return handler
 
     return register
 
 
+def demo_kinds_enabled() -> bool:
+    return bool(settings.TASKCENTER.get("DEMO_KINDS"))
+
+
 def get_kind(name: str) -> TaskKind:
-    try:
-        return _registry[name]
-    except KeyError:
-        known = ", ".join(sorted(_registry)) or "none"
-        raise UnknownKind(f"Unknown task type {name!r}. Known types: {known}.") from None
+    """The kind registered as ``name``; ``UnknownKind`` if none is, or it is a demo kind that
+    is turned off (so its tasks are refused at creation and failed by the worker)."""
+    kind = _registry.get(name)
+    if kind is not None and (not kind.demo or demo_kinds_enabled()):
+        return kind
+    known = ", ".join(all_kinds()) or "none"
+    why = " (demo kinds are turned off: TASKCENTER_DEMO_KINDS)" if kind is not None else ""
+    raise UnknownKind(f"Unknown task type {name!r}{why}. Known types: {known}.")
 
 
 def all_kinds() -> dict[str, TaskKind]:
-    return dict(sorted(_registry.items()))
+    """Every kind a task may have now: the registered ones, less demo kinds when turned off."""
+    enabled = demo_kinds_enabled()
+    return {name: kind for name, kind in sorted(_registry.items()) if enabled or not kind.demo}
 
 
 def autodiscover() -> None:

@@ -297,9 +297,16 @@ class AccountHold(models.Model):
     The hold belongs to an execution and ends when that execution closes (completed, failed,
     stopped, cancelled or lost), so a dead worker cannot keep an account busy for longer than its
     lease; ``cooldown`` seconds must then pass before the next attempt may take the account.
-    Written only by ``taskcenter.accounts``.
+    Account ids are whatever a client sends, so holds are kept per owner: one user's tasks never
+    wait for, or learn about, another user's. Written only by ``taskcenter.accounts``.
     """
 
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("owner"),
+    )
     platform = models.CharField(_("platform"), max_length=50, blank=True)
     account_id = models.CharField(_("account id"), max_length=64)
     execution = models.ForeignKey(
@@ -320,7 +327,7 @@ class AccountHold(models.Model):
         ordering = ["platform", "account_id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["platform", "account_id"], name="account_hold_platform_account_unique"
+                fields=["owner", "platform", "account_id"], name="account_hold_owner_account_unique"
             )
         ]
 

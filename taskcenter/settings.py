@@ -212,13 +212,29 @@ TASKCENTER = {
     # Modules whose import registers task kinds (each app's ``task_kinds`` is found anyway).
     "KIND_MODULES": env_list("TASKCENTER_KIND_MODULES"),
     # What a seed-001 integration row runs when it names no task_type (its table has none).
-    "INTEGRATION_KIND": env_str("TASKCENTER_INTEGRATION_KIND", "demo.noop"),
+    "INTEGRATION_KIND": env_str("TASKCENTER_INTEGRATION_KIND", "noop"),
     # How long an Idempotency-Key on POST /api/v1/tasks replays its task; after that the key
     # may be used again for a new task (a client retries within minutes, not days).
     "IDEMPOTENCY_KEY_TTL_SECONDS": env_float("TASKCENTER_IDEMPOTENCY_KEY_TTL", 86_400.0),
     # Quota a user's account opens with (created on first use); priced tasks cost from it.
     "QUOTA_DEFAULT_BALANCE": env_int("TASKCENTER_QUOTA_DEFAULT_BALANCE", 0),
+    # The demo.* kinds (sleep, countdown, account, ...) exist to show the lifecycle; they let any
+    # user hold a worker slot or an account for minutes, so production leaves them unknown.
+    # `make run` turns them on; DEBUG does too.
+    "DEMO_KINDS": env_bool("TASKCENTER_DEMO_KINDS", default=DEBUG),
+    # The longest rest any platform account may be given between two tasks.
+    "ACCOUNT_COOLDOWN_MAX_SECONDS": env_float("TASKCENTER_ACCOUNT_COOLDOWN_MAX", 86_400.0),
 }
+
+
+def bounded_cooldown(name: str, default: float) -> float:
+    """An operator's account cooldown, refused at start-up when outside 0..the maximum."""
+    value = env_float(name, default)
+    limit = TASKCENTER["ACCOUNT_COOLDOWN_MAX_SECONDS"]
+    if not 0 <= value <= limit:
+        raise ImproperlyConfigured(f"{name}={value:g} must be between 0 and {limit:g} seconds")
+    return value
+
 
 # --- Scraping -----------------------------------------------------------------------------
 # The platform the scrape kinds talk to. The default is the sandbox platform
@@ -234,7 +250,7 @@ SCRAPING = {
     # A task whose account is busy with another task looks again after this many seconds
     # (without holding a worker); an account rests this long between two tasks.
     "ACCOUNT_WAIT": env_float("SCRAPING_ACCOUNT_WAIT", 5.0),
-    "ACCOUNT_COOLDOWN": env_float("SCRAPING_ACCOUNT_COOLDOWN", 0.0),
+    "ACCOUNT_COOLDOWN": bounded_cooldown("SCRAPING_ACCOUNT_COOLDOWN", 0.0),
 }
 
 # --- Data sync (seed 002) ------------------------------------------------------------------
@@ -256,7 +272,7 @@ PUBLISHING = {
         "PUBLISHING_ALLOWED_CONTENT_TYPES", "video/mp4,video/quicktime,video/webm,video/x-matroska"
     ),
     # One account publishes one video at a time, and waits this long after each publish.
-    "ACCOUNT_COOLDOWN_SECONDS": env_float("PUBLISHING_ACCOUNT_COOLDOWN_SECONDS", 30.0),
+    "ACCOUNT_COOLDOWN_SECONDS": bounded_cooldown("PUBLISHING_ACCOUNT_COOLDOWN_SECONDS", 30.0),
     "PROVIDER": env_str("PUBLISHING_PROVIDER", "publishing.providers.HttpProvider"),
     "BASE_URL": env_str("PUBLISHING_BASE_URL", "http://127.0.0.1:8900"),
     "TOKEN": env_str("PUBLISHING_TOKEN", "sandbox-token"),

@@ -10,3 +10,10 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405
     "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min"},
 }
+
+# Most tests drive the lifecycle with the demo kinds; a worker started with
+# TASKCENTER_DEMO_KINDS=false shows what production does with their rows.
+TASKCENTER = {
+    **TASKCENTER,  # noqa: F405
+    "DEMO_KINDS": env_bool("TASKCENTER_DEMO_KINDS", default=True),  # noqa: F405
+}

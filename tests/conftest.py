@@ -117,6 +117,7 @@ class WorkerProcess:
             "DJANGO_SETTINGS_MODULE": "taskcenter.test_settings",
             "DATABASE_URL": test_database_url(),
             "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": "INFO",  # wait_until_polling reads the "started" line
             **(env or {}),
         }
         self.process = subprocess.Popen(
@@ -148,6 +149,19 @@ class WorkerProcess:
     def output(self) -> str:
         self._log.flush()
         return self.log_path.read_text()
+
+    def wait_until_polling(self, timeout: float = 60.0) -> None:
+        """Return once the worker's loop runs (it logs "started" just before its first claim).
+
+        Booting Django takes a second or two, and seconds more on a loaded machine, so two
+        workers started together come up far apart: a test about several workers sharing work
+        must wait for all of them before it queues any, or the first one up does it all.
+        """
+        wait_for(
+            lambda: " started: concurrency=" in self.output() or self.process.poll() is not None,
+            timeout=timeout,
+        )
+        assert self.process.poll() is None, f"worker exited:\n{self.output()}"
 
     def close(self) -> None:
         self.kill()

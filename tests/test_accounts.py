@@ -38,7 +38,7 @@ def test_a_free_account_is_taken_and_a_second_task_is_told_who_holds_it(make_tas
     hold = AccountHold.objects.get(platform="x", account_id="acct-1")
     assert hold.execution_id == first.pk
     assert TaskExecution.objects.get(pk=first.pk).account_id == "acct-1"
-    assert account_state("x", "acct-1") == busy.reason
+    assert account_state(hold) == busy.reason
 
 
 @pytest.mark.django_db

@@ -76,7 +76,7 @@ def test_create_answers_a_row_with_exactly_the_seed_tables_fields(api):
     assert isinstance(row["updated_at"], int)
     task = Task.objects.get(pk=row["id"])
     assert task.status == Status.QUEUED
-    assert task.task_type == "demo.noop"
+    assert task.task_type == "noop"
     assert task.owner == api.user
     assert (task.integration_id, task.client_id, task.template_id) == (1, 2, 4)
     assert task.account_id == "3"

@@ -8,7 +8,7 @@ from itertools import pairwise
 import pytest
 
 from publishing.platforms import PlatformType
-from taskcenter.models import Status, Task, TaskExecution
+from taskcenter.models import EventVerb, ExecutionStatus, Status, Task, TaskEvent, TaskExecution
 
 from .conftest import wait_for
 from .publishing_helpers import *  # noqa: F403  (fixtures)
@@ -25,6 +25,14 @@ def test_two_workers_never_overlap_one_accounts_publishes_and_keep_its_cooldown(
     api, media_root, platform, area, start_worker
 ):
     area.apply({"upload_ms": 150})
+    # Both workers poll before anything is queued: the batch is about three seconds of work,
+    # and a worker still booting on a loaded machine would leave all of it to the other one.
+    env = worker_env(platform, media_root, PUBLISHING_ACCOUNT_COOLDOWN_SECONDS=COOLDOWN)
+    workers = [
+        start_worker("--concurrency", "3", "--worker-id", name, env=env) for name in ("w1", "w2")
+    ]
+    for worker in workers:
+        worker.wait_until_polling()
     files = [upload(api, f"clip-{n}.mp4") for n in range(3)]
     accounts = [
         add_account(api, PlatformType.DOUYIN, "busy-one"),
@@ -42,9 +50,6 @@ def test_two_workers_never_overlap_one_accounts_publishes_and_keep_its_cooldown(
     assert response.status_code == 200, response.content
     batch_id = response.json()["data"]["task_id"]
 
-    env = worker_env(platform, media_root, PUBLISHING_ACCOUNT_COOLDOWN_SECONDS=COOLDOWN)
-    start_worker("--concurrency", "3", "--worker-id", "w1", env=env)
-    start_worker("--concurrency", "3", "--worker-id", "w2", env=env)
     wait_for(
         lambda: Task.objects.filter(batch_id=batch_id, status=Status.COMPLETED).count() == 6,
         timeout=60,
@@ -69,8 +74,14 @@ def test_two_workers_never_overlap_one_accounts_publishes_and_keep_its_cooldown(
             gap = next_start - previous_end
             assert gap >= COOLDOWN - CLOCK_SLACK, f"account {account}: rested only {gap:.3f}s"
 
-    # Both workers took part: the serialisation held across processes, not just threads.
-    workers = set(
-        TaskExecution.objects.filter(task__batch_id=batch_id).values_list("worker_id", flat=True)
+    # Both workers took part: the serialisation held across processes, not just threads. Every
+    # claim and every resume after a busy account counts, not only who finished each task.
+    runners = set(
+        TaskEvent.objects.filter(
+            task__batch_id=batch_id, verb__in=[EventVerb.STARTED, EventVerb.RESUMED]
+        ).values_list("actor", flat=True)
     )
-    assert {"w1", "w2"} <= workers
+    assert {"worker:w1", "worker:w2"} <= runners
+    assert set(
+        TaskExecution.objects.filter(task__batch_id=batch_id).values_list("status", flat=True)
+    ) == {ExecutionStatus.COMPLETED}

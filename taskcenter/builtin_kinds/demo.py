@@ -1,14 +1,23 @@
-"""Demo kinds: show the lifecycle in the admin and drive tests and benchmarks."""
+"""Demo kinds: show the lifecycle in the admin and drive tests and benchmarks.
+
+Known only while ``TASKCENTER_DEMO_KINDS`` is on (``make run`` and the tests turn it on; it is
+off unless DEBUG): they let any user keep a worker slot or an account busy for minutes.
+"""
 
 import time
+from functools import partial
 
 from rest_framework import serializers
 
 from ..errors import PermanentError, RetryableError
 from ..kinds import RetryPolicy, task_kind
 
+demo_kind = partial(task_kind, demo=True)
+# An account's rest after a demo.account task: enough to watch it, too short to matter.
+MAX_DEMO_COOLDOWN = 600
 
-@task_kind("demo.noop", max_attempts=1)
+
+@demo_kind("demo.noop", max_attempts=1)
 def noop(task, ctx):
     """Do nothing and succeed at once (measures the engine's own overhead)."""
     return {"ok": True}
@@ -18,7 +27,7 @@ class SleepParams(serializers.Serializer):
     ms = serializers.IntegerField(min_value=0, max_value=600_000, default=100)
 
 
-@task_kind("demo.sleep", params=SleepParams, max_attempts=1)
+@demo_kind("demo.sleep", params=SleepParams, max_attempts=1)
 def sleep(task, ctx):
     """Wait ``ms`` milliseconds without touching the database, like a handler waiting on I/O."""
     time.sleep(task.parameters["ms"] / 1000)
@@ -27,10 +36,10 @@ def sleep(task, ctx):
 
 class AccountParams(serializers.Serializer):
     ms = serializers.IntegerField(min_value=0, max_value=600_000, default=100)
-    cooldown = serializers.FloatField(min_value=0, max_value=3600, default=0)
+    cooldown = serializers.FloatField(min_value=0, max_value=MAX_DEMO_COOLDOWN, default=0)
 
 
-@task_kind("demo.account", params=AccountParams, max_attempts=1)
+@demo_kind("demo.account", params=AccountParams, max_attempts=1)
 def use_account(task, ctx):
     """Hold the task's ``account_id`` for ``ms`` milliseconds, then rest it for ``cooldown`` s.
 
@@ -49,7 +58,7 @@ class CountdownParams(serializers.Serializer):
     )
 
 
-@task_kind("demo.countdown", params=CountdownParams, max_attempts=1)
+@demo_kind("demo.countdown", params=CountdownParams, max_attempts=1)
 def countdown(task, ctx):
     """Count down, reporting progress each tick and stopping at the first tick after a stop."""
     total = task.parameters["seconds"]
@@ -71,7 +80,7 @@ class FlakyParams(serializers.Serializer):
     message = serializers.CharField(max_length=200, default="Simulated platform outage")
 
 
-@task_kind(
+@demo_kind(
     "demo.flaky",
     params=FlakyParams,
     max_attempts=3,
@@ -93,7 +102,7 @@ class ItemsParams(serializers.Serializer):
     page_delay = serializers.FloatField(min_value=0, max_value=60, default=0.0)
 
 
-@task_kind("demo.items", params=ItemsParams, max_attempts=3)
+@demo_kind("demo.items", params=ItemsParams, max_attempts=3)
 def items(task, ctx):
     """Produce ``count`` numbered result rows page by page; a re-run skips rows already stored."""
     count, page_size = task.parameters["count"], task.parameters["page_size"]
@@ -115,7 +124,7 @@ class PollParams(serializers.Serializer):
     interval = serializers.FloatField(min_value=0, max_value=3_600, default=1.0)
 
 
-@task_kind("demo.poll", params=PollParams, max_attempts=1)
+@demo_kind("demo.poll", params=PollParams, max_attempts=1)
 def poll(task, ctx):
     """Wait on an imaginary remote job: ask to be called again ``polls`` times, then succeed.
 
