@@ -320,15 +320,16 @@ def drive(size: int) -> dict:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
-    from rest_framework.authtoken.models import Token
+
+    from taskcenter.token_models import ApiToken
 
     call_command("migrate", verbosity=0, interactive=False)
     User = get_user_model()
     users = [User.objects.create_user(USER, password=None)]
     users.append(User.objects.create_user(STAFF, password=None, is_staff=True))
     users += [User.objects.create_user(f"owner{n}", password=None) for n in range(OWNERS - 2)]
-    tokens = {"user": Token.objects.create(user=users[0]).key}
-    tokens["staff"] = Token.objects.create(user=users[1]).key
+    tokens = {"user": ApiToken.objects.issue(users[0])[1]}
+    tokens["staff"] = ApiToken.objects.issue(users[1])[1]
     connection.close()
     load = _bulk_load(settings.DATABASES["default"]["NAME"], size, [u.pk for u in users])
     load["plans"] = _explain(tokens)

@@ -144,13 +144,13 @@ def drive(rows: int) -> dict:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
-    from rest_framework.authtoken.models import Token
 
     from taskcenter import lifecycle
+    from taskcenter.token_models import ApiToken
 
     call_command("migrate", verbosity=0, interactive=False)
     owner = get_user_model().objects.create_user("bench", password=None)
-    token = Token.objects.create(user=owner).key
+    token = ApiToken.objects.issue(owner)[1]
     task = lifecycle.create_task(
         owner=owner,
         task_type="USER_TWEETS",

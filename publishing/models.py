@@ -15,6 +15,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from taskcenter.fields import EncryptedJSONField
 from taskcenter.models import Task
 from taskcenter.status_words import PUBLISHING, word_for
 
@@ -71,7 +72,8 @@ class PlatformAccount(models.Model):
     platform_type = models.PositiveSmallIntegerField(_("platform type"), choices=PlatformType)
     name = models.CharField(_("name"), max_length=100, blank=True)
     account_name = models.CharField(_("account name"), max_length=100)
-    credentials = models.JSONField(_("credentials"), default=dict, blank=True)
+    # Encrypted at rest (TASKCENTER_CREDENTIALS_KEYS); decrypted only when loaded.
+    credentials = EncryptedJSONField(_("credentials"), default=dict, blank=True)
     login_status = models.PositiveSmallIntegerField(
         _("login status"), choices=LoginStatus, default=LoginStatus.VALID
     )

@@ -464,4 +464,5 @@ class AccountHoldAdmin(ReadOnlyModelAdmin):
         return accounts.account_state(obj)
 
 
-from . import quota_admin  # noqa: E402, F401  (registers the quota accounts and the ledger)
+# Registered by importing: the quota accounts and the ledger, and API tokens (masked).
+from . import quota_admin, token_admin  # noqa: E402, F401

@@ -7,6 +7,9 @@ class TaskCenterConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import kinds
+        from django.core import checks
 
+        from . import encryption, kinds
+
+        checks.register(encryption.check_keys)
         kinds.autodiscover()

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 # Quota lives in its own module (string references only, so no import cycle); imported here so
 # Django registers its models with this app.
 from .quota_models import LedgerKind, QuotaAccount, QuotaLedgerEntry  # noqa: F401
+from .token_models import ApiToken  # noqa: F401
 
 
 class Status(models.TextChoices):

@@ -7,6 +7,8 @@ this module and change only what tests need.
 
 import ipaddress
 import os
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -67,20 +69,61 @@ def env_networks(name: str) -> list[str]:
     return networks
 
 
+# Everything the service writes (the SQLite database and the -wal/-shm files SQLite makes next
+# to it, keys, uploaded videos) is for its own user only. SQLite creates its files with the
+# process umask, so it is set here, before anything is opened; every entry point (manage.py,
+# gunicorn's workers, run_worker) imports these settings first.
+try:
+    UMASK = int(env_str("TASKCENTER_UMASK", "077"), 8)
+except ValueError as exc:
+    raise ImproperlyConfigured("TASKCENTER_UMASK must be octal, e.g. 077") from exc
+os.umask(UMASK)
+
+
+def var_dir() -> Path:
+    """``VAR_DIR``, created 0700 (and narrowed to 0700 if an older version left it wider)."""
+    VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if VAR_DIR.stat().st_uid == os.getuid() and VAR_DIR.stat().st_mode & 0o077:
+        VAR_DIR.chmod(0o700)
+    return VAR_DIR
+
+
+def var_secret(name: str, make: Callable[[], str]) -> str:
+    """A per-installation secret kept in ``VAR_DIR/<name>`` (0600), made on first use."""
+    path = var_dir() / name
+    if not path.exists():
+        # O_EXCL: two processes starting at once keep one secret, not one each.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as file:
+                file.write(make())
+    return path.read_text().strip()
+
+
 DEBUG = env_bool("DEBUG", default=False)
+# Production refuses to start on the per-installation secrets kept in VAR_DIR.
+REQUIRE_SECRETS = not DEBUG and env_bool("TASKCENTER_REQUIRE_SECRET_KEY", default=False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG and env_bool("TASKCENTER_REQUIRE_SECRET_KEY", default=False):
+    if REQUIRE_SECRETS:
         raise ImproperlyConfigured("SECRET_KEY must be set in production")
-    # A per-checkout key, so the embedded default never ships a known secret.
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    _key_file = VAR_DIR / "secret_key"
-    if not _key_file.exists():
-        from django.core.management.utils import get_random_secret_key
+    from django.core.management.utils import get_random_secret_key
 
-        _key_file.write_text(get_random_secret_key())
-        _key_file.chmod(0o600)
-    SECRET_KEY = _key_file.read_text().strip()
+    # A per-checkout key, so the embedded default never ships a known secret.
+    SECRET_KEY = var_secret("secret_key", get_random_secret_key)
+
+# Fernet keys that encrypt platform credentials at rest, newest first: the first encrypts, all
+# decrypt (taskcenter.encryption). Without the variable, a key made once in VAR_DIR.
+CREDENTIALS_KEYS = env_list("TASKCENTER_CREDENTIALS_KEYS")
+if not CREDENTIALS_KEYS:
+    if REQUIRE_SECRETS:
+        raise ImproperlyConfigured("TASKCENTER_CREDENTIALS_KEYS must be set in production")
+    from cryptography.fernet import Fernet
+
+    CREDENTIALS_KEYS = [var_secret("credentials_key", lambda: Fernet.generate_key().decode())]
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 
@@ -94,12 +137,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "corsheaders",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files, no CDN
     "django_tasks",
     "django_tasks_db",
+    "axes",
     "taskcenter.apps.TaskCenterConfig",
     "scraping.apps.ScrapingConfig",
     "publishing.apps.PublishingConfig",
@@ -120,6 +163,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "taskcenter.urls"
@@ -156,7 +201,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    var_dir()
     DATABASES["default"]["CONN_MAX_AGE"] = None  # one connection per thread, kept open
     DATABASES["default"]["OPTIONS"] = {
         "timeout": env_float("SQLITE_BUSY_TIMEOUT", 30.0),
@@ -177,10 +222,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Redis (django-tasks-rq), run by `run_worker` as an RQ worker; Task Center's own tables stay
 # the truth either way, the engine only carries "run an attempt of task N" messages.
 TASKS_BACKEND = env_str("TASKS_BACKEND", "database")
+REDIS_URL = env_str("REDIS_URL")
 if TASKS_BACKEND == "database":
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 elif TASKS_BACKEND == "rq":
-    REDIS_URL = env_str("REDIS_URL")
     if not REDIS_URL:
         raise ImproperlyConfigured("TASKS_BACKEND=rq needs REDIS_URL (redis://host:6379/0)")
     INSTALLED_APPS.append("django_rq")
@@ -190,6 +235,28 @@ else:
     raise ImproperlyConfigured(
         f"TASKS_BACKEND={TASKS_BACKEND!r} is not supported (use 'database' or 'rq')"
     )
+
+# --- Shared cache ------------------------------------------------------------------------
+# One cache for every process on every machine, so rate limits hold however many web processes
+# serve: Redis when REDIS_URL is set, else a table in the database (made by a migration).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "taskcenter",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "taskcenter_cache",
+            # Past this many rows the cache drops a third of them; a dropped rate-limit
+            # history is a client's count starting over, so keep room for every client.
+            "OPTIONS": {"MAX_ENTRIES": env_int("CACHE_MAX_ENTRIES", 100_000)},
+        }
+    }
 
 # --- Task Center ---------------------------------------------------------------------------
 TASKCENTER = {
@@ -318,15 +385,20 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "taskcenter.api.exceptions.api_exception_handler",
-    # Counted in VAR_DIR/throttle.sqlite3, shared by the machine's web processes.
+    # Counted in the shared cache above, so they hold across processes and machines.
     "DEFAULT_THROTTLE_CLASSES": [
-        "taskcenter.api.throttling.SharedAnonRateThrottle",
-        "taskcenter.api.throttling.SharedUserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("THROTTLE_ANON_RATE", "60/min"),
         "user": env_str("THROTTLE_USER_RATE", "1000/min"),
+        # Wrong bearer tokens per client address (taskcenter.api.throttling.FailedTokenThrottle).
+        "failed_auth": env_str("THROTTLE_FAILED_AUTH_RATE", "20/min"),
     },
+    # Client addresses come from REMOTE_ADDR unless this many proxies of ours append to
+    # X-Forwarded-For; DRF's default (None) would believe a client's own X-Forwarded-For.
+    "NUM_PROXIES": env_int("TASKCENTER_NUM_PROXIES", 0),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -393,6 +465,19 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 if env_bool("TASKCENTER_BEHIND_PROXY", default=False):
     # Only behind a proxy that sets this header itself; otherwise clients could forge it.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Failed logins (django-axes) -----------------------------------------------------------
+# Every login form (admin, browsable API) goes through these backends: after AXES_FAILURE_LIMIT
+# wrong passwords for one username from one address, that pair is refused (429), even with the
+# right password, for AXES_COOLOFF_MINUTES. `manage.py axes_reset` lifts every lockout.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("AXES_COOLOFF_MINUTES", 15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 
 # --- Auth, i18n, static --------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -8,7 +8,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The API's throttles would trip on test suites that make thousands of requests.
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405
-    "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min"},
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": "100000/min",
+        "user": "100000/min",
+        "failed_auth": "100000/min",
+    },
 }
 
 # Most tests drive the lifecycle with the demo kinds; a worker started with

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from taskcenter.token_models import ApiToken
 
 
 def token_client(user) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
+    _, key = ApiToken.objects.issue(user)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     client.user = user
     return client
 

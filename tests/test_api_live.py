@@ -8,17 +8,17 @@ import sys
 
 import pytest
 import requests
-from rest_framework.authtoken.models import Token
 
+from taskcenter.token_models import ApiToken
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slow
 
 
 def test_create_start_and_watch_a_task_complete_over_http(live_server, start_worker, user):
-    token = Token.objects.create(user=user)
+    _, key = ApiToken.objects.issue(user)
     session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token.key}"
+    session.headers["Authorization"] = f"Bearer {key}"
     base = f"{live_server.url}/api/v1"
 
     created = session.post(
@@ -72,7 +72,7 @@ def test_schemathesis_finds_no_failures(live_server, user):
     ``negative_data_rejection`` (an empty query parameter means "not set", as in the browsable
     API's filter form, rather than a 400).
     """
-    token = Token.objects.create(user=user)
+    _, key = ApiToken.objects.issue(user)
     result = subprocess.run(
         [
             sys.executable,
@@ -81,7 +81,7 @@ def test_schemathesis_finds_no_failures(live_server, user):
             "run",
             f"{live_server.url}/api/schema/",
             "--header",
-            f"Authorization: Bearer {token.key}",
+            f"Authorization: Bearer {key}",
             "--max-time",
             "40",
             "--workers",

@@ -13,11 +13,11 @@ from datetime import datetime
 import pytest
 import requests
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 
 from sandbox.platform import SandboxPlatform
 from scraping.models import ScrapeResult
 from taskcenter.models import Task
+from taskcenter.token_models import ApiToken
 
 from .conftest import wait_for
 
@@ -124,7 +124,7 @@ def client_of(live_server):
     """A session for user ``user-789`` (the seed's example user) with a real token."""
     user = get_user_model().objects.create_user("user-789", password=None)
     session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {Token.objects.create(user=user).key}"
+    session.headers["Authorization"] = f"Bearer {ApiToken.objects.issue(user)[1]}"
     base = f"{live_server.url}/api/v1"
 
     def call(method: str, path: str, **kwargs) -> requests.Response:

@@ -7,9 +7,9 @@ import shutil
 import subprocess
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from taskcenter.models import Status, Task
+from taskcenter.token_models import ApiToken
 
 from .conftest import ROOT
 
@@ -40,7 +40,7 @@ def run(script: str) -> list[dict]:
 
 
 def test_the_seeds_three_examples_work_pasted_with_a_token(live_server, user):
-    token = Token.objects.create(user=user).key
+    token = ApiToken.objects.issue(user)[1]
     create, listing, cancel = [
         line_group
         for line_group in readme_block("Data sync (seed 002)").split("\ncurl")

@@ -1,4 +1,9 @@
-"""Token authentication that accepts ``Authorization: Bearer <key>`` as well as ``Token <key>``."""
+"""Token authentication that accepts ``Authorization: Bearer <key>`` as well as ``Token <key>``.
+
+Keys are looked up by digest (``taskcenter.token_models``), and wrong keys are rate-limited per
+client address (``FailedTokenThrottle``): past the limit every token from that address is refused
+with 429, the right one too, so a guesser learns nothing from the answers.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,19 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.request import Request
 
+from ..token_models import ApiToken
+from .throttling import FailedTokenThrottle
+
 KEYWORDS = (b"bearer", b"token")
 
 
 class BearerTokenAuthentication(TokenAuthentication):
-    """DRF's token model and lookup, with both keywords. Listed first in the settings so that
-    DRF answers unauthenticated requests 401 with ``WWW-Authenticate: Bearer``, not 403."""
+    """DRF's token authentication on hashed keys, with both keywords. Listed first in the
+    settings so that DRF answers unauthenticated requests 401 with ``WWW-Authenticate: Bearer``,
+    not 403."""
 
     keyword = "Bearer"
+    model = ApiToken
 
     def authenticate(self, request: Request) -> Any:
         auth = get_authorization_header(request).split()
@@ -30,9 +40,26 @@ class BearerTokenAuthentication(TokenAuthentication):
             key = auth[1].decode()
         except UnicodeError:
             raise exceptions.AuthenticationFailed("Invalid token header.") from None
-        if "\x00" in key or len(key) > 64:
+        throttle = FailedTokenThrottle()
+        if throttle.is_locked_out(request):
+            raise exceptions.Throttled(
+                throttle.wait(), "Too many invalid tokens from this address."
+            )
+        try:
+            if "\x00" in key or len(key) > 64:
+                raise exceptions.AuthenticationFailed("Invalid token.")
+            return self.authenticate_credentials(key)
+        except exceptions.AuthenticationFailed:
+            throttle.record_failure(request)
+            raise
+
+    def authenticate_credentials(self, key: str) -> tuple[Any, ApiToken]:
+        token = ApiToken.objects.for_key(key)
+        if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
-        return self.authenticate_credentials(key)
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        return token.user, token
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'

@@ -1,151 +1,75 @@
-"""The API's rate limits, counted once for every web process on the machine.
+"""Rate limits on a cache every web process shares.
 
-DRF's throttles keep each client's request times in Django's default cache, which is per
-process: behind gunicorn's N workers a client could make N times its rate. These count in a
-small SQLite file under ``TASKCENTER_VAR_DIR`` that all of the machine's processes share, apart
-from the service's database so a burst of API calls never waits on its write lock.
+The request throttles are DRF's own ``AnonRateThrottle`` and ``UserRateThrottle`` (see
+``REST_FRAMEWORK`` in the settings); what makes them hold across gunicorn's processes and across
+machines is Django's ``default`` cache, which the settings point at the database (or at Redis
+when ``REDIS_URL`` is set) instead of per-process memory.
 
-They keep two counters per client rather than a list of times (a sliding-window counter): the
-requests of the current window and of the one before, the latter weighted by how much of it
-still overlaps the last ``period`` seconds. One small row per client, one short write per
-request, and within a few percent of an exact sliding log.
+``FailedTokenThrottle`` limits something else: wrong bearer tokens per client address. DRF runs
+throttles only after authentication succeeded or was skipped, so a guesser whose every request
+fails authentication would never meet one; ``BearerTokenAuthentication`` asks this throttle
+before it looks a token up and tells it about every token that matched nothing.
+
+DRF's throttles read a client's history and write it back, so two processes that read the same
+history both pass and one entry is lost: under a concurrent burst they let through more than
+their rate (several times more, measured; see tests/test_api_throttling.py). For the request
+rates, a fairness limit, that is the accepted cost of one cache write per request. Failed tokens
+are a security limit, so their history is written under a lock in the shared cache (``add`` is
+atomic on the database cache and on Redis): no failure is lost, and at most
+``rate + concurrent guesses - 1`` wrong tokens are ever looked up per address and window.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-import os
-import sqlite3
-import threading
 import time
-from pathlib import Path
 
-from django.conf import settings
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
 
-logger = logging.getLogger("taskcenter.api")
-
-SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS rate_window ("
-    " key TEXT PRIMARY KEY, window INTEGER NOT NULL, current INTEGER NOT NULL,"
-    " previous INTEGER NOT NULL, expires REAL NOT NULL)"
-)
-# Rows of clients gone quiet are swept on every this-many-th write of a process.
-SWEEP_EVERY = 1000
+# How long one failure's read-and-write may hold its client's lock.
+LOCK_SECONDS = 5.0
 
 
-class RateStore:
-    """Per-client request counters in one SQLite file, safe across threads and processes."""
+class FailedTokenThrottle(SimpleRateThrottle):
+    """``THROTTLE_FAILED_AUTH_RATE`` wrong tokens per client address; past it, every token
+    check from that address is refused with 429 until old failures leave the window."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
+    scope = "failed_auth"
 
-    def _connection(self) -> sqlite3.Connection:
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():  # new thread, or a forked process
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            # Counters, not records: losing the last writes to a power cut is harmless.
-            connection.execute("PRAGMA synchronous=OFF")
-            connection.execute(SCHEMA)
-            local.connection, local.pid, local.writes = connection, os.getpid(), 0
-        return local.connection
+    def get_cache_key(self, request: Request, view: object | None) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
-    def hit(self, key: str, limit: int, period: float, now: float | None = None) -> float:
-        """Count one request of ``key`` if it is within ``limit`` per ``period`` seconds.
+    def _load(self, request: Request) -> None:
+        self.key = self.get_cache_key(request, None)
+        self.history = self.cache.get(self.key, [])
+        self.now = self.timer()
+        while self.history and self.history[-1] <= self.now - self.duration:
+            self.history.pop()
 
-        Returns 0.0 when it was allowed (and counted), else the seconds until one would be.
-        """
-        now = time.time() if now is None else now
-        window, into = divmod(now, period)
-        window = int(window)
-        connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            row = connection.execute(
-                "SELECT window, current, previous FROM rate_window WHERE key = ?", (key,)
-            ).fetchone()
-            current, previous = _counts_in(row, window)
-            weight = 1.0 - into / period
-            if previous * weight + current >= limit:
-                connection.execute("COMMIT")
-                return _wait(current, previous, limit, period, into)
-            connection.execute(
-                "INSERT INTO rate_window (key, window, current, previous, expires)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
-                " window = excluded.window, current = excluded.current,"
-                " previous = excluded.previous, expires = excluded.expires",
-                (key, window, current + 1, previous, (window + 2) * period),
-            )
-            self._sweep_now_and_then(connection, now)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        return 0.0
-
-    def _sweep_now_and_then(self, connection: sqlite3.Connection, now: float) -> None:
-        self._local.writes += 1
-        if self._local.writes % SWEEP_EVERY == 0:
-            connection.execute("DELETE FROM rate_window WHERE expires < ?", (now,))
-
-    def clear(self) -> None:
-        self._connection().execute("DELETE FROM rate_window")
-
-
-def _counts_in(row: tuple | None, window: int) -> tuple[int, int]:
-    """(this window's count, the previous window's count) from a stored row."""
-    if row is None:
-        return 0, 0
-    stored_window, current, previous = row
-    if stored_window == window:
-        return current, previous
-    if stored_window == window - 1:
-        return 0, current
-    return 0, 0
-
-
-def _wait(current: int, previous: int, limit: int, period: float, into: float) -> float:
-    """Seconds until ``previous * (1 - t / period) + current`` drops below ``limit``."""
-    if current < limit and previous:
-        # Within this window, once enough of the previous one has slid out of view.
-        return max(period * (1 - (limit - current) / previous) - into, 0.0) + 0.001
-    # Not in this window: in the next one, this window's count becomes the weighted one.
-    return (period - into) + period * max(1 - limit / max(current, 1), 0.0) + 0.001
-
-
-store = RateStore(Path(settings.VAR_DIR) / "throttle.sqlite3")
-
-
-class _SharedRateThrottle:
-    """``SimpleRateThrottle``'s rate and key, counted in ``store``."""
-
-    _wait_seconds = 0.0
-
-    def allow_request(self, request, view) -> bool:
+    def is_locked_out(self, request: Request) -> bool:
+        """Whether this client has used up its failures; ``wait()`` then says for how long."""
         if self.rate is None:
-            return True
-        key = self.get_cache_key(request, view)
-        if key is None:
-            return True
+            return False
+        self._load(request)
+        return len(self.history) >= self.num_requests
+
+    def wait(self) -> float:
+        """Seconds until enough failures leave the window for one more check."""
+        oldest_counted = self.history[self.num_requests - 1]
+        return max(oldest_counted + self.duration - self.now, 1.0)
+
+    def record_failure(self, request: Request) -> None:
+        """Count one wrong token (DRF's own history list, newest first), never losing one to a
+        concurrent writer."""
+        if self.rate is None:
+            return
+        lock = f"{self.get_cache_key(request, None)}:lock"
+        deadline = time.monotonic() + LOCK_SECONDS
+        # A holder that died leaves a lock that expires by itself after LOCK_SECONDS.
+        while not self.cache.add(lock, 1, LOCK_SECONDS) and time.monotonic() < deadline:
+            time.sleep(0.005)
         try:
-            self._wait_seconds = store.hit(key, self.num_requests, self.duration)
-        except sqlite3.Error:
-            # Fail open: a broken counter file must not take the API down with it.
-            logger.exception("Rate limit store unavailable; request let through")
-            return True
-        return self._wait_seconds == 0.0
-
-    def wait(self) -> float | None:
-        return math.ceil(self._wait_seconds) if self._wait_seconds else None
-
-
-class SharedAnonRateThrottle(_SharedRateThrottle, AnonRateThrottle):
-    """``THROTTLE_ANON_RATE`` per client address, across the machine's processes."""
-
-
-class SharedUserRateThrottle(_SharedRateThrottle, UserRateThrottle):
-    """``THROTTLE_USER_RATE`` per user, across the machine's processes."""
+            self._load(request)
+            self.throttle_success()
+        finally:
+            self.cache.delete(lock)

@@ -1,20 +1,22 @@
-"""Print a user's API token, creating it on first use."""
+"""Issue an API token and print its key: the only time the key is shown."""
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from rest_framework.authtoken.models import Token
+
+from taskcenter.token_models import ApiToken
 
 
 class Command(BaseCommand):
     help = (
-        "Print the API token of <username> (created if missing); use it as "
-        "'Authorization: Bearer <token>'. --reset replaces an existing token."
+        "Issue a new API token for <username> and print its key, once (only its digest is "
+        "stored); use it as 'Authorization: Bearer <key>'. --reset revokes the user's other "
+        "tokens first."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument(
-            "--reset", action="store_true", help="Revoke the current token and issue a new one."
+            "--reset", action="store_true", help="Revoke the user's existing tokens first."
         )
 
     def handle(self, *args, username: str, reset: bool, **options):
@@ -26,6 +28,8 @@ class Command(BaseCommand):
         if not user.is_active:
             raise CommandError(f"User {username!r} is inactive")
         if reset:
-            Token.objects.filter(user=user).delete()
-        token, _ = Token.objects.get_or_create(user=user)
-        self.stdout.write(token.key)
+            revoked, _ = ApiToken.objects.filter(user=user).delete()
+            if revoked:
+                self.stderr.write(f"Revoked {revoked} earlier token(s) of {username}.")
+        _, key = ApiToken.objects.issue(user)
+        self.stdout.write(key)
