@@ -35,9 +35,7 @@ def log_in(url: str, password: str, address: str = ATTACKER) -> int:
 
 
 @pytest.mark.parametrize("url", [ADMIN_LOGIN, API_LOGIN])
-def test_wrong_passwords_lock_the_account_out_from_that_address_until_axes_reset(
-    staff_user, url
-):
+def test_wrong_passwords_lock_the_account_out_from_that_address_until_axes_reset(staff_user, url):
     limit = settings.AXES_FAILURE_LIMIT
     assert limit == 10  # the documented default
 
