@@ -252,9 +252,10 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "taskcenter_cache",
-            # Past this many rows the cache drops a third of them; a dropped rate-limit
-            # history is a client's count starting over, so keep room for every client.
-            "OPTIONS": {"MAX_ENTRIES": env_int("CACHE_MAX_ENTRIES", 100_000)},
+            # Past this many rows the cache drops expired ones, then a third of the rest; a
+            # dropped rate-limit history is a client's count starting over, so keep room for
+            # every client of a minute. Not more: each write counts the table's rows.
+            "OPTIONS": {"MAX_ENTRIES": env_int("CACHE_MAX_ENTRIES", 10_000)},
         }
     }
 

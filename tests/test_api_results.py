@@ -130,16 +130,26 @@ def test_results_of_another_users_task_is_404(api, other_api, staff_api, make_ta
     assert staff_api.get(f"{TASKS}/{task.pk}/results").json()["total"] == 3
 
 
+def view_queries(queries: CaptureQueriesContext) -> list[str]:
+    """The queries of the view itself: rate limiting's reads and writes of the shared cache
+    (the database cache here, in savepoints) are the same for every request."""
+    return [
+        query["sql"]
+        for query in queries.captured_queries
+        if "taskcenter_cache" not in query["sql"] and "SAVEPOINT" not in query["sql"]
+    ]
+
+
 def test_results_query_count_does_not_grow_with_rows(api, make_task):
     task = make_task()
     add_rows(task, TWEETS * 20)
     with CaptureQueriesContext(connection) as queries:
         assert len(api.get(f"{TASKS}/{task.pk}/results").json()["items"]) == 60
-    few = len(queries)
+    few = len(view_queries(queries))
     add_rows(task, TWEETS * 20)
     with CaptureQueriesContext(connection) as queries:
         assert len(api.get(f"{TASKS}/{task.pk}/results").json()["items"]) == 100
-    assert len(queries) == few <= 6
+    assert len(view_queries(queries)) == few <= 6
 
 
 def test_deleting_a_task_deletes_its_results(api, make_task):
