@@ -39,9 +39,10 @@ def linked_urls(html: str) -> list[str]:
 
 
 @pytest.fixture
-def collected_static(settings, tmp_path) -> Client:
+def collected_static(settings, tmp_path, db) -> Client:
     """A client of the service as ``run_service`` serves it: collectstatic, then whitenoise
-    serving STATIC_ROOT (DEBUG off, no staticfiles finders)."""
+    serving STATIC_ROOT (DEBUG off, no staticfiles finders). The database is for the rate
+    limits: the docs views count their anonymous clients in the shared database cache."""
     settings.STATIC_ROOT = tmp_path / "static"
     call_command("collectstatic", interactive=False, verbosity=0)
     return Client()  # a new handler: whitenoise reads STATIC_ROOT when it is built
