@@ -167,8 +167,10 @@ def test_run_service_serves_admin_with_css_and_stops_both_children_on_sigint(
         children = children_of(process.pid)
         assert len(children) == 2  # gunicorn and the worker
 
-        login = requests.get(f"{base}/admin/login/", timeout=5)
-        css = requests.get(f"{base}/static/admin/css/base.css", timeout=5)
+        # gunicorn's workers may still be loading Django when the banner is out: the first
+        # answer waits for them (measured up to ~5 s beside a CPU hog), so no tight timeout.
+        login = requests.get(f"{base}/admin/login/", timeout=60)
+        css = requests.get(f"{base}/static/admin/css/base.css", timeout=60)
         assert login.status_code == 200
         assert css.status_code == 200
         assert "text/css" in css.headers["content-type"]
