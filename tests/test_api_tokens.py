@@ -91,7 +91,7 @@ def test_the_admin_shows_tokens_masked_and_cannot_add_or_edit_them(user, staff_u
     assert status_with(key) == 401
 
 
-BEFORE = [("taskcenter", "0007_shared_cache_table")]
+BEFORE = [("taskcenter", "0010_shared_cache_table")]
 
 
 @pytest.mark.django_db(transaction=True)

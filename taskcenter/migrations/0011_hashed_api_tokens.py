@@ -38,7 +38,7 @@ def hash_existing_tokens(apps, schema_editor) -> None:
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('taskcenter', '0007_shared_cache_table'),
+        ('taskcenter', '0010_shared_cache_table'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -15,6 +15,6 @@ def create_cache_table(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("taskcenter", "0006_quota_account_ledger")]
+    dependencies = [("taskcenter", "0009_account_hold_owner_unique")]
 
     operations = [migrations.RunPython(create_cache_table, migrations.RunPython.noop)]
