@@ -37,9 +37,9 @@ RESTART_AFTER_COMPLETED = 60
 DEADLINE = 300.0
 SETUP_USER = (
     "from django.contrib.auth import get_user_model\n"
-    "from rest_framework.authtoken.models import Token\n"
+    "from taskcenter.token_models import ApiToken\n"
     "user = get_user_model().objects.create_user('restart', password='restart-pass-123')\n"
-    "print(Token.objects.create(user=user).key)\n"
+    "print(ApiToken.objects.issue(user)[1])\n"
 )
 
 
