@@ -482,6 +482,8 @@ AXES_RESET_ON_SUCCESS = True
 # Lockouts are listed and lifted with axes' commands (axes_list_attempts, axes_reset); its admin
 # pages would add bulk actions outside the admin's permission checks.
 AXES_ENABLE_ADMIN = False
+# Its start-up banner would land in every management command's output (issue_token is piped).
+AXES_VERBOSE = False
 
 # --- Auth, i18n, static --------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
