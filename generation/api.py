@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -80,6 +80,14 @@ class IsStaff(BasePermission):
 # --- input -----------------------------------------------------------------------------------
 
 
+@extend_schema_field(
+    # Matched case-insensitively and trimmed; the schema names the canonical spelling.
+    {"type": "string", "enum": [str(word) for word in words(GENERATION)]}
+)
+class StatusWordField(serializers.CharField):
+    pass
+
+
 class TaskListQuery(serializers.Serializer):
     p = serializers.IntegerField(
         min_value=1, max_value=MAX_PAGE, default=1, help_text="Page number, from 1."
@@ -94,7 +102,7 @@ class TaskListQuery(serializers.Serializer):
     task_id = serializers.CharField(
         required=False, max_length=128, help_text="The platform's task id."
     )
-    status = serializers.CharField(
+    status = StatusWordField(
         required=False, max_length=32, help_text=f"One of {', '.join(map(str, words(GENERATION)))}."
     )
     action = serializers.CharField(required=False, max_length=50, help_text="song, lyrics, ...")

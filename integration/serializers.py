@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from taskcenter.api import parsers as bounded_json
@@ -64,6 +65,11 @@ def _bigint(**kwargs: Any) -> StrictIntegerField:
     return StrictIntegerField(min_value=0, max_value=BIGINT_MAX, **kwargs)
 
 
+@extend_schema_field({"type": "integer", "enum": [0]})
+class NewStatusField(StrictIntegerField):
+    """A new row's status: 0 (pending) is the only value a client may send."""
+
+
 class CreateIntegrationTaskInput(serializers.Serializer):
     """A new row: the seed's NOT NULL columns are required; user_id defaults to the caller."""
 
@@ -75,7 +81,7 @@ class CreateIntegrationTaskInput(serializers.Serializer):
         max_length=65_536, help_text='JSON object as text, e.g. "{\\"project\\":\\"p1\\"}".'
     )
     user_id = _bigint(required=False, help_text="The owner; staff may name another user.")
-    status = StrictIntegerField(
+    status = NewStatusField(
         required=False, help_text="0 if sent: a new task is pending (it is queued at once)."
     )
     task_type = StrictCharField(
@@ -106,9 +112,13 @@ class IntegrationTaskDoc(serializers.Serializer):
     id = serializers.IntegerField()
     integration_id = serializers.IntegerField()
     user_id = serializers.IntegerField()
-    client_id = serializers.IntegerField()
+    client_id = serializers.IntegerField(
+        allow_null=True, help_text="null for a task created through another API."
+    )
     account_id = serializers.IntegerField(allow_null=True, help_text="null if not numeric.")
-    template_id = serializers.IntegerField()
+    template_id = serializers.IntegerField(
+        allow_null=True, help_text="null for a task created through another API."
+    )
     argument = serializers.CharField(help_text="The parameters: a JSON object, as text.")
     status = serializers.IntegerField(help_text="0 pending, 1 running, 2 done, 3 failed.")
     created_at = serializers.IntegerField(help_text="Milliseconds since the epoch.")

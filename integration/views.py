@@ -21,7 +21,7 @@ from rest_framework.response import Response
 
 from taskcenter import lifecycle
 from taskcenter.api.envelope import EnvelopeAPIView, ok, page_args, tasks_page
-from taskcenter.api.envelope_schema import enveloped, errors
+from taskcenter.api.envelope_schema import PAGE_PARAM, SIZE_PARAM, enveloped, errors
 from taskcenter.models import Task
 from taskcenter.status_words import INTEGRATION, statuses_for, words
 
@@ -88,9 +88,12 @@ class IntegrationTaskListView(IntegrationView):
     @extend_schema(
         operation_id="integration_tasks_list",
         parameters=[
-            OpenApiParameter("page", OpenApiTypes.INT, description="From 1 (default 1)."),
-            OpenApiParameter("size", OpenApiTypes.INT, description="1-100 (default 20)."),
-            *[OpenApiParameter(name, OpenApiTypes.INT) for name in ID_FILTERS],
+            PAGE_PARAM,
+            SIZE_PARAM,
+            *[
+                OpenApiParameter(name, {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX})
+                for name in ID_FILTERS
+            ],
             OpenApiParameter("status", OpenApiTypes.INT, enum=[0, 1, 2, 3]),
         ],
         responses={200: enveloped("IntegrationTaskPageEnvelope", PAGE), **errors(400, 401)},

@@ -6,9 +6,11 @@ import json
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from taskcenter.api.envelope import StrictCharField
 from taskcenter.api.serializers import SafeJSONField
 from taskcenter.models import Status
 from taskcenter.status_words import PUBLISHING, words
@@ -95,11 +97,16 @@ class IdField(serializers.IntegerField):
 PLATFORM_TYPE_HELP = ", ".join(f"{int(code)} {PLATFORM_LABELS[code]}" for code in PlatformType)
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class CredentialsField(SafeJSONField):
+    """Login data: a JSON object (cookies, tokens)."""
+
+
 class AccountInput(serializers.Serializer):
     type = serializers.ChoiceField(choices=PlatformType.choices, help_text=PLATFORM_TYPE_HELP)
-    userName = serializers.CharField(max_length=100)
-    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    credentials = SafeJSONField(
+    userName = StrictCharField(max_length=100)
+    name = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
+    credentials = CredentialsField(
         required=False,
         default=dict,
         help_text="Login data (cookies, tokens) for the platform; stored, never returned.",
@@ -116,9 +123,9 @@ class AccountInput(serializers.Serializer):
 class AccountUpdateInput(AccountInput):
     id = IdField()
     type = serializers.ChoiceField(choices=PlatformType.choices, required=False)
-    userName = serializers.CharField(max_length=100, required=False)
-    name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    credentials = SafeJSONField(required=False)
+    userName = StrictCharField(max_length=100, required=False)
+    name = StrictCharField(max_length=100, required=False, allow_blank=True)
+    credentials = CredentialsField(required=False)
 
 
 class IdInput(serializers.Serializer):
@@ -129,7 +136,7 @@ class RecordTargetInput(serializers.Serializer):
     """One record by ``id``, or a whole batch by its ``task_id``."""
 
     id = IdField(required=False)
-    task_id = serializers.CharField(max_length=64, required=False)
+    task_id = StrictCharField(max_length=64, required=False)
 
     def validate(self, attrs: dict) -> dict:
         if ("id" in attrs) == ("task_id" in attrs):
@@ -137,10 +144,34 @@ class RecordTargetInput(serializers.Serializer):
         return attrs
 
 
+# The words a client may set; the rest are the worker's and are refused with a 400 that says so.
+PENDING_WORD = "待发布"
+CANCELLED_WORD = "已取消"
+
+
+@extend_schema_field({"type": "string", "enum": [PENDING_WORD, CANCELLED_WORD]})
+class ClientStatusField(serializers.ChoiceField):
+    pass
+
+
+class RecordTargetSchema(OpenApiSerializerExtension):
+    """Exactly one of ``id`` and ``task_id``: the schema says so, as ``validate()`` does."""
+
+    target_class = RecordTargetInput
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["oneOf"] = [
+            {"required": [name], "not": {"required": [other]}}
+            for name, other in (("id", "task_id"), ("task_id", "id"))
+        ]
+        return schema
+
+
 class StatusUpdateInput(serializers.Serializer):
     id = IdField()
-    status = serializers.ChoiceField(choices=[str(w) for w in words(PUBLISHING)])
-    error_msg = serializers.CharField(
+    status = ClientStatusField(choices=[str(w) for w in words(PUBLISHING)])
+    error_msg = StrictCharField(
         max_length=1000, required=False, allow_blank=True, allow_null=True, default=""
     )
 
@@ -157,7 +188,15 @@ class RecordQuery(serializers.Serializer):
     task_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
 
 
-@extend_schema_field({"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]})
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+            # A name: not blank once trimmed, at most 300 characters, no NUL.
+            {"type": "string", "pattern": "^\\s*[^\\s\\x00][^\\x00]{0,299}$"},
+        ]
+    }
+)
 class RefField(serializers.Field):
     """A file or account named by id (number or digits) or by name."""
 
@@ -218,7 +257,7 @@ class PublishInput(serializers.Serializer):
 
     fileList = serializers.ListField(child=RefField(), min_length=1, max_length=100)
     accountList = serializers.ListField(child=RefField(), min_length=1, max_length=100)
-    title = serializers.CharField(max_length=MAX_TITLE)
+    title = StrictCharField(max_length=MAX_TITLE)
     tags = TagsField(required=False, default=list)
     enableTimer = serializers.BooleanField(required=False, default=False)
     scheduleTime = serializers.DateTimeField(required=False, allow_null=True, default=None)

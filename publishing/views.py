@@ -31,6 +31,8 @@ from .envelope import EnvelopeSerializer, SeedView, fail, ok, transition_refused
 from .models import LoginStatus, PlatformAccount, PublishTaskRecord, VideoFile
 from .platforms import platform_names_matching
 from .serializers import (
+    CANCELLED_WORD,
+    PENDING_WORD,
     AccountInput,
     AccountUpdateInput,
     IdInput,
@@ -46,8 +48,6 @@ from .serializers import (
 
 ENVELOPE = {200: EnvelopeSerializer, 400: EnvelopeSerializer, 404: EnvelopeSerializer}
 JSON_OR_FORM = [SafeJSONParser, FormParser, MultiPartParser]
-PENDING_WORD = "待发布"
-CANCELLED_WORD = "已取消"
 
 
 def _valid(serializer_class: type, data: Any) -> dict:

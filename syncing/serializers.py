@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from taskcenter.api.envelope import StrictCharField
@@ -49,6 +50,13 @@ def _time(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        # These two are set at the top level of a sync task, never inside its parameters.
+        "not": {"anyOf": [{"required": [key]} for key in sorted(FIXED_KEYS)]},
+    }
+)
 class JSONObjectField(SafeJSONField):
     """A JSON object (Go's map[string]interface{}) whose content both databases can store."""
 
@@ -69,11 +77,25 @@ def _no_fixed_keys(value: dict, name: str) -> None:
         )
 
 
+# validate_source_id as a pattern: 1-64 of these characters (maxLength), not only dots.
+SOURCE_ID_PATTERN = "^[A-Za-z0-9_.:-]{0,63}[A-Za-z0-9_:-][A-Za-z0-9_.:-]{0,63}$"
+
+
+@extend_schema_field({"type": "string", "pattern": SOURCE_ID_PATTERN, "maxLength": 64})
+class IdentifierField(StrictCharField):
+    pass
+
+
+@extend_schema_field({"type": "string", "enum": sorted(KIND_OF)})
+class SyncKindField(StrictCharField):
+    pass
+
+
 class CreateSyncTaskInput(serializers.Serializer):
     """CreateSyncTaskRequest: data_source_id and task_type required."""
 
-    data_source_id = StrictCharField(max_length=64)
-    task_type = StrictCharField(max_length=50, help_text="full_sync or incremental_sync.")
+    data_source_id = IdentifierField(max_length=64)
+    task_type = SyncKindField(max_length=50, help_text="full_sync or incremental_sync.")
     interface_id = StrictCharField(max_length=64, required=False, allow_blank=True, default="")
     parameters = JSONObjectField(required=False, default=dict)
 

@@ -17,7 +17,13 @@ from rest_framework.response import Response
 
 from taskcenter import lifecycle
 from taskcenter.api.envelope import EnvelopeAPIView, ok, page_args, tasks_page
-from taskcenter.api.envelope_schema import enveloped, errors
+from taskcenter.api.envelope_schema import (
+    PAGE_PARAM,
+    SIZE_PARAM,
+    bounded_int,
+    enveloped,
+    errors,
+)
 from taskcenter.api.pagination import _positive_int
 from taskcenter.errors import InvalidTransition
 from taskcenter.models import Task
@@ -41,8 +47,8 @@ MAX_WINDOW_MINUTES = 24 * 60
 
 TASK = enveloped("SyncTaskEnvelope", SyncTaskDoc())
 LIST_PARAMS = [
-    OpenApiParameter("page", OpenApiTypes.INT, description="From 1 (default 1)."),
-    OpenApiParameter("size", OpenApiTypes.INT, description="1-100 (default 20)."),
+    PAGE_PARAM,
+    SIZE_PARAM,
     OpenApiParameter("data_source_id", OpenApiTypes.STR),
     OpenApiParameter(
         "status", OpenApiTypes.STR, enum=[str(w) for w in words(SYNC)], description="A status word."
@@ -199,7 +205,13 @@ class SyncTaskRetryView(SyncView):
 class SyncStatisticsView(SyncView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("window", OpenApiTypes.INT, description="Minutes, 1-1440 (5)."),
+            bounded_int(
+                "window",
+                1,
+                MAX_WINDOW_MINUTES,
+                DEFAULT_WINDOW_MINUTES,
+                f"Minutes, 1-{MAX_WINDOW_MINUTES} (default {DEFAULT_WINDOW_MINUTES}).",
+            ),
             OpenApiParameter("data_source_id", OpenApiTypes.STR),
         ],
         responses={

@@ -419,6 +419,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "taskcenter.api.schema.forbid_nul_in_strings",
         "taskcenter.api.schema.document_auth_errors",
+        "taskcenter.api.schema.document_json_bodies",
     ],
     "ENUM_NAME_OVERRIDES": {
         "TaskStatusEnum": "taskcenter.models.Status",

@@ -182,9 +182,14 @@ def test_openapi_schema_documents_actions_and_errors(api):
     assert {"200", "404", "409"} <= set(start)
     assert "400" in paths["/api/v1/tasks"]["post"]["responses"]
     size = next(p for p in paths["/api/v1/tasks"]["get"]["parameters"] if p["name"] == "size")
-    assert size["schema"]["maximum"] == 100
+    integer, empty = size["schema"]["anyOf"]
+    assert (integer["minimum"], integer["maximum"]) == (1, 100)
+    assert empty["maxLength"] == 0  # size= means the default
     assert "bearerAuth" in schema["components"]["securitySchemes"]
-    assert {"401", "429"} <= set(start)
+    assert {"401", "414", "429"} <= set(start)
+    assert "413" in paths["/api/v1/tasks"]["post"]["responses"]
+    execution = schema["components"]["schemas"]["TaskExecution"]
+    assert "traceback" not in execution["required"]  # staff only: absent for others
 
 
 def test_swagger_ui_and_browsable_api_render(api, make_task):

@@ -4,8 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
+
+from .pagination import DEFAULT_SIZE, MAX_PAGE, MAX_SIZE, whole_number_schema
+
+
+def bounded_int(name: str, minimum: int, maximum: int, default: int, description: str) -> Any:
+    """A query integer with the bounds the server enforces (outside them: a 400 naming it);
+    empty means the default."""
+    return OpenApiParameter(
+        name, whole_number_schema(minimum, maximum, default), description=description
+    )
+
+
+PAGE_PARAM = bounded_int("page", 1, MAX_PAGE, 1, "From 1 (default 1); past the end: empty.")
+SIZE_PARAM = bounded_int(
+    "size", 1, MAX_SIZE, DEFAULT_SIZE, f"1-{MAX_SIZE} (default {DEFAULT_SIZE})."
+)
 
 
 class EnvelopeFieldError(serializers.Serializer):

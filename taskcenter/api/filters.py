@@ -19,7 +19,9 @@ from drf_spectacular.utils import extend_schema_field
 from ..models import ExecutionStatus, Status, Task, TaskExecution
 
 INT64_MAX = 2**63 - 1
-_EPOCH = re.compile(r"^-?\d{1,12}(\.\d{1,9})?$")
+# Epoch seconds from 1970 to 5138: every value the pattern admits is a time Python can hold.
+EPOCH_PATTERN = r"^[0-9]{1,11}(\.[0-9]{1,9})?$"
+_EPOCH = re.compile(EPOCH_PATTERN)
 
 
 class CommaMultipleChoiceField(forms.MultipleChoiceField):
@@ -136,9 +138,16 @@ class FlexibleDateTimeField(forms.Field):
 
 @extend_schema_field(
     {
-        "type": "string",
-        "format": "date-time",
-        "description": "ISO 8601 date-time (or a date, or epoch seconds such as 1705314600).",
+        # An empty value means "not set", as for every filter (the browsable API's filter
+        # form sends every field): documented, so that clients and fuzzers may rely on it.
+        "anyOf": [
+            {"type": "string", "format": "date-time"},
+            {"type": "string", "format": "date"},
+            {"type": "string", "pattern": EPOCH_PATTERN},
+            {"type": "string", "maxLength": 0},
+        ],
+        "description": "ISO 8601 date-time (or a date, or epoch seconds such as 1705314600); "
+        "empty means not set.",
     }
 )
 class TimeFilter(django_filters.Filter):

@@ -31,6 +31,17 @@ def _positive_int(request: Request, name: str, default: int, maximum: int) -> in
     return value
 
 
+def whole_number_schema(minimum: int, maximum: int, default: int) -> dict:
+    """A query integer within bounds; empty (``size=``) means the default, as in every filter."""
+    return {
+        "anyOf": [
+            {"type": "integer", "minimum": minimum, "maximum": maximum},
+            {"type": "string", "maxLength": 0},
+        ],
+        "default": default,
+    }
+
+
 class PageSizePagination(BasePagination):
     """``page`` (from 1) and ``size`` (default 20, at most 100; more is a 400 naming ``size``).
 
@@ -81,7 +92,7 @@ class PageSizePagination(BasePagination):
                 "required": False,
                 "in": "query",
                 "description": "Page number, from 1. A page past the end is empty.",
-                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
+                "schema": whole_number_schema(1, MAX_PAGE, 1),
             },
             {
                 "name": self.size_query_param,
@@ -89,11 +100,6 @@ class PageSizePagination(BasePagination):
                 "in": "query",
                 "description": f"Items per page (default {DEFAULT_SIZE}, at most {MAX_SIZE}; "
                 "a larger value is a 400 naming `size`).",
-                "schema": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": MAX_SIZE,
-                    "default": DEFAULT_SIZE,
-                },
+                "schema": whole_number_schema(1, MAX_SIZE, DEFAULT_SIZE),
             },
         ]

@@ -48,6 +48,14 @@ MAX_KEY_LENGTH = 200
 MAX_VALUE_LENGTH = 200
 MAX_DATA_TYPE_LENGTH = 50
 KEY_RE = re.compile(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*")
+# parse_query's rules as one pattern, so the schema admits exactly what the server accepts:
+# 1-10 comma-separated terms, each a dotted key, a colon and a value of 1-200 characters once
+# surrounding spaces are dropped (no commas). Keys are at most 200 characters, beyond what the
+# pattern states.
+_KEY = r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*"
+_VALUE = r"[^,\s\x00](?:[^,\x00]{0,198}[^,\s\x00])?"
+_TERM = rf"\s*{_KEY}\s*:\s*{_VALUE}\s*"
+QUERY_PATTERN = rf"^{_TERM}(?:,{_TERM}){{0,{MAX_TERMS - 1}}}$"
 UNINDEXABLE = frozenset('%_\\":,')
 NUMBER_TEXT = re.compile(r"[0-9eE.+-]+")
 
@@ -295,7 +303,7 @@ class ResultSearchView(APIView):
         parameters=[
             OpenApiParameter(
                 "query",
-                {"type": "string", "minLength": 1, "maxLength": 4000},
+                {"type": "string", "maxLength": 4000, "pattern": QUERY_PATTERN},
                 required=True,
                 description="`key1:value1,key2:value2`, e.g. `user.username:elonmusk,text:tesla`.",
             ),

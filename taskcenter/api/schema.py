@@ -48,8 +48,15 @@ AUTH_ERRORS = {
 }
 
 
+# Answered before the view runs, by the web server (414) or the size-limit middleware (413), so
+# the body's shape is not the operation's own: documented by description only.
+URI_TOO_LONG = {"description": "The request line is longer than the web server accepts."}
+TOO_LARGE = {"description": "The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE."}
+
+
 def document_auth_errors(result: dict, generator: Any, request: Any, public: bool) -> dict:
-    """Postprocessing hook: every authenticated operation can also answer 401 and 429."""
+    """Postprocessing hook: every authenticated operation can also answer 401, 414 and 429,
+    and every operation that takes a body 413."""
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
@@ -59,4 +66,31 @@ def document_auth_errors(result: dict, generator: Any, request: Any, public: boo
                 operation["responses"].setdefault(
                     code, {"description": description, "content": error}
                 )
+            operation["responses"].setdefault("414", URI_TOO_LONG)
+            if "requestBody" in operation:
+                operation["responses"].setdefault("413", TOO_LARGE)
+    return result
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def document_json_bodies(result: dict, generator: Any, request: Any, public: bool) -> dict:
+    """Postprocessing hook: where an operation takes JSON, document only JSON.
+
+    The form encodings stay accepted (seed clients send them) but cannot carry the JSON objects
+    (``parameters``, ``credentials``, ``argument``) that the generated form schemas would show
+    as fields, so documenting them would describe requests the server refuses. Multipart-only
+    operations (uploads) keep their multipart body.
+    """
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            content = (
+                operation.get("requestBody", {}).get("content")
+                if isinstance(operation, dict)
+                else None
+            )
+            if content and "application/json" in content:
+                for media_type in FORM_TYPES:
+                    content.pop(media_type, None)
     return result

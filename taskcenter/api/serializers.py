@@ -13,6 +13,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 
 from ..models import Status, Task, TaskEvent, TaskExecution
+from .envelope import StrictCharField
 from .parsers import TooDeeplyNested, check_nesting
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -85,7 +86,8 @@ TEXT_FIELDS = ("name", "description", "account_id", "proxy_id", "platform", "act
 
 
 def _text(max_length: int, **kwargs: Any) -> serializers.CharField:
-    return serializers.CharField(
+    # Strict: a JSON number is a type error (the schema says string), not coerced to text.
+    return StrictCharField(
         max_length=max_length, required=False, allow_blank=True, allow_null=True, **kwargs
     )
 
@@ -147,7 +149,9 @@ class TaskExecutionSerializer(serializers.ModelSerializer):
     proxy_id = NullableText(read_only=True)
     error_message = NullableText(read_only=True)
     duration = serializers.FloatField(read_only=True, allow_null=True, help_text="Seconds.")
-    traceback = serializers.CharField(read_only=True, help_text="Staff only.")
+    # Not read_only: drf-spectacular marks every read-only field required, and this one is
+    # absent for non-staff callers. The serializer only ever writes output.
+    traceback = serializers.CharField(required=False, help_text="Staff only: absent for others.")
 
     class Meta:
         model = TaskExecution
@@ -240,7 +244,7 @@ class TaskCloneInput(_TaskFieldsInput):
 
 
 class CancelInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    reason = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
 
 
 # --- documentation only ----------------------------------------------------------------------
