@@ -51,10 +51,12 @@ KEY_RE = re.compile(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*")
 # parse_query's rules as one pattern, so the schema admits exactly what the server accepts:
 # 1-10 comma-separated terms, each a dotted key, a colon and a value of 1-200 characters once
 # surrounding spaces are dropped (no commas). Keys are at most 200 characters, beyond what the
-# pattern states.
+# pattern states. Spaces are ASCII ones only: regex engines disagree on what else ``\s`` means.
+SPACES = " \t\n\r\x0b\x0c"
+_SPACE = r"[ \t\n\r\x0b\x0c]"
 _KEY = r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*"
-_VALUE = r"[^,\s\x00](?:[^,\x00]{0,198}[^,\s\x00])?"
-_TERM = rf"\s*{_KEY}\s*:\s*{_VALUE}\s*"
+_VALUE = r"[^, \t\n\r\x0b\x0c\x00](?:[^,\x00]{0,198}[^, \t\n\r\x0b\x0c\x00])?"
+_TERM = rf"{_SPACE}*{_KEY}{_SPACE}*:{_SPACE}*{_VALUE}{_SPACE}*"
 QUERY_PATTERN = rf"^{_TERM}(?:,{_TERM}){{0,{MAX_TERMS - 1}}}$"
 UNINDEXABLE = frozenset('%_\\":,')
 NUMBER_TEXT = re.compile(r"[0-9eE.+-]+")
@@ -156,7 +158,7 @@ def parse_query(raw: str | None) -> list[Term]:
     def bad(message: str) -> ValidationError:
         return ValidationError({"query": [message]})
 
-    if raw is None or not raw.strip():
+    if raw is None or not raw.strip(SPACES):
         raise bad("Required: key:value terms separated by commas.")
     if _bad_text(raw):
         raise bad("May not contain NUL characters.")
@@ -166,11 +168,11 @@ def parse_query(raw: str | None) -> list[Term]:
     terms = []
     for part in parts:
         key, colon, value = part.partition(":")
-        key, value = key.strip(), value.strip()
+        key, value = key.strip(SPACES), value.strip(SPACES)
         if not colon:
-            raise bad(f"Term {part.strip()!r} is not key:value.")
+            raise bad(f"Term {part.strip(SPACES)!r} is not key:value.")
         if not key:
-            raise bad(f"Term {part.strip()!r} has an empty key.")
+            raise bad(f"Term {part.strip(SPACES)!r} has an empty key.")
         if len(key) > MAX_KEY_LENGTH or not KEY_RE.fullmatch(key):
             raise bad(
                 f"Key {key[:MAX_KEY_LENGTH]!r} may only hold letters, digits and _, "
