@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from django.http import QueryDict
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
@@ -50,6 +51,31 @@ def check_json_value(value: Any, depth: int = 0) -> None:
     elif isinstance(value, list):
         for item in value:
             check_json_value(item, depth + 1)
+
+
+def _form_encoded(field: serializers.Field) -> bool:
+    # A form body is text throughout; a JSON body has types, and the schema states them.
+    return isinstance(getattr(field.root, "initial_data", None), QueryDict)
+
+
+class TypedIntegerField(serializers.IntegerField):
+    """An integer that arrives as a JSON number (``"5"`` and ``true`` are type errors), or as
+    text in a form body."""
+
+    def to_internal_value(self, data: Any) -> int:
+        typed = isinstance(data, int) and not isinstance(data, bool)
+        if not (typed or (isinstance(data, str) and _form_encoded(self))):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class TypedBooleanField(serializers.BooleanField):
+    """``true`` or ``false`` in JSON (``0`` and ``"yes"`` are type errors), or text in a form."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not (isinstance(data, bool) or (isinstance(data, str) and _form_encoded(self))):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class TaskTypeField(serializers.CharField):
@@ -202,8 +228,8 @@ class _TaskFieldsInput(serializers.Serializer):
     )
     account_id = _text(64)
     proxy_id = _text(64)
-    priority = serializers.IntegerField(required=False, min_value=-100, max_value=100)
-    max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=100)
+    priority = TypedIntegerField(required=False, min_value=-100, max_value=100)
+    max_attempts = TypedIntegerField(required=False, min_value=1, max_value=100)
 
     def validate(self, attrs: dict) -> dict:
         # The models store "no value" as "", so null and "" mean the same for text; null
@@ -222,7 +248,7 @@ class TaskCreateInput(_TaskFieldsInput):
     action = _text(50)
     batch_id = _text(64)
     run_after = serializers.DateTimeField(required=False, allow_null=True)
-    start = serializers.BooleanField(
+    start = TypedBooleanField(
         required=False, default=False, help_text="Queue at once (QUEUED) instead of PENDING."
     )
 
@@ -240,7 +266,7 @@ class TaskCloneInput(_TaskFieldsInput):
     """Overrides for the copy; ``parameters`` are merged over the original's, key by key."""
 
     batch_id = _text(64)
-    start = serializers.BooleanField(required=False, default=False)
+    start = TypedBooleanField(required=False, default=False)
 
 
 class CancelInput(serializers.Serializer):
