@@ -1,4 +1,4 @@
-"""The README's seed-002 curl examples, pasted into a shell against a live server."""
+"""The README's data sync service curl examples, pasted into a shell against a live server."""
 
 from __future__ import annotations
 
@@ -39,11 +39,11 @@ def run(script: str) -> list[dict]:
     return json_documents(done.stdout)
 
 
-def test_the_seeds_three_examples_work_pasted_with_a_token(live_server, user):
+def test_the_data_sync_services_three_examples_work_pasted_with_a_token(live_server, user):
     token = ApiToken.objects.issue(user)[1]
     create, listing, cancel = [
         line_group
-        for line_group in readme_block("Data sync (seed 002)").split("\ncurl")
+        for line_group in readme_block("Data sync (the data sync service)").split("\ncurl")
         if not line_group.startswith("TOKEN=")
     ]
     prefix = f"TOKEN={token}\n"
