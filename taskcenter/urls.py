@@ -11,7 +11,7 @@ urlpatterns = [
     path("api/v1/", include("taskcenter.api.urls")),
     path("api/sync/", include("syncing.urls")),
     path("api/integration/", include("integration.urls")),
-    path("api/task/", include("generation.urls")),  # seed 004 dialect
+    path("api/task/", include("generation.urls")),  # new-api task center
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path(
@@ -20,7 +20,7 @@ urlpatterns = [
         name="redoc",
     ),
     path("api/auth/", include("rest_framework.urls")),
-    path("", include("publishing.urls")),  # seed 000's paths, at the root as it serves them
+    path("", include("publishing.urls")),  # social-auto-upload paths, at the root as it serves them
 ]
 
 

@@ -27,7 +27,7 @@ from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from . import lifecycle, reaper
-from .db_outage import DATABASE_UNAVAILABLE
+from .db_outage import DATABASE_UNAVAILABLE, drop_broken_connection
 from .dispatch import RUN_ATTEMPT_PATH, EngineJob, JobTable
 from .heartbeat import heartbeat
 from .runner import run_attempt, run_claimed_attempt
@@ -217,7 +217,7 @@ class Worker:
                     claimed[task.pk] = (task, execution)
             except DATABASE_UNAVAILABLE:
                 logger.exception("Batch claim failed; claiming one at a time")
-                connection.close()
+                drop_broken_connection()
         work = []
         for job in jobs:
             if job.task_path != RUN_ATTEMPT_PATH:
