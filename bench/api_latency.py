@@ -321,7 +321,7 @@ def drive(size: int) -> dict:
     from django.core.management import call_command
     from django.db import connection
 
-    from taskcenter.token_models import ApiToken
+    from taskcenter.models.tokens import ApiToken
 
     call_command("migrate", verbosity=0, interactive=False)
     User = get_user_model()

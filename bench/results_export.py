@@ -146,7 +146,7 @@ def drive(rows: int) -> dict:
     from django.db import connection
 
     from taskcenter import lifecycle
-    from taskcenter.token_models import ApiToken
+    from taskcenter.models.tokens import ApiToken
 
     call_command("migrate", verbosity=0, interactive=False)
     owner = get_user_model().objects.create_user("bench", password=None)

@@ -15,8 +15,8 @@ from urllib.parse import quote
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from taskcenter import platform_http
 from taskcenter.errors import RetryableError
+from taskcenter.kinds import platform_http
 
 # The platform's words for a job that is over; anything else means "still going".
 SUCCESS, FAILURE = "SUCCESS", "FAILURE"

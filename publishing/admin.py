@@ -21,9 +21,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from taskcenter import lifecycle
-from taskcenter.admin import lifecycle_action, status_badge
+from taskcenter.admin.tasks import lifecycle_action, status_badge
+from taskcenter.api.status_words import PUBLISHING, word_for, words
 from taskcenter.models import Status, Task
-from taskcenter.status_words import PUBLISHING, word_for, words
 
 from .models import PlatformAccount, PublishTaskRecord, VideoFile
 

@@ -1,7 +1,7 @@
 """Seed 000's records: video files, the social accounts they go to, and one publish record per
 file x account.
 
-A record's status is its Task's status seen through ``taskcenter.status_words`` (PUBLISHING
+A record's status is its Task's status seen through ``taskcenter.api.status_words`` (PUBLISHING
 dialect); it is never stored here, so the two cannot drift. Only ``taskcenter.lifecycle``
 changes it.
 """
@@ -15,9 +15,9 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from taskcenter.fields import EncryptedJSONField
+from taskcenter.api.status_words import PUBLISHING, word_for
 from taskcenter.models import Task
-from taskcenter.status_words import PUBLISHING, word_for
+from taskcenter.models.fields import EncryptedJSONField
 
 from .platforms import PLATFORM_LABELS, PlatformType, platform_name
 

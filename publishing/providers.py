@@ -22,8 +22,8 @@ import requests
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from taskcenter import platform_http
 from taskcenter.errors import PermanentError, RetryableError
+from taskcenter.kinds import platform_http
 
 READY = "ready"
 PUBLISHED = "published"

@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from taskcenter.admin import pretty_json
-from taskcenter.admin_base import ReadOnlyModelAdmin
-from taskcenter.admin_views import CappedCountPaginator
+from taskcenter.admin.base import ReadOnlyModelAdmin
+from taskcenter.admin.dashboard import CappedCountPaginator
+from taskcenter.admin.registry import add_task_action
+from taskcenter.admin.tasks import pretty_json
 
 from .export import export_action
 from .models import ScrapeResult
@@ -80,3 +82,11 @@ class ScrapeResultAdmin(ReadOnlyModelAdmin):
     @admin.display(description=_("metadata"))
     def metadata_pretty(self, obj: ScrapeResult) -> str:
         return pretty_json(obj.metadata)
+
+
+def _may_read_results(site: admin.AdminSite, request: HttpRequest) -> bool:
+    """Exporting the results of selected tasks reads results: their view permission decides."""
+    return site.get_model_admin(ScrapeResult).has_view_permission(request)
+
+
+add_task_action(export_action("csv", of_tasks=True), allowed=_may_read_results)

@@ -17,4 +17,9 @@ class ScrapingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from taskcenter.kinds.results import register_results_model
+
+        from .models import ScrapeResult
+
+        register_results_model(ScrapeResult)
         post_migrate.connect(_ensure_search_index, sender=self, dispatch_uid="scrape-search-index")

@@ -305,14 +305,14 @@ def export_action(fmt: str, *, of_tasks: bool = False):
         rows = ScrapeResult.objects.filter(task__in=queryset) if of_tasks else queryset
         return export_response(rows, fmt, filename="scrape_results", with_task=True)
 
-    # Reading results needs their view permission; on the task list the admin answers for
-    # the results' model (``has_view_results_permission``), not for the tasks'.
+    # On the task list (``of_tasks``) the action is offered through the core's registry, whose
+    # check asks for the results' view permission (see ``scraping.admin``), not the tasks'.
     if of_tasks:
         action.__name__ = f"export_task_results_{fmt}"
-        description = _("Export results of selected tasks as %s") % fmt.upper()
-        permission = "view_results"
-    else:
-        action.__name__ = f"export_{fmt}"
-        description = _("Export selected results as %s") % fmt.upper()
-        permission = "view"
+        return admin.action(description=_("Export results of selected tasks as %s") % fmt.upper())(
+            action
+        )
+    action.__name__ = f"export_{fmt}"
+    description = _("Export selected results as %s") % fmt.upper()
+    permission = "view"
     return admin.action(description=description, permissions=[permission])(action)

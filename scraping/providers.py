@@ -15,8 +15,8 @@ from urllib.parse import quote
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from taskcenter import platform_http
 from taskcenter.errors import PermanentError, RetryableError
+from taskcenter.kinds import platform_http
 
 # The six seed-003 task types, as providers know them.
 USER_TWEETS = "USER_TWEETS"

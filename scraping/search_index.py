@@ -4,7 +4,7 @@ Search terms match JSON values by case-insensitive substring, which no B-tree in
 million rows every search read the whole table, twice (count and page), about a second each on
 SQLite. An FTS5 table with the trigram tokenizer indexes every three-character slice of each
 row's JSON text; ``LIKE '%value%'`` on it finds the candidate rows from the index, and the exact
-key-by-key conditions then run on those candidates only (``taskcenter.api.results``).
+key-by-key conditions then run on those candidates only (``scraping.api.views``).
 
 It is an external-content table over ``scraping_scraperesult`` (it stores only the index, not a
 second copy of the data), kept current by three triggers. SQLite rebuilds a table to alter it

@@ -14,10 +14,10 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from syncing.api.serializers import TYPE_OF
+from taskcenter.api.status_words import SYNC, word_for, words
 from taskcenter.models import FINISHED_STATUSES, ExecutionStatus, Status, Task, TaskExecution
-from taskcenter.status_words import SYNC, word_for, words
 
-from .serializers import TYPE_OF
 from .sync import DATA_TYPE, results_model
 
 

@@ -16,14 +16,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.apps import apps
-from django.conf import settings
 from django.utils import timezone
 
+from syncing.providers import DataSourceClient, SourceTimeout
 from taskcenter.errors import PermanentError
+from taskcenter.kinds.results import results_model
 from taskcenter.models import Status, Task
-
-from .source import DataSourceClient, SourceTimeout
 
 DATA_TYPE = "sync_record"
 FULL = "full"
@@ -32,10 +30,6 @@ INCREMENTAL = "incremental"
 FULL_KIND = "sync.full_sync"
 INCREMENTAL_KIND = "sync.incremental_sync"
 SYNC_KINDS = (FULL_KIND, INCREMENTAL_KIND)
-
-
-def results_model() -> Any:
-    return apps.get_model(settings.TASKCENTER.get("RESULTS_MODEL", "scraping.ScrapeResult"))
 
 
 def previous_watermark(task: Task) -> str | None:

@@ -10,9 +10,9 @@ import re
 
 from rest_framework import serializers
 
+from syncing.providers import is_dot_segment
 from taskcenter.kinds import RetryPolicy, task_kind
 
-from .source import is_dot_segment
 from .sync import FULL, FULL_KIND, INCREMENTAL, INCREMENTAL_KIND, run_sync
 
 PLATFORM = "datasource"

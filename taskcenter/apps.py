@@ -9,7 +9,13 @@ class TaskCenterConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
-        from . import encryption, kinds
+        from taskcenter import checks as taskcenter_checks
+        from taskcenter.execution import dispatch
+        from taskcenter.kinds import autodiscover
+        from taskcenter.lib import encryption
+        from taskcenter.lifecycle import hooks
 
         checks.register(encryption.check_keys)
-        kinds.autodiscover()
+        checks.register(taskcenter_checks.check_providers_off_the_sandbox, checks.Tags.security)
+        hooks.install_dispatcher(dispatch.enqueue_attempt)
+        autodiscover()

@@ -104,6 +104,9 @@ def var_secret(name: str, make: Callable[[], str]) -> str:
 
 
 DEBUG = env_bool("DEBUG", default=False)
+# System checks to keep quiet, e.g. "taskcenter.W001,taskcenter.W002" for a demo that runs against
+# the sandbox platform on purpose (``make run`` does).
+SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS")
 # Production refuses to start on the per-installation secrets kept in VAR_DIR.
 REQUIRE_SECRETS = not DEBUG and env_bool("TASKCENTER_REQUIRE_SECRET_KEY", default=False)
 SECRET_KEY = env_str("SECRET_KEY")
@@ -116,7 +119,7 @@ if not SECRET_KEY:
     SECRET_KEY = var_secret("secret_key", get_random_secret_key)
 
 # Fernet keys that encrypt platform credentials at rest, newest first: the first encrypts, all
-# decrypt (taskcenter.encryption). Without the variable, a key made once in VAR_DIR.
+# decrypt (taskcenter.lib.encryption). Without the variable, a key made once in VAR_DIR.
 CREDENTIALS_KEYS = env_list("TASKCENTER_CREDENTIALS_KEYS")
 if not CREDENTIALS_KEYS:
     if REQUIRE_SECRETS:
@@ -143,11 +146,15 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "axes",
+    # The core first; the apps built on it import it and plug into its registries.
     "taskcenter.apps.TaskCenterConfig",
+    "quota.apps.QuotaConfig",
     "scraping.apps.ScrapingConfig",
     "publishing.apps.PublishingConfig",
     "syncing.apps.SyncingConfig",
     "generation.apps.GenerationConfig",
+    "integration.apps.IntegrationConfig",
+    "sandbox.apps.SandboxConfig",
 ]
 
 MIDDLEWARE = [
@@ -437,11 +444,11 @@ REQUEST_DRAIN_MAX_BYTES = env_int("REQUEST_DRAIN_MAX_BYTES", 1024 * 1024 * 1024)
 # The envelope of errors answered outside a view (404, 413, 500) by URL prefix, longest first
 # (taskcenter.api.dialect_errors); None keeps Django's HTML pages, for people.
 ERROR_ENVELOPES = {
-    "/": "publishing.envelope.error_body",  # social-auto-upload's paths are at the root
+    "/": "publishing.api.envelope.error_body",  # social-auto-upload's paths are at the root
     "/admin/": None,
     "/static/": None,
     "/api/": "taskcenter.api.dialect_errors.detail_body",
-    "/api/task/": "generation.api.error_body",
+    "/api/task/": "generation.api.views.error_body",
     "/api/sync/": "taskcenter.api.envelope.failure",
     "/api/integration/": "taskcenter.api.envelope.failure",
 }

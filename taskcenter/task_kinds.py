@@ -1,3 +1,3 @@
 """Built-in kinds that need no platform; imported by ``kinds.autodiscover()``."""
 
-from .builtin_kinds import demo, http, noop  # noqa: F401
+from taskcenter.kinds.builtin import demo, http, noop  # noqa: F401

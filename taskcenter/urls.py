@@ -6,12 +6,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from taskcenter.api.dialect_errors import error_response
 
+# The apps' routes are included by name: the core's modules never import the apps.
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("scraping.api.urls")),  # XGet scraper API: results, export, search
     path("api/v1/", include("taskcenter.api.urls")),
-    path("api/sync/", include("syncing.urls")),
-    path("api/integration/", include("integration.urls")),
-    path("api/task/", include("generation.urls")),  # new-api task center
+    path("api/sync/", include("syncing.api.urls")),
+    path("api/integration/", include("integration.api.urls")),
+    path("api/task/", include("generation.api.urls")),  # new-api task center
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path(
@@ -20,7 +22,8 @@ urlpatterns = [
         name="redoc",
     ),
     path("api/auth/", include("rest_framework.urls")),
-    path("", include("publishing.urls")),  # social-auto-upload paths, at the root as it serves them
+    # social-auto-upload's publishing API, at the site root as it serves them
+    path("", include("publishing.api.urls")),
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from taskcenter.token_models import ApiToken
+from taskcenter.models.tokens import ApiToken
 
 
 def token_client(user) -> APIClient:

@@ -39,7 +39,7 @@ def _exact_tallies(request, django_db_blocker):
         return
     request.getfixturevalue("django_db_setup")
     from taskcenter.models import DurationTally, TaskTally
-    from taskcenter.tallies import rebuild_tallies
+    from taskcenter.models.tally_triggers import rebuild_tallies
 
     with django_db_blocker.unblock():
         if (

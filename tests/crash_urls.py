@@ -6,10 +6,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from generation.api import GenerationView
-from integration.views import IntegrationView
-from publishing.envelope import SeedView
-from syncing.views import SyncView
+from generation.api.views import GenerationView
+from integration.api.views import IntegrationView
+from publishing.api.envelope import SeedView
+from syncing.api.views import SyncView
 from taskcenter.urls import handler400, handler403, handler404, handler500, urlpatterns
 
 __all__ = ["handler400", "handler403", "handler404", "handler500", "urlpatterns"]

@@ -17,8 +17,8 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from taskcenter import lifecycle
-from taskcenter.dispatch import RUN_ATTEMPT_PATH
 from taskcenter.errors import InvalidTransition
+from taskcenter.execution.dispatch import RUN_ATTEMPT_PATH
 from taskcenter.models import Status, Task, TaskEvent, TaskExecution
 
 WORKER = "w1"

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from taskcenter import lifecycle
-from taskcenter.accounts import acquire_account
+from taskcenter.kinds.account_holds import acquire_account
 from taskcenter.models import AccountHold, EventVerb, Status, Task, TaskEvent, TaskExecution
 from taskcenter.settings import bounded_cooldown
 

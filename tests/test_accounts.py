@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from taskcenter import lifecycle
-from taskcenter.accounts import Busy, account_state, acquire_account
+from taskcenter.kinds.account_holds import Busy, account_state, acquire_account
 from taskcenter.models import AccountHold, ExecutionStatus, Status, Task, TaskExecution
 
 from .conftest import wait_for

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from scraping.models import ScrapeResult
 from taskcenter import lifecycle
-from taskcenter.admin import TaskAdmin
+from taskcenter.admin.tasks import TaskAdmin
 from taskcenter.models import Status, Task, TaskEvent, TaskExecution
 
 

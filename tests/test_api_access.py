@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from taskcenter import lifecycle
 from taskcenter.models import Status, Task, TaskEvent
-from taskcenter.token_models import ApiToken
+from taskcenter.models.tokens import ApiToken
 from tests.api_fixtures import *  # noqa: F403  (fixtures)
 
 pytestmark = pytest.mark.django_db

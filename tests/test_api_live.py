@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from taskcenter.token_models import ApiToken
+from taskcenter.models.tokens import ApiToken
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slow

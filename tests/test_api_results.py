@@ -12,8 +12,8 @@ from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 
 from scraping.models import ScrapeResult
+from taskcenter.execution.runner import run_attempt
 from taskcenter.models import Task
-from taskcenter.runner import run_attempt
 from tests.api_fixtures import *  # noqa: F403  (fixtures)
 
 pytestmark = pytest.mark.django_db

@@ -20,7 +20,7 @@ from django.db import connection
 
 from taskcenter import lifecycle
 from taskcenter.models import EventVerb, Status, Task, TaskExecution
-from taskcenter.token_models import ApiToken
+from taskcenter.models.tokens import ApiToken
 
 pytestmark = [
     pytest.mark.slow,

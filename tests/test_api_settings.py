@@ -34,12 +34,40 @@ def manage(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProces
     )
 
 
+# A production configuration: every provider points at a real platform, not the sandbox.
+REAL_PLATFORMS = {
+    f"{area}_{key}": value
+    for area in ("SCRAPING", "PUBLISHING", "GENERATION")
+    for key, value in (("BASE_URL", f"https://{area.lower()}.example.net"), ("TOKEN", "live-1"))
+} | {"SYNC_SOURCE_BASE_URL": "https://sync.example.net", "SYNC_SOURCE_TOKEN": "live-1"}
+
+
 def test_check_deploy_passes_with_https_on(tmp_path):
     result = manage(
-        "check", "--deploy", "--fail-level", "WARNING", tmp_path=tmp_path, TASKCENTER_HTTPS="true"
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        tmp_path=tmp_path,
+        TASKCENTER_HTTPS="true",
+        **REAL_PLATFORMS,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_providers_left_on_the_sandbox_with_debug_off_are_warned_about(tmp_path):
+    env = REAL_PLATFORMS | {"PUBLISHING_BASE_URL": "http://127.0.0.1:8900"}
+    env["SYNC_SOURCE_TOKEN"] = "sandbox-token"
+    result = manage("check", "--fail-level", "WARNING", tmp_path=tmp_path, **env)
+    assert result.returncode == 1
+    out = result.stdout + result.stderr
+    assert "(taskcenter.W001) PUBLISHING['BASE_URL'] is 'http://127.0.0.1:8900'" in out
+    assert "(taskcenter.W002) SYNCING['TOKEN']" in out
+    assert "SCRAPING" not in out and "GENERATION" not in out
+    # The same settings with DEBUG on (a developer's machine) say nothing.
+    quiet = manage("check", "--fail-level", "WARNING", tmp_path=tmp_path, DEBUG="true", **env)
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
 
 
 def test_plain_http_default_does_not_redirect(tmp_path):

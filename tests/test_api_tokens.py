@@ -13,7 +13,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from rest_framework.test import APIClient
 
-from taskcenter.token_models import ApiToken
+from taskcenter.models.tokens import ApiToken
 
 TASKS = "/api/v1/tasks"
 

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from taskcenter.api.throttling import FailedTokenThrottle
 from taskcenter.models import Task
-from taskcenter.token_models import ApiToken
+from taskcenter.models.tokens import ApiToken
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from taskcenter import dispatch, lifecycle
+from taskcenter import lifecycle
+from taskcenter.execution import dispatch
 from taskcenter.management.selection import parse_age, parse_duration, parse_since, parse_until
 from taskcenter.models import ExecutionStatus, Status, Task, TaskEvent, TaskExecution
 

@@ -6,9 +6,7 @@ import pytest
 from django.utils import timezone
 
 from scraping.models import ScrapeResult
-from taskcenter import context as context_module
 from taskcenter import lifecycle
-from taskcenter.context import AttemptContext
 from taskcenter.errors import (
     AttemptInterrupted,
     LeaseLost,
@@ -16,7 +14,9 @@ from taskcenter.errors import (
     TaskCancelled,
     TaskStopped,
 )
+from taskcenter.kinds import context as context_module
 from taskcenter.kinds import get_kind
+from taskcenter.kinds.context import AttemptContext
 from taskcenter.models import ExecutionStatus, Status, Task, TaskExecution
 
 from .lifecycle_helpers import LEASE, later

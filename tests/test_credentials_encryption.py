@@ -17,7 +17,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test import override_settings
 
 from publishing.models import PlatformAccount
-from taskcenter.encryption import UndecryptableSecret
+from taskcenter.lib.encryption import UndecryptableSecret
 from tests.conftest import ROOT
 
 SECRET = {"cookie": "sessionid=very-secret-cookie", "user_agent": "UA"}

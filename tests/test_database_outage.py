@@ -17,7 +17,7 @@ from django.db import connection
 from django.db.utils import OperationalError
 from django.urls import reverse
 
-from taskcenter import runner
+from taskcenter.execution import runner
 from taskcenter.kinds import task_kind
 from taskcenter.models import EventVerb, ExecutionStatus, Status, Task
 

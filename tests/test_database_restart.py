@@ -37,7 +37,7 @@ RESTART_AFTER_COMPLETED = 60
 DEADLINE = 300.0
 SETUP_USER = (
     "from django.contrib.auth import get_user_model\n"
-    "from taskcenter.token_models import ApiToken\n"
+    "from taskcenter.models.tokens import ApiToken\n"
     "user = get_user_model().objects.create_user('restart', password='restart-pass-123')\n"
     "print(ApiToken.objects.issue(user)[1])\n"
 )

@@ -22,7 +22,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from publishing.models import PlatformAccount, PublishTaskRecord, VideoFile
-from taskcenter import quota
+from quota import ledger as quota
 from taskcenter.api.pagination import MAX_PAGE
 from taskcenter.api.parsers import MAX_JSON_NESTING, TooDeeplyNested, check_nesting
 from taskcenter.models import Task, TaskEvent

@@ -25,8 +25,9 @@ from rest_framework.test import APIClient
 
 from publishing.models import PlatformAccount, PublishTaskRecord, VideoFile
 from publishing.platforms import PlatformType
-from taskcenter import quota
-from taskcenter.models import QuotaLedgerEntry, Task, TaskEvent, TaskExecution
+from quota import ledger as quota
+from quota.models import QuotaLedgerEntry
+from taskcenter.models import Task, TaskEvent, TaskExecution
 
 from .api_fixtures import token_client
 from .dialect_envelopes import (

@@ -12,9 +12,11 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from taskcenter import lifecycle, quota
-from taskcenter.models import LedgerKind, QuotaLedgerEntry, Status, Task
-from taskcenter.status_words import GENERATION, STATUS_WORDS
+from quota import ledger as quota
+from quota.models import LedgerKind, QuotaLedgerEntry
+from taskcenter import lifecycle
+from taskcenter.api.status_words import GENERATION, STATUS_WORDS
+from taskcenter.models import Status, Task
 from tests.api_fixtures import token_client
 
 from .lifecycle_helpers import task_in

@@ -12,13 +12,12 @@ import pytest
 
 from generation.providers import HttpProvider
 from generation.task_kinds import run_ref
+from quota import ledger as quota
+from quota.models import LedgerKind, QuotaLedgerEntry
 from sandbox.platform import SandboxPlatform
-from taskcenter import quota
 from taskcenter.models import (
     EventVerb,
     ExecutionStatus,
-    LedgerKind,
-    QuotaLedgerEntry,
     Status,
     Task,
     TaskEvent,

@@ -7,11 +7,11 @@ import pytest
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from taskcenter.builtin_kinds.http import check_destination
 from taskcenter.errors import PermanentError
+from taskcenter.execution.runner import run_attempt
 from taskcenter.kinds import get_kind
+from taskcenter.kinds.builtin.http import check_destination
 from taskcenter.models import ExecutionStatus, Status
-from taskcenter.runner import run_attempt
 
 from .http_server import TestHTTPServer
 

@@ -15,8 +15,8 @@ import ssl
 import pytest
 import requests
 
+from taskcenter.execution.runner import run_attempt
 from taskcenter.models import ExecutionStatus, Status, Task
-from taskcenter.runner import run_attempt
 from tests.api_fixtures import *  # noqa: F403  (fixtures)
 
 from .http_server import TestHTTPServer

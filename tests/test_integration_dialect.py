@@ -10,8 +10,8 @@ from django.db import connection
 from django.urls import reverse
 
 from taskcenter import lifecycle
+from taskcenter.api.status_words import INTEGRATION, STATUS_WORDS
 from taskcenter.models import Status, Task
-from taskcenter.status_words import INTEGRATION, STATUS_WORDS
 from tests.api_fixtures import *  # noqa: F403  (fixtures)
 
 pytestmark = pytest.mark.django_db

@@ -8,9 +8,9 @@ from rest_framework.exceptions import ValidationError
 
 from taskcenter import lifecycle
 from taskcenter.errors import RetryableError, UnknownKind
+from taskcenter.execution.runner import run_attempt
 from taskcenter.kinds import RetryPolicy, all_kinds, get_kind, task_kind
 from taskcenter.models import ExecutionStatus, Status, Task
-from taskcenter.runner import run_attempt
 
 
 @task_kind("test.returns_object", max_attempts=1)

@@ -13,13 +13,13 @@ import pytest
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from taskcenter import lifecycle, quota
+from quota import ledger as quota
+from quota.models import LedgerKind, QuotaLedgerEntry
+from taskcenter import lifecycle
 from taskcenter.errors import InvalidTransition, UnknownKind
 from taskcenter.models import (
     EventVerb,
     ExecutionStatus,
-    LedgerKind,
-    QuotaLedgerEntry,
     Status,
     Task,
     TaskEvent,

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from taskcenter import lifecycle, quota
+from quota import ledger as quota
+from taskcenter import lifecycle
 from taskcenter.kinds import task_kind
 from taskcenter.models import EventVerb, ExecutionStatus, Status, Task, TaskEvent
 

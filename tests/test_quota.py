@@ -12,12 +12,11 @@ from django.core.management.base import CommandError
 from django.db.models import Sum
 from django.urls import reverse
 
-from taskcenter import lifecycle, quota
+from quota import ledger as quota
+from quota.models import LedgerKind, QuotaBalance, QuotaLedgerEntry
+from taskcenter import lifecycle
 from taskcenter.errors import InsufficientQuota
 from taskcenter.models import (
-    LedgerKind,
-    QuotaAccount,
-    QuotaLedgerEntry,
     Status,
     Task,
     TaskEvent,
@@ -66,7 +65,7 @@ def test_a_user_without_an_account_opens_with_the_configured_balance(make_task, 
 
     make_task(quota=40)
 
-    account = QuotaAccount.objects.get(user=user)
+    account = QuotaBalance.objects.get(user=user)
     assert account.balance == 60
     kinds = list(QuotaLedgerEntry.objects.order_by("id").values_list("kind", "amount"))
     assert kinds == [(LedgerKind.GRANT, 100), (LedgerKind.CHARGE, -40)]
@@ -227,20 +226,20 @@ def test_grant_quota_command_refuses_an_overdraft_and_unknown_users(user):
 
 def test_admin_grants_quota_through_the_account_form(client, staff_user, user):
     client.force_login(staff_user)
-    add_url = reverse("admin:taskcenter_quotaaccount_add")
+    add_url = reverse("admin:quota_quotabalance_add")
 
     response = client.post(add_url, {"user": user.pk, "grant": 250, "note": "trial"})
 
     assert response.status_code == 302, response.content.decode()[:2000]
-    account = QuotaAccount.objects.get(user=user)
+    account = QuotaBalance.objects.get(user=user)
     assert account.balance == 250
-    change_url = reverse("admin:taskcenter_quotaaccount_change", args=[account.pk])
+    change_url = reverse("admin:quota_quotabalance_change", args=[account.pk])
     response = client.post(change_url, {"grant": -50, "note": "correction"})
     assert response.status_code == 302
     response = client.post(change_url, {"grant": -500})
     assert response.status_code == 200
     assert "cannot go below zero" in response.content.decode()
-    assert QuotaAccount.objects.get(user=user).balance == 200
+    assert QuotaBalance.objects.get(user=user).balance == 200
     notes = list(QuotaLedgerEntry.objects.order_by("id").values_list("amount", "note"))
     assert notes == [(250, "admin:operator - trial"), (-50, "admin:operator - correction")]
 
@@ -249,7 +248,7 @@ def test_ledger_admin_is_read_only_and_filters_by_kind(client, staff_user, make_
     quota.grant(user.pk, 10)
     lifecycle.cancel_task(make_task(quota=10))
     client.force_login(staff_user)
-    url = reverse("admin:taskcenter_quotaledgerentry_changelist")
+    url = reverse("admin:quota_quotaledgerentry_changelist")
 
     refunds = client.get(url, {"kind": "refund"})
     everything = client.get(url)
@@ -257,9 +256,9 @@ def test_ledger_admin_is_read_only_and_filters_by_kind(client, staff_user, make_
     assert refunds.status_code == 200
     assert refunds.context["cl"].result_count == 1
     assert everything.context["cl"].result_count == 3
-    assert client.get(reverse("admin:taskcenter_quotaledgerentry_add")).status_code == 403
+    assert client.get(reverse("admin:quota_quotaledgerentry_add")).status_code == 403
     entry = QuotaLedgerEntry.objects.first()
-    delete_url = reverse("admin:taskcenter_quotaledgerentry_delete", args=[entry.pk])
+    delete_url = reverse("admin:quota_quotaledgerentry_delete", args=[entry.pk])
     assert client.post(delete_url, {"post": "yes"}).status_code == 403
     assert QuotaLedgerEntry.objects.count() == 3
 

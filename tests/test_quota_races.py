@@ -10,8 +10,10 @@ from functools import partial
 
 import pytest
 
-from taskcenter import lifecycle, quota
-from taskcenter.models import LedgerKind, QuotaLedgerEntry, Status, Task
+from quota import ledger as quota
+from quota.models import LedgerKind, QuotaLedgerEntry
+from taskcenter import lifecycle
+from taskcenter.models import Status, Task
 
 from .lifecycle_helpers import LEASE, WORKER, later
 from .test_races import ROUNDS, race

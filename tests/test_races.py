@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from taskcenter import lifecycle, quota
-from taskcenter.context import AttemptContext
+from quota import ledger as quota
+from taskcenter import lifecycle
 from taskcenter.errors import InvalidTransition, LeaseLost
 from taskcenter.kinds import get_kind
+from taskcenter.kinds.context import AttemptContext
 from taskcenter.models import EventVerb, ExecutionStatus, Status, Task, TaskExecution
 
 from .lifecycle_helpers import LEASE, WORKER, close_connection, engine_jobs, events, later

@@ -11,7 +11,7 @@ import signal
 
 import pytest
 
-from taskcenter import dispatch
+from taskcenter.execution import dispatch
 from taskcenter.models import EventVerb, ExecutionStatus, Status, Task
 
 from .api_fixtures import *  # noqa: F403  (fixtures)

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from scraping.admin import ScrapeResultAdmin
 from scraping.models import ScrapeResult
-from taskcenter.admin_views import CappedCountPaginator
+from taskcenter.admin.dashboard import CappedCountPaginator
 from taskcenter.models import Task
 
 RESULTS = reverse("admin:scraping_scraperesult_changelist")

@@ -11,8 +11,8 @@ from scraping import providers
 from scraping import scrape as scrape_module
 from scraping.models import ScrapeResult
 from taskcenter import lifecycle
+from taskcenter.execution.runner import run_attempt
 from taskcenter.models import ExecutionStatus, Status, Task
-from taskcenter.runner import run_attempt
 
 
 @pytest.fixture

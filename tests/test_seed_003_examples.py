@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from sandbox.platform import SandboxPlatform
 from scraping.models import ScrapeResult
 from taskcenter.models import Task
-from taskcenter.token_models import ApiToken
+from taskcenter.models.tokens import ApiToken
 
 from .conftest import wait_for
 

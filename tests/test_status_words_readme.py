@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from taskcenter.api.status_words import GENERATION, INTEGRATION, PUBLISHING, STATUS_WORDS, SYNC
 from taskcenter.models import Status
-from taskcenter.status_words import GENERATION, INTEGRATION, PUBLISHING, STATUS_WORDS, SYNC
 
 from .conftest import ROOT
 

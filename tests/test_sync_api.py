@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from taskcenter import lifecycle
+from taskcenter.api.status_words import SYNC, words
 from taskcenter.models import EventVerb, Status, Task, TaskEvent
-from taskcenter.status_words import SYNC, words
 from tests.api_fixtures import *  # noqa: F403  (fixtures)
 
 pytestmark = pytest.mark.django_db

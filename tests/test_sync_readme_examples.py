@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from taskcenter.models import Status, Task
-from taskcenter.token_models import ApiToken
+from taskcenter.models.tokens import ApiToken
 
 from .conftest import ROOT
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 
 from sandbox.platform import DEFAULT_TOKEN, SandboxPlatform
-from syncing.source import DataSourceClient
+from syncing.providers import DataSourceClient
 from taskcenter.errors import PermanentError
+from taskcenter.execution.runner import run_attempt
 from taskcenter.models import ExecutionStatus, Status, Task
-from taskcenter.runner import run_attempt
 from tests.api_fixtures import *  # noqa: F403  (fixtures)
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 
 from taskcenter import lifecycle
-from taskcenter.context import AttemptContext
 from taskcenter.kinds import get_kind
+from taskcenter.kinds.context import AttemptContext
 from taskcenter.models import Task
 from tests.api_fixtures import *  # noqa: F403  (fixtures)
 

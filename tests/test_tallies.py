@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from taskcenter import lifecycle
 from taskcenter.api.statistics import histogram_percentiles, tallied_statistics
 from taskcenter.models import DurationTally, Status, Task, TaskExecution, TaskTally
-from taskcenter.tallies import bin_edge, bin_value, duration_bin, rebuild_tallies
+from taskcenter.models.tally_triggers import bin_edge, bin_value, duration_bin, rebuild_tallies
 
 from .lifecycle_helpers import LEASE, WORKER, later
 from .test_races import race

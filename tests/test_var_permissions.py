@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from publishing.media import store_upload
 from publishing.models import PlatformAccount
-from taskcenter.token_models import ApiToken
+from taskcenter.models.tokens import ApiToken
 
 owner = get_user_model().objects.create_user("owner", password="owner-pass-123")
 ApiToken.objects.issue(owner)

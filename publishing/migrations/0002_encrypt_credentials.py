@@ -1,5 +1,5 @@
 """Platform credentials encrypted at rest: the JSON column becomes text holding a Fernet token
-(``taskcenter.encryption``), and every existing row is encrypted in place. Reversible: going back
+(``taskcenter.lib.encryption``), and every existing row is encrypted in place. Reversible: going back
 decrypts them, then turns the column into JSON again.
 """
 
@@ -7,8 +7,8 @@ import json
 
 from django.db import migrations
 
-import taskcenter.fields
-from taskcenter.encryption import decrypt, encrypt
+import taskcenter.models.fields
+from taskcenter.lib.encryption import decrypt, encrypt
 
 TABLE = "publishing_platformaccount"
 
@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='platformaccount',
             name='credentials',
-            field=taskcenter.fields.EncryptedJSONField(blank=True, default=dict, verbose_name='credentials'),
+            field=taskcenter.models.fields.EncryptedJSONField(blank=True, default=dict, verbose_name='credentials'),
         ),
         migrations.RunPython(encrypt_rows, decrypt_rows),
     ]

@@ -1,6 +1,6 @@
 """Token authentication that accepts ``Authorization: Bearer <key>`` as well as ``Token <key>``.
 
-Keys are looked up by digest (``taskcenter.token_models``), and wrong keys are rate-limited per
+Keys are looked up by digest (``taskcenter.models.tokens``), and wrong keys are rate-limited per
 client address (``FailedTokenThrottle``): past the limit every token from that address is refused
 with 429, the right one too, so a guesser learns nothing from the answers.
 """
@@ -14,7 +14,8 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.request import Request
 
-from ..token_models import ApiToken
+from taskcenter.models.tokens import ApiToken
+
 from .throttling import FailedTokenThrottle
 
 KEYWORDS = (b"bearer", b"token")

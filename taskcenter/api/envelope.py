@@ -29,8 +29,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from taskcenter.api.status_words import word_for
+
 from ..errors import InsufficientQuota, InvalidTransition
-from ..status_words import word_for
 from .exceptions import api_exception_handler
 from .pagination import DEFAULT_SIZE, MAX_PAGE, MAX_SIZE, _positive_int
 

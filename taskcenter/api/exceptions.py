@@ -10,7 +10,12 @@ from rest_framework.exceptions import APIException, ErrorDetail, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from ..db_outage import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, drop_broken_connection
+from taskcenter.lib.db_outage import (
+    DATABASE_UNAVAILABLE,
+    RETRY_AFTER_SECONDS,
+    drop_broken_connection,
+)
+
 from ..errors import InsufficientQuota, InvalidTransition, UnknownKind
 
 Loc = list[str | int]

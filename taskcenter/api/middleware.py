@@ -11,7 +11,12 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from ..db_outage import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, drop_broken_connection
+from taskcenter.lib.db_outage import (
+    DATABASE_UNAVAILABLE,
+    RETRY_AFTER_SECONDS,
+    drop_broken_connection,
+)
+
 from .dialect_errors import error_response
 
 API_PREFIX = "/api/"
@@ -36,7 +41,7 @@ class RequestSizeLimitMiddleware:
     check (done only in ``request.body``) never fires for JSON; check Content-Length here.
 
     The publishing paths at the site root take video uploads far above this limit and check
-    their own (``publishing.envelope.SeedView``).
+    their own (``publishing.api.envelope.SeedView``).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:

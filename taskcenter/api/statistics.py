@@ -8,7 +8,7 @@ OFFSET k`` (nearest rank), which works the same on PostgreSQL.
 That costs time in proportion to the tasks selected, which for a wide selection (no filter at
 all: the whole table) no index can make cheap. So when the filters are only the ones the
 trigger-kept tallies are keyed on (status, type, platform, owner), the answer is read from
-``TaskTally`` and ``DurationTally`` instead (see ``taskcenter.tallies``): exact counts, and
+``TaskTally`` and ``DurationTally`` instead (see ``taskcenter.models.tally_triggers``): exact counts, and
 percentiles from a log-scale histogram, flagged ``approximate``. Time windows and the other
 filters take the row path, where the created_at and filter indexes bound the work.
 """
@@ -21,8 +21,9 @@ from typing import Any
 
 from django.db.models import Count, QuerySet, Sum
 
+from taskcenter.models.tally_triggers import bin_value
+
 from ..models import DurationTally, ExecutionStatus, Status, Task, TaskExecution, TaskTally
-from ..tallies import bin_value
 
 PERCENTILES = {"p50": 0.50, "p95": 0.95}
 # The list filters the tallies are keyed on; any other filter takes the row path.

@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
 
 
 def install_triggers(apps, schema_editor):
-    from taskcenter import tallies
+    from taskcenter.models import tally_triggers as tallies
 
     vendor = schema_editor.connection.vendor
     for statement in tallies.install_statements(vendor) + tallies.rebuild_statements():
@@ -52,7 +52,7 @@ def install_triggers(apps, schema_editor):
 
 
 def drop_triggers(apps, schema_editor):
-    from taskcenter import tallies
+    from taskcenter.models import tally_triggers as tallies
 
     for statement in tallies.drop_statements(schema_editor.connection.vendor):
         schema_editor.execute(statement, params=None)

@@ -7,7 +7,7 @@ def _sqlite_tally_triggers(install: bool):
     the tallies stay right). PostgreSQL adds the column in place and keeps its triggers."""
 
     def run(apps, schema_editor):
-        from taskcenter import tallies
+        from taskcenter.models import tally_triggers as tallies
 
         vendor = schema_editor.connection.vendor
         if vendor != "sqlite":

@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from taskcenter.token_models import ApiToken
+from taskcenter.models.tokens import ApiToken
 
 
 class Command(BaseCommand):

@@ -10,7 +10,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from taskcenter import lifecycle, reaper
+from taskcenter import lifecycle
+from taskcenter.execution import reaper
 from taskcenter.models import TaskExecution
 
 

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from taskcenter.models import DurationTally, TaskTally
-from taskcenter.tallies import rebuild_tallies
+from taskcenter.models.tally_triggers import rebuild_tallies
 
 
 def _rows() -> Counter:

@@ -4,8 +4,8 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
-from taskcenter.encryption import UndecryptableSecret, rotate
-from taskcenter.fields import EncryptedJSONField
+from taskcenter.lib.encryption import UndecryptableSecret, rotate
+from taskcenter.models.fields import EncryptedJSONField
 
 
 class Command(BaseCommand):

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from taskcenter import dispatch
+from taskcenter.execution import dispatch
 
 MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
 # Long enough for the worker to finish short attempts; longer ones are recovered by the reaper.

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from taskcenter import dispatch
-from taskcenter.runner import default_worker_id
-from taskcenter.worker import Worker
+from taskcenter.execution import dispatch
+from taskcenter.execution.runner import default_worker_id
+from taskcenter.execution.worker import Worker
 
 CONCURRENCY = 4
 
@@ -69,7 +69,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Worker {worker.worker_id} ran {stats.finished} attempt(s): {outcomes}")
 
     def run_on_rq(self, queue_names: tuple[str, ...], options: dict) -> None:
-        from taskcenter.rq_worker import run_rq_worker
+        from taskcenter.execution.rq_worker import run_rq_worker
 
         if (options["concurrency"] or 1) > 1:
             self.stderr.write(

@@ -1,0 +1,124 @@
+"""Seed 000's response envelope, ``{"code", "msg", "data"}``, for every seed endpoint.
+
+Success is ``code`` 200. An error answers its real HTTP status (400, 401, 404, 409, 413, ...)
+with the same number in ``code``, a ``msg`` that names the field (``"page: Must be at least
+1."``) and ``data.field``, so a social-auto-upload front end can show it as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from publishing.media import UploadRejected
+from taskcenter.api.status_words import PUBLISHING, word_for
+from taskcenter.errors import InvalidTransition
+
+MAX_JSON_BODY = 1024 * 1024
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body is too large."
+    default_code = "too_large"
+
+
+class EnvelopeSerializer(serializers.Serializer):
+    """Schema of the envelope (``data`` varies by endpoint)."""
+
+    code = serializers.IntegerField(help_text="200 on success, else the HTTP status.")
+    msg = serializers.CharField(allow_null=True)
+    data = serializers.JSONField(allow_null=True)
+
+
+def ok(data: Any = None, msg: str = "success", code: int = status.HTTP_200_OK) -> Response:
+    return Response({"code": 200, "msg": msg, "data": data}, status=code)
+
+
+def fail(code: int, msg: str, *, field: str = "", data: dict | None = None) -> Response:
+    payload = dict(data or {})
+    if field:
+        payload["field"] = field
+    return Response({"code": code, "msg": msg, "data": payload or None}, status=code)
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """An error answered outside a view (unknown path, body too large, crash), same envelope."""
+    return {"code": status, "msg": message, "data": None}
+
+
+def _first_error(detail: Any, loc: list[str]) -> tuple[str, str]:
+    """The first (field path, message) of a DRF error structure."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            return _first_error(value, [*loc, str(key)])
+    if isinstance(detail, list) and detail:
+        if all(isinstance(item, str) for item in detail):
+            return ".".join(loc), str(detail[0])
+        for index, item in enumerate(detail):
+            if item:
+                return _first_error(item, [*loc, str(index)])
+    return ".".join(loc), str(detail)
+
+
+def transition_refused(exc: InvalidTransition, *, record_id: int, action: str) -> Response:
+    """A lifecycle refusal in the seed's words: 409 with the record's current status word."""
+    if exc.current_status is None:
+        return fail(404, f"id: publish record {record_id} not found", field="id")
+    word = word_for(exc.current_status, PUBLISHING)
+    return fail(
+        409,
+        f"Cannot {action} publish record {record_id}: it is {word}",
+        field="status",
+        data={"id": record_id, "status": word},
+    )
+
+
+@extend_schema(tags=["publishing (seed 000)"])
+class SeedView(APIView):
+    """Base of the seed-000 endpoints: same authentication as the API, seed envelope errors."""
+
+    max_body = MAX_JSON_BODY
+
+    def initial(self, request, *args: Any, **kwargs: Any) -> None:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise ValidationError({"Content-Length": ["Invalid Content-Length header."]}) from None
+        if length > self.max_body:
+            raise PayloadTooLarge(
+                f"Request body is larger than the limit of {self.max_body} bytes."
+            )
+        super().initial(request, *args, **kwargs)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, UploadRejected):
+            return fail(exc.status, f"{exc.field}: {exc.message}", field=exc.field)
+        if isinstance(exc, ValidationError):
+            field, message = _first_error(exc.detail, [])
+            return fail(400, f"{field}: {message}" if field else message, field=field)
+        response = super().handle_exception(exc)
+        detail = response.data.get("detail") if isinstance(response.data, dict) else None
+        if isinstance(detail, list):
+            first = detail[0] if detail else {}
+            field = ".".join(str(part) for part in first.get("loc", []))
+            message = f"{field}: {first.get('msg', '')}" if field else str(first.get("msg", ""))
+            response.data = {"code": response.status_code, "msg": message, "data": {"field": field}}
+        else:
+            response.data = {
+                "code": response.status_code,
+                "msg": str(detail if detail is not None else response.data),
+                "data": None,
+            }
+        return response
+
+
+def upload_body_limit() -> int:
+    # The file plus room for the multipart framing and a few form fields.
+    return int(settings.PUBLISHING["MAX_UPLOAD_BYTES"]) + 64 * 1024

@@ -1,0 +1,275 @@
+"""Input checks and output shapes of the seed-000 endpoints (the canonical API's are in api.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from publishing.models import PlatformAccount, PublishTaskRecord, VideoFile
+from publishing.platforms import PLATFORM_LABELS, PlatformType
+from publishing.task_kinds import MAX_TAGS, MAX_TITLE
+from taskcenter.api.envelope import StrictCharField
+from taskcenter.api.serializers import SafeJSONField
+from taskcenter.api.status_words import PUBLISHING, words
+from taskcenter.models import Status
+
+MAX_ID = 2**63 - 1
+MAX_CREDENTIALS = 64 * 1024
+SEED_TIME = "%Y-%m-%d %H:%M:%S"  # seed 000's DATETIME text
+
+
+def seed_time(value) -> str | None:
+    return timezone.localtime(value).strftime(SEED_TIME) if value else None
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def record_data(record: PublishTaskRecord) -> dict[str, Any]:
+    """One publish record as seed 000's table has it (status and times read from the task)."""
+    return {
+        "id": record.pk,
+        "task_id": record.batch_id,
+        "filename": record.filename,
+        "file_id": record.file_id,
+        "account_id": record.account_id,
+        "account_name": record.account_name,
+        "platform_name": record.platform_name,
+        "platform_type": record.platform_type,
+        "status": record.status,
+        "create_time": seed_time(record.create_time),
+        "update_time": seed_time(record.update_time),
+        # A cancelled record shows why (/updatePublishTaskStatus's error_msg is the reason).
+        "error_msg": record.error_msg
+        or (
+            getattr(record, "cancel_reason", None)
+            if record.task.status == Status.CANCELLED
+            else None
+        )
+        or None,
+        "remote_id": record.remote_id or None,
+    }
+
+
+def file_data(video: VideoFile) -> dict[str, Any]:
+    return {
+        "id": video.pk,
+        "filename": video.filename,
+        "file_path": video.stored_name,
+        "uuid": video.stored_name.split("_", 1)[0],
+        # social-auto-upload's filesize column is megabytes with two decimals.
+        "filesize": round(video.size / (1024 * 1024), 2),
+        "size": video.size,
+        "content_type": video.content_type,
+        "upload_time": seed_time(video.created_at),
+    }
+
+
+def account_data(account: PlatformAccount) -> dict[str, Any]:
+    """An account without its credentials: those never leave the server."""
+    return {
+        "id": account.pk,
+        "type": account.platform_type,
+        "platform_name": account.platform_name,
+        "platform_label": account.platform_label,
+        "userName": account.account_name,
+        "name": account.name,
+        "status": account.login_status,
+        "has_credentials": bool(account.credentials),
+        "login_checked_at": seed_time(account.login_checked_at),
+    }
+
+
+# --- input ----------------------------------------------------------------------------------
+
+
+class IdField(serializers.IntegerField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+PLATFORM_TYPE_HELP = ", ".join(f"{int(code)} {PLATFORM_LABELS[code]}" for code in PlatformType)
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class CredentialsField(SafeJSONField):
+    """Login data: a JSON object (cookies, tokens)."""
+
+
+class AccountInput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=PlatformType.choices, help_text=PLATFORM_TYPE_HELP)
+    userName = StrictCharField(max_length=100)
+    name = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
+    credentials = CredentialsField(
+        required=False,
+        default=dict,
+        help_text="Login data (cookies, tokens) for the platform; stored, never returned.",
+    )
+
+    def validate_credentials(self, value: Any) -> dict:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        if len(json.dumps(value)) > MAX_CREDENTIALS:
+            raise serializers.ValidationError(f"At most {MAX_CREDENTIALS} characters of JSON.")
+        return value
+
+
+class AccountUpdateInput(AccountInput):
+    id = IdField()
+    type = serializers.ChoiceField(choices=PlatformType.choices, required=False)
+    userName = StrictCharField(max_length=100, required=False)
+    name = StrictCharField(max_length=100, required=False, allow_blank=True)
+    credentials = CredentialsField(required=False)
+
+
+class IdInput(serializers.Serializer):
+    id = IdField()
+
+
+class RecordTargetInput(serializers.Serializer):
+    """One record by ``id``, or a whole batch by its ``task_id``."""
+
+    id = IdField(required=False)
+    task_id = StrictCharField(max_length=64, required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        if ("id" in attrs) == ("task_id" in attrs):
+            raise serializers.ValidationError({"id": ["Give either id or task_id (a batch)."]})
+        return attrs
+
+
+# The words a client may set; the rest are the worker's and are refused with a 400 that says so.
+PENDING_WORD = "待发布"
+CANCELLED_WORD = "已取消"
+
+
+@extend_schema_field({"type": "string", "enum": [PENDING_WORD, CANCELLED_WORD]})
+class ClientStatusField(serializers.ChoiceField):
+    pass
+
+
+class RecordTargetSchema(OpenApiSerializerExtension):
+    """Exactly one of ``id`` and ``task_id``: the schema says so, as ``validate()`` does."""
+
+    target_class = RecordTargetInput
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["oneOf"] = [
+            {"required": [name], "not": {"required": [other]}}
+            for name, other in (("id", "task_id"), ("task_id", "id"))
+        ]
+        return schema
+
+
+class StatusUpdateInput(serializers.Serializer):
+    id = IdField()
+    status = ClientStatusField(choices=[str(w) for w in words(PUBLISHING)])
+    error_msg = StrictCharField(
+        max_length=1000, required=False, allow_blank=True, allow_null=True, default=""
+    )
+
+
+class RecordQuery(serializers.Serializer):
+    page = serializers.IntegerField(min_value=1, max_value=1_000_000_000, default=1)
+    page_size = serializers.IntegerField(min_value=1, max_value=100, default=20)
+    status = serializers.ChoiceField(
+        choices=[str(w) for w in words(PUBLISHING)], required=False, allow_blank=True
+    )
+    platform_name = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    account_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    filename = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    task_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+            # A name: not blank once trimmed, at most 300 characters, no NUL.
+            {"type": "string", "pattern": "^\\s*[^\\s\\x00][^\\x00]{0,299}$"},
+        ]
+    }
+)
+class RefField(serializers.Field):
+    """A file or account named by id (number or digits) or by name."""
+
+    default_error_messages = {"invalid": "Must be an id or a name."}
+
+    def to_internal_value(self, data: Any) -> int | str:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        if isinstance(data, int):
+            if not 1 <= data <= MAX_ID:
+                raise serializers.ValidationError("Must be a positive id.")
+            return data
+        if isinstance(data, str) and data.strip():
+            value = data.strip()
+            if "\x00" in value:
+                raise serializers.ValidationError("Null characters are not allowed.")
+            if value.isascii() and value.isdigit() and len(value) <= 18:
+                return int(value)
+            if len(value) > 300:
+                raise serializers.ValidationError("Too long.")
+            return value
+        self.fail("invalid")
+        return ""  # unreachable: fail() raises
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]}
+)
+class TagsField(serializers.Field):
+    """A list of tags, or one string of tags separated by commas, spaces or '#'."""
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        if data in (None, ""):
+            return []
+        if isinstance(data, str):
+            items = [t for t in data.replace("#", " ").replace(",", " ").split() if t]
+        elif isinstance(data, list) and all(isinstance(t, str) for t in data):
+            items = [t.strip().lstrip("#") for t in data if t.strip().lstrip("#")]
+        else:
+            raise serializers.ValidationError("Must be a list of strings or one string.")
+        if len(items) > MAX_TAGS:
+            raise serializers.ValidationError(f"At most {MAX_TAGS} tags.")
+        if any(len(t) > 50 for t in items):
+            raise serializers.ValidationError("A tag is at most 50 characters.")
+        if any("\x00" in t for t in items):
+            raise serializers.ValidationError("Null characters are not allowed.")
+        return items
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class PublishInput(serializers.Serializer):
+    """``/postVideosToMultiplePlatforms``: files x accounts, accounts on any platforms."""
+
+    fileList = serializers.ListField(child=RefField(), min_length=1, max_length=100)
+    accountList = serializers.ListField(child=RefField(), min_length=1, max_length=100)
+    title = StrictCharField(max_length=MAX_TITLE)
+    tags = TagsField(required=False, default=list)
+    enableTimer = serializers.BooleanField(required=False, default=False)
+    scheduleTime = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["enableTimer"] and not attrs["scheduleTime"]:
+            raise serializers.ValidationError(
+                {"scheduleTime": ["Required when enableTimer is on."]}
+            )
+        return attrs
+
+
+class PostVideoInput(PublishInput):
+    """``/postVideo``: the same, with every account on the platform ``type``."""
+
+    type = serializers.ChoiceField(choices=PlatformType.choices, help_text=PLATFORM_TYPE_HELP)

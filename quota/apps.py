@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class QuotaConfig(AppConfig):
+    name = "quota"
+    verbose_name = "Quota"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from taskcenter.lifecycle import hooks
+
+        from .ledger import QuotaLedger
+
+        hooks.install_billing(QuotaLedger())

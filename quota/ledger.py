@@ -1,0 +1,203 @@
+"""Quota: charge a task when it is created, refund it exactly once when it ends badly.
+
+Every function here runs inside the caller's transaction (the lifecycle's), so a charge is
+committed with the task it pays for and a refund with the status change that causes it. Each
+balance change is one guarded UPDATE whose row count decides, followed by one ledger row:
+
+* charge: ``UPDATE account SET balance = balance - N WHERE user = ? AND balance >= N``; no row
+  means the balance is short and ``InsufficientQuota`` rolls the whole transaction back;
+* refund: ``UPDATE task SET quota_refunded_at = now WHERE pk = ? AND quota > 0 AND
+  quota_refunded_at IS NULL``; only the transaction that flips it credits the balance, so a
+  cancel racing a final failure (or the reaper) refunds once. The refund row also points at the
+  charge it returns through a one-to-one column: the database refuses a second one.
+
+Retrying a FAILED or CANCELLED task charges again (it is a new run on the platform); see
+``recharge_task``. A STOPPED task keeps its charge and is not charged again when resumed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from taskcenter.errors import InsufficientQuota
+from taskcenter.models import Task
+
+from .models import LedgerKind, QuotaBalance, QuotaLedgerEntry
+
+
+def default_balance() -> int:
+    """The opening balance of a user's account (``TASKCENTER_QUOTA_DEFAULT_BALANCE``)."""
+    return int(settings.TASKCENTER.get("QUOTA_DEFAULT_BALANCE", 0))
+
+
+def ensure_balance(user_id: int) -> QuotaBalance:
+    """The user's account, created with the opening balance (and its ledger row) if missing."""
+    account = QuotaBalance.objects.filter(user_id=user_id).first()
+    if account is not None:
+        return account
+    opening = max(default_balance(), 0)
+    with transaction.atomic():
+        account, created = QuotaBalance.objects.get_or_create(
+            user_id=user_id, defaults={"balance": opening}
+        )
+        if created and opening:
+            QuotaLedgerEntry.objects.create(
+                user_id=user_id,
+                kind=LedgerKind.GRANT,
+                amount=opening,
+                balance_after=opening,
+                note="opening balance",
+            )
+    return account
+
+
+def balance_of(user_id: int) -> int:
+    """The user's current balance (creating the account with its opening balance)."""
+    return ensure_balance(user_id).balance
+
+
+def _balance_now(user_id: int) -> int:
+    # Read after our own UPDATE of the row: we hold its lock (PostgreSQL) or the database write
+    # lock (SQLite) until commit, so this is exactly the balance our change produced.
+    return QuotaBalance.objects.filter(user_id=user_id).values_list("balance", flat=True).get()
+
+
+def charge(
+    *,
+    user_id: int,
+    amount: int,
+    task_id: int,
+    note: str = "",
+    action: str = "create",
+    current_status: str | None = None,
+) -> QuotaLedgerEntry:
+    """Take ``amount`` from the user's balance for ``task_id``, or raise ``InsufficientQuota``.
+
+    Must run inside ``transaction.atomic()``: the raise rolls back whatever the caller wrote.
+    """
+    ensure_balance(user_id)
+    now = timezone.now()
+    paid = QuotaBalance.objects.filter(user_id=user_id, balance__gte=amount).update(
+        balance=F("balance") - amount, updated_at=now
+    )
+    if paid != 1:
+        raise InsufficientQuota(
+            needed=amount,
+            balance=_balance_now(user_id),
+            task_id=task_id,
+            action=action,
+            current_status=current_status,
+        )
+    return QuotaLedgerEntry.objects.create(
+        user_id=user_id,
+        task_id=task_id,
+        kind=LedgerKind.CHARGE,
+        amount=-amount,
+        balance_after=_balance_now(user_id),
+        at=now,
+        note=note[:255],
+    )
+
+
+def refund_task(task_id: int, *, now: datetime, note: str = "") -> QuotaLedgerEntry | None:
+    """Give back the task's quota if it was charged and not refunded yet; else do nothing.
+
+    Call it in the transaction that moves the task to FAILED or CANCELLED, after that UPDATE
+    (the task row lock comes first, then the account's: the order every quota writer keeps).
+    """
+    flipped = Task.objects.filter(pk=task_id, quota__gt=0, quota_refunded_at__isnull=True).update(
+        quota_refunded_at=now
+    )
+    if flipped != 1:
+        return None
+    owner_id, amount = Task.objects.filter(pk=task_id).values_list("owner_id", "quota").get()
+    charged = (
+        QuotaLedgerEntry.objects.filter(
+            task_id=task_id, kind=LedgerKind.CHARGE, refunded_by__isnull=True
+        )
+        .order_by("-id")
+        .first()
+    )
+    if charged is None:
+        # Nothing was paid for this run (a task older than the ledger): nothing to give back.
+        return None
+    ensure_balance(owner_id)
+    QuotaBalance.objects.filter(user_id=owner_id).update(
+        balance=F("balance") + amount, updated_at=now
+    )
+    return QuotaLedgerEntry.objects.create(
+        user_id=owner_id,
+        task_id=task_id,
+        kind=LedgerKind.REFUND,
+        amount=amount,
+        balance_after=_balance_now(owner_id),
+        refund_of=charged,
+        at=now,
+        note=note[:255],
+    )
+
+
+def recharge_task(task_id: int, *, action: str, current_status: str) -> QuotaLedgerEntry | None:
+    """Charge a refunded task again before it runs again (retry of FAILED or CANCELLED).
+
+    Clearing ``quota_refunded_at`` is guarded like the refund, so the next bad ending of this
+    run refunds this charge exactly once. Raises ``InsufficientQuota`` when the balance is short.
+    """
+    reopened = Task.objects.filter(pk=task_id, quota__gt=0, quota_refunded_at__isnull=False).update(
+        quota_refunded_at=None
+    )
+    if reopened != 1:
+        return None
+    owner_id, amount = Task.objects.filter(pk=task_id).values_list("owner_id", "quota").get()
+    return charge(
+        user_id=owner_id,
+        amount=amount,
+        task_id=task_id,
+        note=action,
+        action=action,
+        current_status=current_status,
+    )
+
+
+def grant(user_id: int, amount: int, *, note: str = "", actor: str = "") -> QuotaLedgerEntry:
+    """Add ``amount`` (negative takes away, never below zero) and write a ``grant`` row.
+
+    Raises ``ValueError`` when a negative grant would overdraw the balance.
+    """
+    now = timezone.now()
+    text = " - ".join(part for part in (actor, note) if part)[:255]
+    with transaction.atomic():
+        ensure_balance(user_id)
+        moved = QuotaBalance.objects.filter(user_id=user_id, balance__gte=-amount).update(
+            balance=F("balance") + amount, updated_at=now
+        )
+        if moved != 1:
+            raise ValueError(f"Cannot take {-amount}: the balance is only {_balance_now(user_id)}")
+        return QuotaLedgerEntry.objects.create(
+            user_id=user_id,
+            kind=LedgerKind.GRANT,
+            amount=amount,
+            balance_after=_balance_now(user_id),
+            at=now,
+            note=text,
+        )
+
+
+class QuotaLedger:
+    """The lifecycle's billing (``taskcenter.lifecycle.hooks.Billing``), installed at start-up."""
+
+    def charge(self, *, user_id: int, amount: int, task_id: int, note: str) -> QuotaLedgerEntry:
+        return charge(user_id=user_id, amount=amount, task_id=task_id, note=note)
+
+    def refund(self, task_id: int, *, now: datetime, note: str) -> QuotaLedgerEntry | None:
+        return refund_task(task_id, now=now, note=note)
+
+    def recharge(
+        self, task_id: int, *, action: str, current_status: str
+    ) -> QuotaLedgerEntry | None:
+        return recharge_task(task_id, action=action, current_status=current_status)

@@ -1,0 +1,52 @@
+"""System checks of the project (``manage.py check --deploy`` and every start)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core import checks
+
+# The sandbox platform listens on the loopback; its bundled tokens start with this.
+_SANDBOX_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_SANDBOX_TOKEN_PREFIX = "sandbox"  # noqa: S105 (a prefix to warn about, not a secret)
+
+
+def _provider_settings() -> dict[str, dict[str, Any]]:
+    return {
+        name: value
+        for name, value in vars(settings._wrapped).items()
+        if name.isupper() and isinstance(value, dict) and "BASE_URL" in value
+    }
+
+
+def check_providers_off_the_sandbox(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """With DEBUG off, a provider still pointed at the sandbox platform is a deployment mistake:
+    tasks would "succeed" against a stand-in that publishes, scrapes and generates nothing."""
+    if settings.DEBUG:
+        return []
+    found = []
+    for name, config in sorted(_provider_settings().items()):
+        url = str(config.get("BASE_URL") or "")
+        host = urlsplit(url).hostname or ""
+        if host in _SANDBOX_HOSTS:
+            found.append(
+                checks.Warning(
+                    f"{name}['BASE_URL'] is {url!r}, the sandbox platform, while DEBUG is off.",
+                    hint="Point it at the real platform (see docs/configuration.md).",
+                    id="taskcenter.W001",
+                )
+            )
+        token = str(config.get("TOKEN") or "")
+        if token.startswith(_SANDBOX_TOKEN_PREFIX):
+            found.append(
+                checks.Warning(
+                    f"{name}['TOKEN'] is the sandbox platform's token while DEBUG is off.",
+                    hint="Set the real platform's token (see docs/configuration.md).",
+                    id="taskcenter.W002",
+                )
+            )
+    return found

@@ -1,0 +1,230 @@
+"""The one module that speaks to the task engine (``django_tasks``).
+
+Task Center's own tables are the truth about a task; the engine only carries "run an attempt of
+task N, not before T" messages to a worker. Any ``django_tasks`` backend can carry them: the
+database backend by default, whose jobs our ``run_worker`` claims in batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connections, router
+from django.db.models import Q
+from django.utils import timezone
+from django_tasks import task as engine_task
+from django_tasks import task_backends
+
+MIN_PRIORITY, MAX_PRIORITY = -100, 100
+
+
+@engine_task()
+def run_attempt_job(task_id: int) -> str:
+    """The engine job: run (or resume) one attempt of a Task Center task."""
+    from taskcenter.execution.runner import run_attempt
+
+    return run_attempt(task_id)
+
+
+RUN_ATTEMPT_PATH = run_attempt_job.module_path
+
+
+def enqueue_attempt(task_id: int, *, priority: int = 0, run_after: datetime | None = None) -> str:
+    """Ask the engine to run an attempt of ``task_id``; returns the engine's job id."""
+    priority = max(MIN_PRIORITY, min(MAX_PRIORITY, int(priority)))
+    job = run_attempt_job.using(priority=priority, run_after=run_after)
+    return str(job.enqueue(task_id).id)
+
+
+def uses_database_engine() -> bool:
+    from django_tasks_db import DatabaseBackend
+
+    return isinstance(task_backends["default"], DatabaseBackend)
+
+
+def uses_rq_engine() -> bool:
+    return type(task_backends["default"]).__module__.startswith("django_tasks_rq")
+
+
+def tasks_with_waiting_jobs(task_ids: list[int]) -> set[int] | None:
+    """Which of these tasks have an engine job still waiting to run (None: cannot tell)."""
+    if uses_rq_engine():
+        return _rq_tasks_with_waiting_jobs(task_ids)
+    if not uses_database_engine():
+        return None
+    from django_tasks_db.models import DBTaskResult
+
+    waiting = DBTaskResult.objects.filter(status="READY", task_path=RUN_ATTEMPT_PATH).values_list(
+        "args_kwargs", flat=True
+    )
+    wanted = set(task_ids)
+    found: set[int] = set()
+    for args_kwargs in waiting.iterator(chunk_size=2000):
+        args = (args_kwargs or {}).get("args") or []
+        if args and args[0] in wanted:
+            found.add(args[0])
+    return found
+
+
+def _rq_tasks_with_waiting_jobs(task_ids: list[int]) -> set[int]:
+    """The RQ side of ``tasks_with_waiting_jobs``: jobs queued or scheduled in any queue."""
+    import django_rq
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    wanted = set(task_ids)
+    found: set[int] = set()
+    for name in task_backends["default"].queues:
+        queue = django_rq.get_queue(name)
+        job_ids = queue.get_job_ids() + ScheduledJobRegistry(queue=queue).get_job_ids()
+        for job in Job.fetch_many(job_ids, connection=queue.connection):
+            if job is None or job.func_name != RUN_ATTEMPT_PATH:
+                continue
+            if job.args and job.args[0] in wanted:
+                found.add(job.args[0])
+    return found
+
+
+# --- the database engine's job table, as our worker reads it ---------------------------------
+
+
+@dataclass(frozen=True)
+class EngineJob:
+    """The columns of a claimed engine row that the worker needs."""
+
+    pk: Any  # as the database returned it; handed back verbatim when the job is marked done
+    task_path: str
+    args_kwargs: dict
+
+
+class JobTable:
+    """django-tasks-db's job table, with the worker's hot statements compiled once.
+
+    A worker loops over "mark done, take the next ready jobs" many times a second; letting the
+    ORM build and compile the same three statements every time costs more than running them.
+    The SELECT is compiled by the ORM itself (same filter and order as ``DBTaskResult.objects
+    .ready()``, ``SELECT ... FOR UPDATE SKIP LOCKED`` where supported) with a marker for "now",
+    cached per LIMIT; the two UPDATEs are plain by-primary-key updates.
+    """
+
+    # Stands for "now" in the compiled SELECT; replaced by the real time at each claim.
+    _NOW_MARKER = datetime(1970, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+    def __init__(
+        self,
+        *,
+        backend_name: str,
+        queue_names: tuple[str, ...],
+        worker_id: str,
+        using: str | None = None,
+    ) -> None:
+        from django_tasks_db.models import DBTaskResult
+
+        self.model = DBTaskResult
+        self.using = using or router.db_for_write(DBTaskResult)
+        self.backend_name = backend_name
+        self.queue_names = tuple(queue_names)
+        self.worker_id = worker_id
+        self._compiled: dict[tuple[int, bool], tuple[str, list, int]] = {}
+        meta = DBTaskResult._meta
+        self._fields = {name: meta.get_field(name) for name in ("run_after", "args_kwargs")}
+        self._fields["started_at"] = meta.get_field("started_at")
+        self._fields["worker_ids"] = meta.get_field("worker_ids")
+
+    @property
+    def connection(self) -> Any:
+        return connections[self.using]
+
+    def _select(self, limit: int, *, lock: bool) -> tuple[str, list, int]:
+        key = (limit, lock)
+        if key not in self._compiled:
+            from django_tasks_db.models import get_date_max
+
+            rows = (
+                self.model.objects.using(self.using)
+                .filter(
+                    status="READY",
+                    backend_name=self.backend_name,
+                    queue_name__in=self.queue_names,
+                )
+                .filter(Q(run_after=get_date_max()) | Q(run_after__lte=self._NOW_MARKER))
+                .order_by(*self.model._meta.ordering)
+                .values_list("pk", "task_path", "args_kwargs")
+            )
+            if lock:
+                rows = rows.select_for_update(skip_locked=True)
+            sql, params = rows[:limit].query.get_compiler(self.using).as_sql()
+            params = list(params)
+            marker = self._db_value("run_after", self._NOW_MARKER)
+            self._compiled[key] = (sql, params, params.index(marker))
+        return self._compiled[key]
+
+    def _db_value(self, name: str, value: Any) -> Any:
+        return self._fields[name].get_db_prep_value(value, self.connection, prepared=False)
+
+    def _run_select(self, limit: int, *, lock: bool) -> list[tuple]:
+        sql, params, now_index = self._select(limit, lock=lock)
+        params = list(params)
+        params[now_index] = self._db_value("run_after", timezone.now())
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    def any_ready(self) -> bool:
+        """A lock-free look for work, for idle polls."""
+        return bool(self._run_select(1, lock=False))
+
+    def claim(self, limit: int) -> list[EngineJob]:
+        """Take up to ``limit`` ready jobs; call inside ``exclusive_transaction``."""
+        rows = self._run_select(limit, lock=True)
+        if not rows:
+            return []
+        table, qn = self.model._meta.db_table, self.connection.ops.quote_name
+        # Only quoted model identifiers are formatted in; every value is a parameter.
+        self._execute(
+            f"UPDATE {qn(table)} SET {qn('status')} = %s, {qn('started_at')} = %s, "  # noqa: S608
+            f"{qn('worker_ids')} = %s WHERE {qn('id')} IN ({', '.join(['%s'] * len(rows))})",
+            [
+                "RUNNING",
+                self._db_value("started_at", timezone.now()),
+                self._db_value("worker_ids", [self.worker_id]),
+                *(row[0] for row in rows),
+            ],
+        )
+        decode = self._fields["args_kwargs"].from_db_value
+        return [
+            EngineJob(pk=pk, task_path=path, args_kwargs=decode(args, None, self.connection))
+            for pk, path, args in rows
+        ]
+
+    def mark_finished(self, pks: list[Any]) -> None:
+        """Jobs whose attempt ran (whatever its outcome: the task's own row records that)."""
+        if not pks:
+            return
+        table, qn = self.model._meta.db_table, self.connection.ops.quote_name
+        self._execute(
+            f"UPDATE {qn(table)} SET {qn('status')} = %s, {qn('finished_at')} = %s "  # noqa: S608
+            f"WHERE {qn('status')} = %s AND {qn('id')} IN ({', '.join(['%s'] * len(pks))})",
+            ["SUCCESSFUL", self._db_value("started_at", timezone.now()), "RUNNING", *pks],
+        )
+
+    def release(self, pks: list[Any]) -> None:
+        """Hand jobs back to the queue unrun (their worker lost its database connection)."""
+        if not pks:
+            return
+        table, qn = self.model._meta.db_table, self.connection.ops.quote_name
+        self._execute(
+            f"UPDATE {qn(table)} SET {qn('status')} = %s "  # noqa: S608
+            f"WHERE {qn('status')} = %s AND {qn('id')} IN ({', '.join(['%s'] * len(pks))})",
+            ["READY", "RUNNING", *pks],
+        )
+
+    def get(self, job: EngineJob) -> Any:
+        """The full row, for jobs that are not ours (run the way ``db_worker`` runs them)."""
+        return self.model.objects.using(self.using).get(pk=self.model._meta.pk.to_python(job.pk))
+
+    def _execute(self, sql: str, params: list) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)

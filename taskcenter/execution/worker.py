@@ -1,0 +1,343 @@
+"""The Task Center worker: claims engine jobs and runs up to N attempts at once.
+
+It takes django-tasks-db's jobs the way that package's ``db_worker`` does (a short exclusive
+transaction, ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL), but claims as many jobs as it
+has free slots in that one transaction and runs them on a thread pool: most handlers wait on
+HTTP, so one process can keep many platforms busy. With one slot the attempt runs on the main
+thread. Jobs that ended are marked done in the transaction of the next claim. The same loop
+reaps lost attempts. ``bench/worker_throughput.py`` measures it against ``db_worker``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from django.db import close_old_connections, connection
+from django.db.utils import DatabaseError, OperationalError
+from django_tasks_db.models import DBTaskResult
+from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
+
+from taskcenter import lifecycle
+from taskcenter.execution import reaper
+from taskcenter.execution.dispatch import RUN_ATTEMPT_PATH, EngineJob, JobTable
+from taskcenter.execution.heartbeat import heartbeat
+from taskcenter.execution.runner import run_attempt, run_claimed_attempt
+from taskcenter.lib.db_outage import DATABASE_UNAVAILABLE, drop_broken_connection
+
+logger = logging.getLogger("taskcenter.execution.worker")
+
+# A one-slot worker claims as many attempts at once as it expects to finish in this time.
+BATCH_BUDGET = 0.025
+MAX_BATCH = 32
+# The outcome of a job whose thread lost its database connection: back to the queue, unrun.
+RELEASED = "released"
+# Back-off between claims while the database is unreachable.
+OUTAGE_FIRST_DELAY = 1.0
+OUTAGE_MAX_DELAY = 30.0
+
+
+@dataclass
+class WorkerStats:
+    claimed: int = 0
+    finished: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        worker_id: str,
+        concurrency: int = 4,
+        interval: float = 0.02,
+        queue_names: tuple[str, ...] = ("default",),
+        backend_name: str = "default",
+        reap_interval: float = 10.0,
+        max_tasks: int | None = None,
+        exit_when_idle: bool = False,
+        lease: float | None = None,
+    ) -> None:
+        self.worker_id = worker_id
+        self.concurrency = concurrency
+        self.interval = interval
+        self.queue_names = queue_names
+        self.backend_name = backend_name
+        self.reap_interval = reap_interval
+        self.max_tasks = max_tasks
+        self.exit_when_idle = exit_when_idle
+        self.lease = lease
+        self.stats = WorkerStats()
+        self._stopping = threading.Event()
+        self._in_flight: set[Future] = set()
+        self._finished: list[tuple[Any, str]] = []
+        self._finished_lock = threading.Lock()
+        self._next_reap = 0.0
+        self._idle = True
+        # Moving average of how long an attempt takes; starts "long" so a fresh worker claims
+        # one at a time until it knows better.
+        self._attempt_seconds = BATCH_BUDGET
+        self._jobs = JobTable(
+            backend_name=backend_name, queue_names=queue_names, worker_id=worker_id
+        )
+
+    # -- signals ------------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self._stopping.is_set():
+            logger.warning(
+                "Second %s: exiting now; the reaper will recover running attempts.",
+                signal.strsignal(signum),
+            )
+            raise SystemExit(1)
+        logger.warning(
+            "%s: finishing %d running attempt(s), then exiting (again to force).",
+            signal.strsignal(signum),
+            len(self._in_flight),
+        )
+        self._stopping.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # -- main loop ----------------------------------------------------------------------------
+
+    def run(self) -> WorkerStats:
+        logger.info(
+            "Worker %s started: concurrency=%d queues=%s poll=%gs",
+            self.worker_id,
+            self.concurrency,
+            ",".join(self.queue_names),
+            self.interval,
+        )
+        # Spread the reapers of workers started together.
+        self._next_reap = time.monotonic() + random.random() * self.reap_interval  # noqa: S311
+        # One slot runs its attempt on this thread: no hand-off per task, and one database
+        # connection, so the claim never waits on SQLite's busy handler for our own attempt.
+        pool = (
+            None
+            if self.concurrency == 1
+            else ThreadPoolExecutor(self.concurrency, thread_name_prefix="attempt")
+        )
+        outage_delay = OUTAGE_FIRST_DELAY
+        try:
+            while not self._stopping.is_set():
+                self._in_flight = {future for future in self._in_flight if not future.done()}
+                self._reap_if_due()
+                try:
+                    claimed = self._claim_and_submit(pool)
+                except (DatabaseError, *DATABASE_UNAVAILABLE):
+                    # A restarting server or a dropped connection must not end the worker (and
+                    # with it run_service); running attempts carry on, claims resume later.
+                    logger.exception("Database unavailable; next claim in %gs", outage_delay)
+                    connection.close()
+                    self._stopping.wait(outage_delay)
+                    outage_delay = min(outage_delay * 2, OUTAGE_MAX_DELAY)
+                    continue
+                outage_delay = OUTAGE_FIRST_DELAY
+                if self._reached_max_tasks():
+                    break
+                if claimed:
+                    continue
+                if self.exit_when_idle and not self._in_flight:
+                    break
+                self._wait_for_slot_or_work()
+            self._drain()
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+        logger.info("Worker %s stopped after %d attempt(s)", self.worker_id, self.stats.finished)
+        return self.stats
+
+    def _reached_max_tasks(self) -> bool:
+        return self.max_tasks is not None and self.stats.claimed >= self.max_tasks
+
+    def _wait_for_slot_or_work(self) -> None:
+        if len(self._in_flight) >= self.concurrency:
+            wait(list(self._in_flight), return_when=FIRST_COMPLETED)
+        elif self._in_flight:
+            # Wake early when an attempt ends: its engine row is flushed and its slot refilled.
+            wait(list(self._in_flight), timeout=self.interval, return_when=FIRST_COMPLETED)
+        else:
+            self._stopping.wait(self.interval)
+
+    def _drain(self) -> None:
+        if self._in_flight:
+            wait(list(self._in_flight))
+        self._flush_finished()
+
+    # -- claiming -----------------------------------------------------------------------------
+
+    def _claim_and_submit(self, pool: ThreadPoolExecutor | None) -> int:
+        free = self.concurrency - len(self._in_flight)
+        if pool is None:
+            # One slot: take a small batch whose attempts, run one after another, last about
+            # BATCH_BUDGET; its last attempt then shows RUNNING at most that long before it
+            # starts. Long attempts shrink the batch to one.
+            free = self._batch_size
+        if self.max_tasks is not None:
+            free = min(free, self.max_tasks - self.stats.claimed)
+        if free <= 0:
+            self._flush_finished()
+            return 0
+        jobs = self._claim_jobs(free)
+        self.stats.claimed += len(jobs)
+        for job, attempt in self._claim_attempts(jobs):
+            if pool is None:
+                self._execute(job, attempt)
+            else:
+                self._in_flight.add(pool.submit(self._execute, job, attempt))
+        return len(jobs)
+
+    def _claim_attempts(self, jobs: list[EngineJob]) -> list[tuple[EngineJob, Callable[[], str]]]:
+        """Pair each engine job with what runs it, claiming our tasks in one transaction.
+
+        Tasks the batch could not claim (a duplicate job, a polled task to resume, a row another
+        worker holds) fall back to ``run_attempt``, which claims or skips them one at a time.
+        """
+        ours = [job.args_kwargs["args"][0] for job in jobs if job.task_path == RUN_ATTEMPT_PATH]
+        claimed: dict[int, tuple] = {}
+        if len(ours) > 1:
+            try:
+                for task, execution in lifecycle.claim_attempts(
+                    ours, worker_id=self.worker_id, lease=self.lease, skip_locked=True
+                ):
+                    heartbeat.track(execution.pk)  # leases of attempts waiting their turn too
+                    claimed[task.pk] = (task, execution)
+            except DATABASE_UNAVAILABLE:
+                logger.exception("Batch claim failed; claiming one at a time")
+                drop_broken_connection()
+        work = []
+        for job in jobs:
+            if job.task_path != RUN_ATTEMPT_PATH:
+                work.append((job, partial(self._execute_foreign_job, self._jobs.get(job))))
+                continue
+            task_id = job.args_kwargs["args"][0]
+            if task_id in claimed:
+                task, execution = claimed.pop(task_id)
+                attempt = partial(
+                    run_claimed_attempt,
+                    task,
+                    execution,
+                    worker_id=self.worker_id,
+                    lease=self.lease or lifecycle.lease_seconds(),
+                )
+            else:
+                attempt = partial(run_attempt, task_id, worker_id=self.worker_id, lease=self.lease)
+            work.append((job, attempt))
+        return work
+
+    def _claim_jobs(self, limit: int) -> list[EngineJob]:
+        """Claim up to ``limit`` ready jobs; finished jobs are marked done in the same commit."""
+        finished = self._take_finished()
+        if self._idle and not finished:
+            close_old_connections()
+            # Idle polls read without a lock, so a worker waiting for work every 20 ms does not
+            # take SQLite's write lock from the web process 50 times a second.
+            if not self._jobs.any_ready():
+                return []
+        try:
+            with exclusive_transaction(self._jobs.using):
+                self._settle(finished)
+                jobs = self._jobs.claim(limit)
+        except DATABASE_UNAVAILABLE as exc:
+            # Keep what ended for the next claim: those jobs must still be marked done.
+            self._restore_finished(finished)
+            if isinstance(exc, OperationalError) and is_locked_database_exception(exc):
+                return []
+            raise
+        self._idle = not jobs
+        return jobs
+
+    # -- running ------------------------------------------------------------------------------
+
+    def _execute(self, job: EngineJob, attempt: Callable[[], str]) -> None:
+        outcome = "error"
+        started = time.monotonic()
+        try:
+            outcome = attempt()
+        except DATABASE_UNAVAILABLE:
+            # This thread's connection broke (a server restart, a dropped link). Drop it, and
+            # hand the job back to the queue rather than record it run: a claim made before the
+            # break is recovered by the reaper, and the job's next run skips it.
+            logger.exception("Engine job %s lost its database connection; released", job.pk)
+            connection.close()
+            outcome = RELEASED
+        except Exception:
+            logger.exception("Engine job %s crashed the runner", job.pk)
+        finally:
+            took = time.monotonic() - started
+            with self._finished_lock:
+                self._finished.append((job.pk, outcome))
+                self.stats.finished += 1
+                self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
+                self._attempt_seconds = 0.8 * self._attempt_seconds + 0.2 * took
+
+    @property
+    def _batch_size(self) -> int:
+        return max(1, min(MAX_BATCH, int(BATCH_BUDGET / max(self._attempt_seconds, 1e-6))))
+
+    @staticmethod
+    def _execute_foreign_job(job: DBTaskResult) -> str:
+        """Other ``django_tasks`` jobs on the same queue run as ``db_worker`` would run them."""
+        try:
+            task = job.task
+            result = job.task_result
+            job.set_successful(task.call(*result.args, **result.kwargs))
+            return "foreign-ok"
+        except Exception as exc:
+            job.set_failed(exc)
+            return "foreign-failed"
+
+    def _take_finished(self) -> list[tuple[Any, str]]:
+        """Engine jobs of ours that ended since the last flush (foreign ones record themselves)."""
+        with self._finished_lock:
+            finished, self._finished = self._finished, []
+        return [
+            (job_id, outcome) for job_id, outcome in finished if not outcome.startswith("foreign")
+        ]
+
+    def _restore_finished(self, finished: list[tuple[Any, str]]) -> None:
+        with self._finished_lock:
+            self._finished.extend(finished)
+
+    def _settle(self, finished: list[tuple[Any, str]]) -> None:
+        """Mark the engine jobs that ran done and hand released ones back, in bulk."""
+        self._jobs.mark_finished([job_id for job_id, outcome in finished if outcome != RELEASED])
+        self._jobs.release([job_id for job_id, outcome in finished if outcome == RELEASED])
+
+    def _flush_finished(self) -> None:
+        finished = self._take_finished()
+        try:
+            self._settle(finished)
+        except DATABASE_UNAVAILABLE:
+            logger.exception("Could not settle %d engine jobs; will retry", len(finished))
+            connection.close()
+            self._restore_finished(finished)
+
+    # -- reaping ------------------------------------------------------------------------------
+
+    def _reap_if_due(self) -> None:
+        now = time.monotonic()
+        if now < self._next_reap:
+            return
+        self._next_reap = now + self.reap_interval * (0.75 + random.random() / 2)  # noqa: S311
+        try:
+            report = reaper.reap()
+        except DATABASE_UNAVAILABLE:
+            logger.exception("Reaper pass failed; trying again next round")
+            connection.close()
+            return
+        report.log(logger)

@@ -1,0 +1,1 @@
+"""Helpers of the core that know nothing about tasks: encryption keys, database outages."""

@@ -1,0 +1,361 @@
+"""What workers do: claim attempts, report their outcome, defer them (poll again), give them
+back, renew their leases. Outcomes are fenced by execution and attempt number.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from taskcenter.lifecycle.transitions import (
+    _actor_fields,
+    _current_status,
+    _dispatch_on_commit,
+    _record,
+    _refund,
+    _refusal,
+    _task_id,
+    lease_seconds,
+)
+from taskcenter.models import EventVerb, ExecutionStatus, Status, Task, TaskEvent, TaskExecution
+
+# --- worker side -----------------------------------------------------------------------------
+
+
+def claim_attempt(
+    task: Task | int, *, worker_id: str, lease: float | None = None
+) -> tuple[Task, TaskExecution]:
+    """QUEUED -> RUNNING: open a new execution holding a lease for ``worker_id``."""
+    task_id = _task_id(task)
+    claimed = claim_attempts([task_id], worker_id=worker_id, lease=lease)
+    if not claimed:
+        raise _refusal(task_id, "claim")
+    return claimed[0]
+
+
+def claim_attempts(
+    task_ids: list[int], *, worker_id: str, lease: float | None = None, skip_locked: bool = False
+) -> list[tuple[Task, TaskExecution]]:
+    """``claim_attempt`` for many tasks in one transaction, in the order of ``task_ids``.
+
+    Tasks that cannot be claimed (not QUEUED, not due yet) are left out of the result, and with
+    ``skip_locked`` so are rows another transaction holds at this moment (PostgreSQL), which the
+    caller then claims one at a time. One transaction of five statements claims a whole batch,
+    where claiming one by one costs five statements per task.
+    """
+    now = timezone.now()
+    lease_until = now + timedelta(seconds=lease or lease_seconds())
+    with transaction.atomic():
+        claimable = Task.objects.filter(
+            Q(run_after__isnull=True) | Q(run_after__lte=now), status=Status.QUEUED
+        )
+        if len(set(task_ids)) == 1 and not skip_locked:
+            # One task: the conditional UPDATE's row count says whether it was ours.
+            ids = list(task_ids[:1])
+        else:
+            # Lock first so the UPDATE moves exactly the rows read here (on SQLite the IMMEDIATE
+            # transaction is the lock); with skip_locked, rows another transaction holds are
+            # left to be claimed one at a time.
+            ids = list(
+                claimable.select_for_update(skip_locked=skip_locked, no_key=True)
+                .filter(pk__in=task_ids)
+                .values_list("pk", flat=True)
+            )
+        moved = (
+            claimable.filter(pk__in=ids).update(
+                status=Status.RUNNING,
+                attempts=F("attempts") + 1,
+                total_attempts=F("total_attempts") + 1,
+                started_at=now,
+                updated_at=now,
+                run_after=None,
+            )
+            if ids
+            else 0
+        )
+        if not moved:
+            return []
+        tasks = Task.objects.in_bulk(ids)
+        ordered = [tasks[pk] for pk in dict.fromkeys(task_ids) if pk in tasks]
+        executions = TaskExecution.objects.bulk_create(
+            [
+                TaskExecution(
+                    task=task,
+                    attempt=task.total_attempts,
+                    worker_id=worker_id,
+                    status=ExecutionStatus.RUNNING,
+                    account_id=task.account_id,
+                    proxy_id=task.proxy_id,
+                    started_at=now,
+                    heartbeat_at=now,
+                    lease_expires_at=lease_until,
+                )
+                for task in ordered
+            ]
+        )
+        actor = _actor_fields(f"worker:{worker_id}")
+        TaskEvent.objects.bulk_create(
+            [
+                TaskEvent(
+                    task_id=task.pk,
+                    execution_id=execution.pk,
+                    verb=EventVerb.STARTED,
+                    from_status=Status.QUEUED,
+                    to_status=Status.RUNNING,
+                    data={"attempt": execution.attempt},
+                    at=now,
+                    **actor,
+                )
+                for task, execution in zip(ordered, executions, strict=True)
+            ]
+        )
+    return list(zip(ordered, executions, strict=True))
+
+
+def resume_attempt(
+    execution: TaskExecution, *, worker_id: str, lease: float | None = None
+) -> tuple[Task, TaskExecution]:
+    """WAITING -> RUNNING for an execution whose handler asked to be polled again."""
+    now = timezone.now()
+    with transaction.atomic():
+        updated = TaskExecution.objects.filter(
+            pk=execution.pk, status=ExecutionStatus.WAITING
+        ).update(
+            status=ExecutionStatus.RUNNING,
+            worker_id=worker_id,
+            heartbeat_at=now,
+            lease_expires_at=now + timedelta(seconds=lease or lease_seconds()),
+        )
+        task = Task.objects.filter(
+            pk=execution.task_id, status=Status.RUNNING, total_attempts=execution.attempt
+        ).first()
+        if updated != 1 or task is None:
+            # Raising out of the block rolls it back; set_rollback() first would make the
+            # refusal's own status query fail with TransactionManagementError.
+            raise _refusal(execution.task_id, "resume")
+        _record(
+            task.pk,
+            EventVerb.RESUMED,
+            f"worker:{worker_id}",
+            from_status=Status.RUNNING,
+            to_status=Status.RUNNING,
+            execution_id=execution.pk,
+            data={"attempt": execution.attempt},
+            at=now,
+        )
+    execution.refresh_from_db()
+    return task, execution
+
+
+def _lock_task(task_id: int) -> None:
+    """Lock the task row before touching any of its executions.
+
+    Every transaction that writes a task and one of its executions takes the task row first, as
+    stop/cancel and ``ctx.progress`` do, so on PostgreSQL a cancel and the reaper (or a heartbeat
+    and the reaper) queue on it instead of deadlocking. NO KEY UPDATE leaves the foreign-key
+    checks of event and result inserts unblocked. SQLite ignores it: its IMMEDIATE
+    transactions already serialize writers.
+    """
+    if transaction.get_connection().features.has_select_for_update:
+        list(Task.objects.select_for_update(no_key=True).filter(pk=task_id).values_list("pk"))
+
+
+def _close_execution(execution: TaskExecution, status: str, now: datetime, **changes: Any) -> bool:
+    return (
+        TaskExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.RUNNING).update(
+            status=status,
+            completed_at=now,
+            duration=(now - execution.started_at).total_seconds(),
+            lease_expires_at=None,
+            **changes,
+        )
+        == 1
+    )
+
+
+def _fenced(execution: TaskExecution) -> Any:
+    """The running task as this execution knows it, if nobody has moved on since."""
+    return Task.objects.filter(
+        pk=execution.task_id, status=Status.RUNNING, total_attempts=execution.attempt
+    )
+
+
+def complete_attempt(
+    execution: TaskExecution, *, result: Any = None, worker_id: str = "", refresh: bool = True
+) -> Task | None:
+    """RUNNING -> COMPLETED, if this execution still holds the task.
+
+    Returns the task as it now is, or None with ``refresh=False`` (saves a read per task).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        # The fenced task UPDATE comes first: it takes the task row lock before the execution,
+        # the order every writer keeps (see _lock_task), without a statement of its own.
+        updated = _fenced(execution).update(
+            status=Status.COMPLETED,
+            progress=100,
+            result=result,
+            error_message="",
+            finished_at=now,
+            updated_at=now,
+        )
+        if updated != 1 or not _close_execution(execution, ExecutionStatus.COMPLETED, now):
+            # Rolls everything back; the runner then closes the execution as stopped or
+            # cancelled to match what the user did meanwhile (or leaves a LOST one alone).
+            raise _refusal(execution.task_id, "complete")
+        _record(
+            execution.task_id,
+            EventVerb.COMPLETED,
+            f"worker:{worker_id or execution.worker_id}",
+            from_status=Status.RUNNING,
+            to_status=Status.COMPLETED,
+            execution_id=execution.pk,
+            data={"attempt": execution.attempt},
+            at=now,
+        )
+    return Task.objects.get(pk=execution.task_id) if refresh else None
+
+
+def fail_attempt(
+    execution: TaskExecution,
+    *,
+    error: str,
+    traceback: str = "",
+    permanent: bool = False,
+    retry_delay: float = 0.0,
+    worker_id: str = "",
+) -> Task:
+    """RUNNING -> QUEUED after ``retry_delay`` while attempts remain, else RUNNING -> FAILED."""
+    now = timezone.now()
+    error = error[:10_000]
+    with transaction.atomic():
+        # A locking read of the fenced task: the row lock first, as every writer takes it, and
+        # the attempt counts to decide between a retry and the end.
+        task = _fenced(execution).select_for_update(no_key=True).first()
+        if task is None or not _close_execution(
+            execution, ExecutionStatus.FAILED, now, error_message=error, traceback=traceback
+        ):
+            raise _refusal(execution.task_id, "fail")
+        actor = f"worker:{worker_id or execution.worker_id}"
+        data = {"attempt": execution.attempt, "error": error[:500]}
+        if not permanent and task.attempts < task.max_attempts:
+            run_after = now + timedelta(seconds=max(retry_delay, 0.0))
+            to_status, verb = Status.QUEUED, EventVerb.REQUEUED
+            changes: dict[str, Any] = {"run_after": run_after}
+            data["retry_in"] = round(max(retry_delay, 0.0), 3)
+            _dispatch_on_commit(task.pk, priority=task.priority, run_after=run_after)
+        else:
+            to_status, verb = Status.FAILED, EventVerb.FAILED
+            changes = {"finished_at": now}
+            data["permanent"] = permanent
+        updated = _fenced(execution).update(
+            status=to_status, error_message=error, updated_at=now, **changes
+        )
+        if updated != 1:
+            raise _refusal(execution.task_id, "fail")
+        if to_status == Status.FAILED:
+            _refund(task.pk, now, "failed")
+        _record(
+            task.pk,
+            verb,
+            actor,
+            from_status=Status.RUNNING,
+            to_status=to_status,
+            execution_id=execution.pk,
+            data=data,
+            at=now,
+        )
+    return Task.objects.get(pk=execution.task_id)
+
+
+def defer_attempt(
+    execution: TaskExecution, *, seconds: float, message: str = "", worker_id: str = ""
+) -> Task:
+    """Keep the task RUNNING but release the worker; the engine calls again after ``seconds``.
+
+    The lease is stretched over the wait, so an engine that loses the follow-up job is noticed
+    by the reaper once the wait plus one lease has passed.
+    """
+    now = timezone.now()
+    run_after = now + timedelta(seconds=seconds)
+    with transaction.atomic():
+        _lock_task(execution.task_id)
+        updated = TaskExecution.objects.filter(
+            pk=execution.pk, status=ExecutionStatus.RUNNING
+        ).update(
+            status=ExecutionStatus.WAITING,
+            lease_expires_at=run_after + timedelta(seconds=lease_seconds()),
+        )
+        task = _fenced(execution).first()
+        if updated != 1 or task is None:
+            raise _refusal(execution.task_id, "defer")
+        changes: dict[str, Any] = {"run_after": run_after, "updated_at": now}
+        if message:
+            changes["progress_message"] = message[:255]
+        # On PostgreSQL a cancel can commit between the read above and this update; the row
+        # count is what decides, or the execution would wait on a task nobody will resume.
+        if _fenced(execution).update(**changes) != 1:
+            raise _refusal(execution.task_id, "defer")
+        _record(
+            task.pk,
+            EventVerb.WAITING,
+            f"worker:{worker_id or execution.worker_id}",
+            from_status=Status.RUNNING,
+            to_status=Status.RUNNING,
+            execution_id=execution.pk,
+            data={"seconds": seconds, "message": message[:255]},
+            at=now,
+        )
+        _dispatch_on_commit(task.pk, priority=task.priority, run_after=run_after)
+    return Task.objects.get(pk=execution.task_id)
+
+
+def interrupt_attempt(execution: TaskExecution) -> str | None:
+    """Close an execution whose task was stopped or cancelled while it ran.
+
+    The task's own transition was recorded by ``stop_task``/``cancel_task``; this only ends the
+    attempt to match. Returns the execution's final status, or None if it was already closed
+    (for example, the reaper called it LOST first).
+    """
+    now = timezone.now()
+    status = _current_status(execution.task_id)
+    final = ExecutionStatus.CANCELLED if status == Status.CANCELLED else ExecutionStatus.STOPPED
+    note = f"Task was {str(status).lower()} while this attempt ran"
+    if _close_execution(execution, final, now, error_message=note):
+        return final
+    return None
+
+
+def redispatch_task(task: Task | int, *, reason: str, now: datetime | None = None) -> Task:
+    """Hand a QUEUED task to the engine again (its job was lost). Not a status change."""
+    task_id = _task_id(task)
+    now = now or timezone.now()
+    with transaction.atomic():
+        if Task.objects.filter(pk=task_id, status=Status.QUEUED).update(updated_at=now) != 1:
+            raise _refusal(task_id, "redispatch")
+        task = Task.objects.get(pk=task_id)
+        _record(
+            task_id,
+            EventVerb.REQUEUED,
+            "system:reaper",
+            from_status=Status.QUEUED,
+            to_status=Status.QUEUED,
+            data={"reason": reason},
+            at=now,
+        )
+        _dispatch_on_commit(task_id, priority=task.priority, run_after=None)
+    return task
+
+
+def renew_leases(execution_ids: list[int], *, lease: float | None = None) -> int:
+    """Heartbeat: push the lease of these running executions forward. Not a transition."""
+    if not execution_ids:
+        return 0
+    now = timezone.now()
+    return TaskExecution.objects.filter(
+        pk__in=execution_ids, status=ExecutionStatus.RUNNING
+    ).update(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease or lease_seconds()))

@@ -1,0 +1,35 @@
+"""Task Center's core records; every model of the ``taskcenter`` app is importable from here.
+
+Nothing here changes a task's ``status``: every transition lives in ``taskcenter.lifecycle``.
+"""
+
+from .account_holds import AccountHold
+from .idempotency import IdempotencyKey
+from .tallies import DurationTally, TaskTally
+from .tasks import (
+    ACTIVE_STATUSES,
+    FINISHED_STATUSES,
+    EventVerb,
+    ExecutionStatus,
+    Status,
+    Task,
+    TaskEvent,
+    TaskExecution,
+)
+from .tokens import ApiToken
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "FINISHED_STATUSES",
+    "AccountHold",
+    "ApiToken",
+    "DurationTally",
+    "EventVerb",
+    "ExecutionStatus",
+    "IdempotencyKey",
+    "Status",
+    "Task",
+    "TaskEvent",
+    "TaskExecution",
+    "TaskTally",
+]
