@@ -64,7 +64,8 @@ def test_providers_left_on_the_sandbox_with_debug_off_are_warned_about(tmp_path)
     out = result.stdout + result.stderr
     assert "(taskcenter.W001) PUBLISHING['BASE_URL'] is 'http://127.0.0.1:8900'" in out
     assert "(taskcenter.W002) SYNCING['TOKEN']" in out
-    assert "SCRAPING" not in out and "GENERATION" not in out
+    assert "SCRAPING" not in out
+    assert "GENERATION" not in out
     # The same settings with DEBUG on (a developer's machine) say nothing.
     quiet = manage("check", "--fail-level", "WARNING", tmp_path=tmp_path, DEBUG="true", **env)
     assert quiet.returncode == 0, quiet.stdout + quiet.stderr

@@ -8,9 +8,10 @@ OFFSET k`` (nearest rank), which works the same on PostgreSQL.
 That costs time in proportion to the tasks selected, which for a wide selection (no filter at
 all: the whole table) no index can make cheap. So when the filters are only the ones the
 trigger-kept tallies are keyed on (status, type, platform, owner), the answer is read from
-``TaskTally`` and ``DurationTally`` instead (see ``taskcenter.models.tally_triggers``): exact counts, and
-percentiles from a log-scale histogram, flagged ``approximate``. Time windows and the other
-filters take the row path, where the created_at and filter indexes bound the work.
+``TaskTally`` and ``DurationTally`` instead (see ``taskcenter.models.tally_triggers``):
+exact counts, and percentiles from a log-scale histogram, flagged ``approximate``. Time
+windows and the other filters take the row path, where the created_at and filter indexes
+bound the work.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ class TaskTally(models.Model):
     """Running count of tasks per owner, status, type and platform, kept by database triggers.
 
     The statistics endpoint reads these few rows instead of counting a million tasks. Triggers
-    (see ``taskcenter.models.tally_triggers``) update them in the same transaction as every insert, status
-    change and delete of a task, whichever code path or tool makes it, so they cannot drift.
+    (see ``taskcenter.models.tally_triggers``) update them in the same transaction as every
+    insert, status change and delete of a task, whichever code path or tool makes it, so they
+    cannot drift.
     ``owner_id`` is a plain column: a foreign key would cascade before the tasks' own deletes.
     """
 
@@ -34,7 +35,7 @@ class TaskTally(models.Model):
 class DurationTally(models.Model):
     """Histogram of completed attempts' durations per owner, type and platform (triggers too).
 
-    ``bin`` is a log-scale bucket (``taskcenter.models.tally_triggers.duration_bin``): four per doubling, so a
+    ``bin`` is a log-scale bucket (``tally_triggers.duration_bin``): four per doubling, so a
     percentile read from it is within 9% of the exact value.
     """
 
