@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from taskcenter.api.status_words import PUBLISHING, word_for
 from taskcenter.models import Task
 from taskcenter.models.fields import EncryptedJSONField
+from taskcenter.models.visibility import TaskChildQuerySet
 
 from .platforms import PLATFORM_LABELS, PlatformType, platform_name
 
@@ -130,6 +131,8 @@ class PublishTaskRecord(models.Model):
     platform_name = models.CharField(_("platform"), max_length=30)
     platform_type = models.PositiveSmallIntegerField(_("platform type"), choices=PlatformType)
     create_time = models.DateTimeField(_("created at"), default=timezone.now)
+
+    objects = TaskChildQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("publish task record")

@@ -5,6 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from taskcenter.models import Task, TaskExecution
+from taskcenter.models.visibility import TaskChildQuerySet
 
 
 class ScrapeResult(models.Model):
@@ -26,6 +27,8 @@ class ScrapeResult(models.Model):
     # NULL, not "", for "no key": NULLs never collide in the unique constraint below.
     item_key = models.CharField(_("item key"), max_length=200, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    objects = TaskChildQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("scrape result")

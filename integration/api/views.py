@@ -78,9 +78,7 @@ class IntegrationView(EnvelopeAPIView):
     status_dialect = INTEGRATION
 
     def tasks(self) -> QuerySet[Task]:
-        tasks = Task.objects.filter(integration_id__isnull=False)
-        user = self.request.user
-        return tasks if user.is_staff else tasks.filter(owner=user)
+        return Task.objects.visible_to(self.request.user).filter(integration_id__isnull=False)
 
 
 class IntegrationTaskListView(IntegrationView):

@@ -99,9 +99,8 @@ class PublishTaskRecordViewSet(viewsets.ReadOnlyModelViewSet[PublishTaskRecord])
     def get_queryset(self) -> QuerySet[PublishTaskRecord]:
         if getattr(self, "swagger_fake_view", False):
             return PublishTaskRecord.objects.none()
-        records = PublishTaskRecord.objects.select_related("task").order_by("-create_time", "-id")
-        user = self.request.user
-        return records if user.is_staff else records.filter(task__owner=user)
+        records = PublishTaskRecord.objects.visible_to(self.request.user)
+        return records.select_related("task").order_by("-create_time", "-id")
 
     def get_object(self) -> PublishTaskRecord:
         record = self.get_queryset().filter(pk=self.kwargs["pk"]).first()

@@ -67,10 +67,8 @@ def records_for(user) -> QuerySet[PublishTaskRecord]:
     reasons = TaskEvent.objects.filter(
         task_id=OuterRef("task_id"), verb=EventVerb.CANCELLED
     ).order_by("-at", "-id")
-    records = PublishTaskRecord.objects.select_related("task").annotate(
-        cancel_reason=Subquery(reasons.values(reason=KT("data__reason"))[:1])
-    )
-    return records if user.is_staff else records.filter(task__owner=user)
+    records = PublishTaskRecord.objects.visible_to(user).select_related("task")
+    return records.annotate(cancel_reason=Subquery(reasons.values(reason=KT("data__reason"))[:1]))
 
 
 # --- files ----------------------------------------------------------------------------------

@@ -186,8 +186,7 @@ def parse_query(raw: str | None) -> list[Term]:
 
 
 def _user_tasks(request: Request) -> QuerySet[Task]:
-    tasks = Task.objects.all()
-    return tasks if request.user.is_staff else tasks.filter(owner=request.user)
+    return Task.objects.visible_to(request.user)
 
 
 def _task_or_404(request: Request, task_id: str) -> Task:
@@ -316,9 +315,7 @@ class ResultSearchView(APIView):
     def get(self, request: Request) -> Response:
         """Search the results of your tasks by `key:value` terms on their data (AND)."""
         terms = parse_query(request.query_params.get("query"))
-        rows = ScrapeResult.objects.all()
-        if not request.user.is_staff:
-            rows = rows.filter(task__owner=request.user)
+        rows = ScrapeResult.objects.visible_to(request.user)
         for term in terms:
             rows = rows.filter(term.condition())
         if has_search_index(connections[rows.db]):

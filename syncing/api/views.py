@@ -60,9 +60,7 @@ class SyncView(EnvelopeAPIView):
     status_dialect = SYNC
 
     def tasks(self) -> QuerySet[Task]:
-        tasks = Task.objects.filter(task_type__in=SYNC_KINDS)
-        user = self.request.user
-        return tasks if user.is_staff else tasks.filter(owner=user)
+        return Task.objects.visible_to(self.request.user).filter(task_type__in=SYNC_KINDS)
 
     def get_task(self, raw_id: str) -> Task:
         pk = parse_id(raw_id)

@@ -91,11 +91,9 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     lookup_value_regex = ID_PATTERN
 
     def get_queryset(self) -> QuerySet[Task]:
-        tasks = Task.objects.select_related("owner")
-        user = self.request.user
         if getattr(self, "swagger_fake_view", False):
-            return tasks.none()
-        return tasks if user.is_staff else tasks.filter(owner=user)
+            return Task.objects.none()
+        return Task.objects.visible_to(self.request.user).select_related("owner")
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         # Only the browsable API asks for these: it renders its HTML forms from them.
@@ -330,11 +328,9 @@ class TaskExecutionViewSet(viewsets.ReadOnlyModelViewSet[TaskExecution]):
     lookup_value_regex = ID_PATTERN
 
     def get_queryset(self) -> QuerySet[TaskExecution]:
-        executions = TaskExecution.objects.all()
-        user = self.request.user
         if getattr(self, "swagger_fake_view", False):
-            return executions.none()
-        return executions if user.is_staff else executions.filter(task__owner=user)
+            return TaskExecution.objects.none()
+        return TaskExecution.objects.visible_to(self.request.user)
 
     def get_object(self) -> TaskExecution:
         execution = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
@@ -355,10 +351,7 @@ class TaskExecutionViewSet(viewsets.ReadOnlyModelViewSet[TaskExecution]):
     )
     def for_task(self, request: Request, task_id: str) -> Response:
         """Every attempt of one task, newest first."""
-        tasks = Task.objects.filter(pk=task_id)
-        if not request.user.is_staff:
-            tasks = tasks.filter(owner=request.user)
-        if not tasks.exists():
+        if not Task.objects.visible_to(request.user).filter(pk=task_id).exists():
             raise NotFound("Task not found")
         executions = self.get_queryset().filter(task_id=task_id).order_by("-attempt")
         return Response(self.get_serializer(executions, many=True).data)

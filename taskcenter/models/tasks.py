@@ -9,6 +9,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .visibility import TaskChildQuerySet, TaskQuerySet
+
 
 class Status(models.TextChoices):
     PENDING = "PENDING", _("Pending")
@@ -143,6 +145,8 @@ class Task(models.Model):
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
+    objects = TaskQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("task")
         verbose_name_plural = _("tasks")
@@ -203,6 +207,8 @@ class TaskExecution(models.Model):
     lease_expires_at = models.DateTimeField(_("lease expires at"), null=True, blank=True)
     heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
 
+    objects = TaskChildQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("task execution")
         verbose_name_plural = _("task executions")
@@ -249,6 +255,8 @@ class TaskEvent(models.Model):
     to_status = models.CharField(_("to"), max_length=16, blank=True)
     data = models.JSONField(_("data"), default=dict, blank=True)
     at = models.DateTimeField(_("at"), default=timezone.now)
+
+    objects = TaskChildQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("task event")
