@@ -448,7 +448,7 @@ ERROR_ENVELOPES = {
     "/admin/": None,
     "/static/": None,
     "/api/": "taskcenter.api.dialect_errors.detail_body",
-    "/api/task/": "generation.api.views.error_body",
+    "/api/task/": "generation.api.envelope.error_body",
     "/api/sync/": "taskcenter.api.envelope.failure",
     "/api/integration/": "taskcenter.api.envelope.failure",
 }

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from generation.api.views import GenerationView
 from integration.api.views import IntegrationView
-from publishing.api.envelope import SeedView
+from publishing.api.envelope import SocialAutoUploadView
 from syncing.api.views import SyncView
 from taskcenter.urls import handler400, handler403, handler404, handler500, urlpatterns
 
@@ -27,6 +27,6 @@ urlpatterns = [
     path("api/sync/crash", crashing(SyncView).as_view()),
     path("api/integration/crash", crashing(IntegrationView).as_view()),
     path("api/v1/crash", crashing(APIView).as_view()),
-    path("crash", crashing(SeedView).as_view()),
+    path("crash", crashing(SocialAutoUploadView).as_view()),
     *urlpatterns,
 ]

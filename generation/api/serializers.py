@@ -6,6 +6,17 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
+from generation.task_kinds import GENERATION_KINDS
+from taskcenter.api.pagination import MAX_PAGE
+from taskcenter.api.status_words import GENERATION, statuses_for, words
+
+# Task ids and channel ids are 64-bit columns: anything larger cannot name a row.
+BIGINT_MAX = 2**63 - 1
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+# 9999-12-31: later than any task, early enough for datetime.
+MAX_TIMESTAMP = 253_402_300_799
+
 NEW_API_USER = OpenApiParameter(
     "New-Api-User",
     OpenApiTypes.INT,
@@ -84,3 +95,84 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
         code: OpenApiResponse(GenerationError, descriptions[code])
         for code in sorted({*codes, 401, 429})
     }
+
+
+# --- input ------------------------------------------------------------------------------------
+
+
+class StatusWordField(serializers.CharField):
+    pass
+
+
+class TaskListQuery(serializers.Serializer):
+    p = serializers.IntegerField(
+        min_value=1, max_value=MAX_PAGE, default=1, help_text="Page number, from 1."
+    )
+    page_size = serializers.IntegerField(
+        min_value=1,
+        default=DEFAULT_PAGE_SIZE,
+        help_text=f"Tasks per page (default {DEFAULT_PAGE_SIZE}; above {MAX_PAGE_SIZE} is "
+        f"{MAX_PAGE_SIZE}).",
+    )
+    platform = serializers.CharField(required=False, max_length=50)
+    task_id = serializers.CharField(
+        required=False, max_length=128, help_text="The platform's task id."
+    )
+    status = StatusWordField(
+        required=False, max_length=32, help_text=f"One of {', '.join(map(str, words(GENERATION)))}."
+    )
+    action = serializers.CharField(required=False, max_length=50, help_text="song, lyrics, ...")
+    start_timestamp = serializers.IntegerField(
+        required=False, min_value=0, max_value=MAX_TIMESTAMP, help_text="Created at or after."
+    )
+    end_timestamp = serializers.IntegerField(
+        required=False, min_value=0, max_value=MAX_TIMESTAMP, help_text="Created at or before."
+    )
+
+    def validate_page_size(self, value: int) -> int:
+        return min(value, MAX_PAGE_SIZE)
+
+    def validate_status(self, value: str) -> list[str]:
+        try:
+            return statuses_for(value.strip().upper(), GENERATION)
+        except KeyError:
+            allowed = ", ".join(map(str, words(GENERATION)))
+            raise serializers.ValidationError(
+                f"Unknown status {value!r}; use one of {allowed}."
+            ) from None
+
+    def validate(self, attrs: dict) -> dict:
+        start, end = attrs.get("start_timestamp"), attrs.get("end_timestamp")
+        if start is not None and end is not None and start > end:
+            raise serializers.ValidationError(
+                {"end_timestamp": "Must not be before start_timestamp."}
+            )
+        return attrs
+
+
+class AdminTaskListQuery(TaskListQuery):
+    channel_id = serializers.IntegerField(required=False, min_value=0, max_value=BIGINT_MAX)
+    user_id = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
+
+
+class SubmitInput(serializers.Serializer):
+    """Everything but these fields is the kind's parameters (``prompt`` ...)."""
+
+    platform = serializers.CharField(max_length=50, default="suno")
+    action = serializers.CharField(max_length=50, help_text="song or lyrics")
+    channel_id = serializers.IntegerField(
+        required=False, min_value=0, max_value=BIGINT_MAX, allow_null=True
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        task_type = f"{attrs['platform']}.{attrs['action']}"
+        if task_type not in GENERATION_KINDS:
+            known = ", ".join(kind.replace(".", "/") for kind in GENERATION_KINDS)
+            raise serializers.ValidationError(
+                {"action": f"Unknown platform/action {task_type.replace('.', '/')!r}; use {known}."}
+            )
+        attrs["task_type"] = task_type
+        return attrs
+
+
+# --- output ----------------------------------------------------------------------------------

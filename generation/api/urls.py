@@ -2,10 +2,10 @@
 
 from django.urls import path
 
-from generation.api import views as api
+from generation.api import views
 
 urlpatterns = [
-    path("", api.AllTaskList.as_view(), name="generation-all-tasks"),
-    path("self", api.SelfTaskList.as_view(), name="generation-self-tasks"),
-    path("submit", api.SubmitTask.as_view(), name="generation-submit"),
+    path("", views.AllTaskList.as_view(), name="generation-all-tasks"),
+    path("self", views.SelfTaskList.as_view(), name="generation-self-tasks"),
+    path("submit", views.SubmitTask.as_view(), name="generation-submit"),
 ]

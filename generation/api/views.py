@@ -21,34 +21,29 @@ from datetime import UTC, datetime
 from typing import Any
 
 from drf_spectacular.utils import extend_schema, extend_schema_field
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from generation.api.envelope import TaskPagination, envelope, reshape_error
 from generation.api.serializers import (
     NEW_API_USER,
+    AdminTaskListQuery,
     GenerationListResponse,
     GenerationTaskResponse,
+    SubmitInput,
     SubmitRequest,
+    TaskListQuery,
     errors,
 )
 from generation.task_kinds import GENERATION_KINDS
 from taskcenter import lifecycle
-from taskcenter.api.exceptions import flatten_errors
-from taskcenter.api.pagination import MAX_PAGE
 from taskcenter.api.parsers import SafeJSONParser
-from taskcenter.api.status_words import GENERATION, statuses_for, word_for, words
-from taskcenter.errors import InsufficientQuota, UnknownKind
+from taskcenter.api.status_words import GENERATION, word_for, words
 from taskcenter.models import Task
 
-# Task ids and channel ids are 64-bit columns: anything larger cannot name a row.
-BIGINT_MAX = 2**63 - 1
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
-# 9999-12-31: later than any task, early enough for datetime.
-MAX_TIMESTAMP = 253_402_300_799
 USER_HEADER = "New-Api-User"
 
 
@@ -83,84 +78,6 @@ class IsStaff(BasePermission):
     # Matched case-insensitively and trimmed; the schema names the canonical spelling.
     {"type": "string", "enum": [str(word) for word in words(GENERATION)]}
 )
-class StatusWordField(serializers.CharField):
-    pass
-
-
-class TaskListQuery(serializers.Serializer):
-    p = serializers.IntegerField(
-        min_value=1, max_value=MAX_PAGE, default=1, help_text="Page number, from 1."
-    )
-    page_size = serializers.IntegerField(
-        min_value=1,
-        default=DEFAULT_PAGE_SIZE,
-        help_text=f"Tasks per page (default {DEFAULT_PAGE_SIZE}; above {MAX_PAGE_SIZE} is "
-        f"{MAX_PAGE_SIZE}).",
-    )
-    platform = serializers.CharField(required=False, max_length=50)
-    task_id = serializers.CharField(
-        required=False, max_length=128, help_text="The platform's task id."
-    )
-    status = StatusWordField(
-        required=False, max_length=32, help_text=f"One of {', '.join(map(str, words(GENERATION)))}."
-    )
-    action = serializers.CharField(required=False, max_length=50, help_text="song, lyrics, ...")
-    start_timestamp = serializers.IntegerField(
-        required=False, min_value=0, max_value=MAX_TIMESTAMP, help_text="Created at or after."
-    )
-    end_timestamp = serializers.IntegerField(
-        required=False, min_value=0, max_value=MAX_TIMESTAMP, help_text="Created at or before."
-    )
-
-    def validate_page_size(self, value: int) -> int:
-        return min(value, MAX_PAGE_SIZE)
-
-    def validate_status(self, value: str) -> list[str]:
-        try:
-            return statuses_for(value.strip().upper(), GENERATION)
-        except KeyError:
-            allowed = ", ".join(map(str, words(GENERATION)))
-            raise serializers.ValidationError(
-                f"Unknown status {value!r}; use one of {allowed}."
-            ) from None
-
-    def validate(self, attrs: dict) -> dict:
-        start, end = attrs.get("start_timestamp"), attrs.get("end_timestamp")
-        if start is not None and end is not None and start > end:
-            raise serializers.ValidationError(
-                {"end_timestamp": "Must not be before start_timestamp."}
-            )
-        return attrs
-
-
-class AdminTaskListQuery(TaskListQuery):
-    channel_id = serializers.IntegerField(required=False, min_value=0, max_value=BIGINT_MAX)
-    user_id = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
-
-
-class SubmitInput(serializers.Serializer):
-    """Everything but these fields is the kind's parameters (``prompt`` ...)."""
-
-    platform = serializers.CharField(max_length=50, default="suno")
-    action = serializers.CharField(max_length=50, help_text="song or lyrics")
-    channel_id = serializers.IntegerField(
-        required=False, min_value=0, max_value=BIGINT_MAX, allow_null=True
-    )
-
-    def validate(self, attrs: dict) -> dict:
-        task_type = f"{attrs['platform']}.{attrs['action']}"
-        if task_type not in GENERATION_KINDS:
-            known = ", ".join(kind.replace(".", "/") for kind in GENERATION_KINDS)
-            raise serializers.ValidationError(
-                {"action": f"Unknown platform/action {task_type.replace('.', '/')!r}; use {known}."}
-            )
-        attrs["task_type"] = task_type
-        return attrs
-
-
-# --- output ----------------------------------------------------------------------------------
-
-
 def epoch(moment: datetime | None) -> int:
     return int(moment.timestamp()) if moment else 0
 
@@ -198,29 +115,6 @@ def task_item(task: Task, *, admin: bool) -> dict[str, Any]:
     return item
 
 
-def envelope(data: Any = None, *, message: str = "", status: int = 200) -> Response:
-    body: dict[str, Any] = {"success": status < 400, "message": message}
-    if data is not None:
-        body["data"] = data
-    return Response(body, status=status)
-
-
-def error_body(status: int, message: str) -> dict[str, Any]:
-    """An error answered outside a view (unknown URL, body too large, crash), same envelope."""
-    return {"success": False, "message": message}
-
-
-def first_error(detail: Any) -> str:
-    """``{"page_size": ["..."]}`` as ``"page_size: ..."``: one line naming the field."""
-    errors = list(flatten_errors(detail))
-    if not errors:
-        return "Invalid request."
-    parts = [
-        f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"] for e in errors
-    ]
-    return "; ".join(parts)
-
-
 # --- views -----------------------------------------------------------------------------------
 
 
@@ -230,24 +124,7 @@ class GenerationView(APIView):
     permission_classes = [IsAuthenticated, NewApiUserMatches]
 
     def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-            response = envelope(message=str(exc.detail), status=401)
-            header = self.get_authenticate_header(self.request)
-            if header:
-                response["WWW-Authenticate"] = header
-            return response
-        if isinstance(exc, InsufficientQuota):
-            return envelope(message=str(exc), status=402)
-        if isinstance(exc, UnknownKind):
-            return envelope(message=f"action: {exc}", status=400)
-        if isinstance(exc, exceptions.ValidationError):
-            return envelope(message=first_error(exc.detail), status=400)
-        if isinstance(exc, exceptions.APIException):
-            response = envelope(message=str(exc.detail), status=exc.status_code)
-            if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-                response["Retry-After"] = str(int(exc.wait))
-            return response
-        return super().handle_exception(exc)
+        return reshape_error(self, exc) or super().handle_exception(exc)
 
     def list_response(self, request: Request, *, admin: bool) -> Response:
         query_class = AdminTaskListQuery if admin else TaskListQuery
@@ -276,14 +153,11 @@ class GenerationView(APIView):
             tasks = tasks.filter(
                 created_at__lte=datetime.fromtimestamp(params["end_timestamp"], UTC)
             )
-        page, size = params["p"], params["page_size"]
-        total = tasks.count()
-        offset = (page - 1) * size
-        rows = (
-            tasks.order_by("-created_at", "-id")[offset : offset + size] if offset < total else []
+        pagination = TaskPagination()
+        rows = pagination.paginate(
+            tasks.order_by("-created_at", "-id"), number=params["p"], size=params["page_size"]
         )
-        items = [task_item(task, admin=admin) for task in rows]
-        return envelope({"items": items, "total": total, "page": page, "page_size": size})
+        return envelope(pagination.page_body([task_item(task, admin=admin) for task in rows]))
 
 
 class SelfTaskList(GenerationView):

@@ -27,7 +27,7 @@ from integration.api.serializers import (
     integration_task_data,
 )
 from taskcenter import lifecycle
-from taskcenter.api.envelope import EnvelopeAPIView, ok, page_args, tasks_page
+from taskcenter.api.envelope import EnvelopeAPIView, TaskListPagination, ok
 from taskcenter.api.envelope_schema import PAGE_PARAM, SIZE_PARAM, enveloped, errors
 from taskcenter.api.status_words import INTEGRATION, statuses_for, words
 from taskcenter.models import Task
@@ -97,7 +97,7 @@ class IntegrationTaskListView(IntegrationView):
     )
     def get(self, request: Request) -> Response:
         """Tasks as rows of seed 001's table, newest first, filtered by its indexed columns."""
-        page, size = page_args(request)
+        pagination = TaskListPagination()
         tasks = self.tasks()
         for name in ID_FILTERS:
             value = _bigint_param(request, name)
@@ -112,7 +112,8 @@ class IntegrationTaskListView(IntegrationView):
         statuses = _status_param(request)
         if statuses is not None:
             tasks = tasks.filter(status__in=statuses)
-        return ok(tasks_page(tasks, page, size, integration_task_data))
+        rows = pagination.paginate_queryset(tasks, request, self)
+        return ok(pagination.page_body([integration_task_data(task) for task in rows]))
 
     @extend_schema(
         request=CreateIntegrationTaskInput,

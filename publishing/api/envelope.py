@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from publishing.media import UploadRejected
+from taskcenter.api.pagination import NumberedPagination
 from taskcenter.api.status_words import PUBLISHING, word_for
 from taskcenter.errors import InvalidTransition
 
@@ -81,7 +82,7 @@ def transition_refused(exc: InvalidTransition, *, record_id: int, action: str) -
 
 
 @extend_schema(tags=["publishing (seed 000)"])
-class SeedView(APIView):
+class SocialAutoUploadView(APIView):
     """Base of the seed-000 endpoints: same authentication as the API, seed envelope errors."""
 
     max_body = MAX_JSON_BODY
@@ -122,3 +123,18 @@ class SeedView(APIView):
 def upload_body_limit() -> int:
     # The file plus room for the multipart framing and a few form fields.
     return int(settings.PUBLISHING["MAX_UPLOAD_BYTES"]) + 64 * 1024
+
+
+class RecordPagination(NumberedPagination):
+    """social-auto-upload's page of publish records: ``{records, total, page, page_size,
+    total_pages}`` inside ``ok``'s envelope; page and size come validated by the view's query
+    serializer (a bad one is a 400 in this envelope naming it)."""
+
+    def page_body(self, records: list[dict]) -> dict[str, Any]:
+        return {
+            "records": records,
+            "total": self.total,
+            "page": self.number,
+            "page_size": self.size,
+            "total_pages": self.pages,
+        }

@@ -22,7 +22,8 @@ from rest_framework.response import Response
 from publishing import media
 from publishing.api.envelope import (
     EnvelopeSerializer,
-    SeedView,
+    RecordPagination,
+    SocialAutoUploadView,
     fail,
     ok,
     transition_refused,
@@ -74,7 +75,7 @@ def records_for(user) -> QuerySet[PublishTaskRecord]:
 # --- files ----------------------------------------------------------------------------------
 
 
-class UploadFileView(SeedView):
+class UploadFileView(SocialAutoUploadView):
     """``POST /upload`` and ``/uploadSave``: store a video (multipart field ``file``)."""
 
     parser_classes = [MultiPartParser]
@@ -104,7 +105,7 @@ class UploadFileView(SeedView):
         return ok(file_data(video), "File uploaded and saved successfully")
 
 
-class FileListView(SeedView):
+class FileListView(SocialAutoUploadView):
     @extend_schema(responses=ENVELOPE)
     def get(self, request: Request) -> Response:
         """``GET /getFiles``: the user's uploaded videos, newest first."""
@@ -112,7 +113,7 @@ class FileListView(SeedView):
         return ok([file_data(video) for video in files])
 
 
-class FileDeleteView(SeedView):
+class FileDeleteView(SocialAutoUploadView):
     parser_classes = JSON_OR_FORM
 
     @extend_schema(request=IdInput, responses={**ENVELOPE, 409: EnvelopeSerializer})
@@ -136,7 +137,7 @@ class FileDeleteView(SeedView):
 # --- accounts -------------------------------------------------------------------------------
 
 
-class AccountListView(SeedView):
+class AccountListView(SocialAutoUploadView):
     @extend_schema(responses=ENVELOPE)
     def get(self, request: Request) -> Response:
         """``GET /getAccounts``: the user's platform accounts (credentials are never shown)."""
@@ -144,7 +145,7 @@ class AccountListView(SeedView):
         return ok([account_data(account) for account in accounts])
 
 
-class AccountCreateView(SeedView):
+class AccountCreateView(SocialAutoUploadView):
     parser_classes = JSON_OR_FORM
 
     @extend_schema(request=AccountInput, responses={**ENVELOPE, 409: EnvelopeSerializer})
@@ -167,7 +168,7 @@ class AccountCreateView(SeedView):
         return ok(account_data(account), "account added successfully")
 
 
-class AccountUpdateView(SeedView):
+class AccountUpdateView(SocialAutoUploadView):
     parser_classes = JSON_OR_FORM
 
     @extend_schema(request=AccountUpdateInput, responses={**ENVELOPE, 409: EnvelopeSerializer})
@@ -206,7 +207,7 @@ class AccountUpdateView(SeedView):
         return ok(account_data(account), "account update successfully")
 
 
-class AccountDeleteView(SeedView):
+class AccountDeleteView(SocialAutoUploadView):
     parser_classes = JSON_OR_FORM
 
     @extend_schema(request=IdInput, responses={**ENVELOPE, 409: EnvelopeSerializer})
@@ -247,7 +248,7 @@ def _resolve(queryset: QuerySet, refs: list, field: str, name_fields: tuple[str,
     return found
 
 
-class PublishView(SeedView):
+class PublishView(SocialAutoUploadView):
     parser_classes = [SafeJSONParser]
     input_class: type = PublishInput
 
@@ -321,7 +322,7 @@ class PostMultiPlatformView(PublishView):
 # --- records --------------------------------------------------------------------------------
 
 
-class RecordListView(SeedView):
+class RecordListView(SocialAutoUploadView):
     @extend_schema(parameters=[RecordQuery], responses=ENVELOPE)
     def get(self, request: Request) -> Response:
         """``GET /getPublishTaskRecords``: newest first, filtered, paged."""
@@ -339,18 +340,11 @@ class RecordListView(SeedView):
             records = records.filter(filename__icontains=query["filename"])
         if query.get("task_id"):
             records = records.filter(batch_id=query["task_id"])
-        page, size = query["page"], query["page_size"]
-        total = records.count()
-        items = list(records.order_by("-create_time", "-id")[(page - 1) * size : page * size])
-        return ok(
-            {
-                "records": [record_data(r) for r in items],
-                "total": total,
-                "page": page,
-                "page_size": size,
-                "total_pages": -(-total // size),
-            }
+        pagination = RecordPagination()
+        items = pagination.paginate(
+            records.order_by("-create_time", "-id"), number=query["page"], size=query["page_size"]
         )
+        return ok(pagination.page_body([record_data(r) for r in items]))
 
 
 def _record_or_none(request: Request, record_id: int) -> PublishTaskRecord | None:
@@ -382,7 +376,7 @@ def _act_on_batch(request: Request, batch_id: str, transition, allowed, **kwargs
     )
 
 
-class _RecordActionView(SeedView):
+class _RecordActionView(SocialAutoUploadView):
     """``{id}`` or a whole batch's ``{task_id}``, moved by one lifecycle function."""
 
     parser_classes = JSON_OR_FORM
@@ -437,7 +431,7 @@ def _move_for(word: str, current: str) -> tuple[str, Any, dict[str, Any]]:
     return "retry", lifecycle.retry_task, {}
 
 
-class StatusUpdateView(SeedView):
+class StatusUpdateView(SocialAutoUploadView):
     parser_classes = JSON_OR_FORM
 
     @extend_schema(request=StatusUpdateInput, responses={**ENVELOPE, 409: EnvelopeSerializer})

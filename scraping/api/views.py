@@ -12,7 +12,6 @@ database only as query parameters.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from scraping.api.envelope import ResultPagination
 from scraping.export import export_response
 from scraping.models import ScrapeResult
 from scraping.search_index import MIN_LENGTH as MIN_INDEXED_LENGTH
@@ -258,25 +258,16 @@ TASK_ID = OpenApiParameter(
 
 
 def paged_response(request: Request, rows: QuerySet[ScrapeResult]) -> Response:
-    """Seed 003's envelope over ``skip``/``limit``: ``size`` is the limit, ``page`` is
-    ``skip // limit + 1``; rows in id order."""
+    """A page of ``rows`` (optionally of one ``data_type``) in id order, as the XGet scraper
+    API pages results (see ``ResultPagination``)."""
+    pagination = ResultPagination()
     skip = _whole_number(request, "skip", 0, 0, MAX_SKIP)
     limit = _whole_number(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     data_type = _data_type(request)
     if data_type is not None:
         rows = rows.filter(data_type=data_type)
-    rows = rows.order_by("id")
-    total = rows.count()
-    items = list(rows[skip : skip + limit]) if skip < total else []
-    return Response(
-        {
-            "items": ResultSerializer(items, many=True).data,
-            "total": total,
-            "page": skip // limit + 1,
-            "size": limit,
-            "pages": math.ceil(total / limit),
-        }
-    )
+    items = pagination.paginate(rows.order_by("id"), skip=skip, limit=limit)
+    return pagination.get_paginated_response(ResultSerializer(items, many=True).data)
 
 
 class TaskResultsView(APIView):

@@ -28,7 +28,7 @@ from syncing.api.serializers import (
 from syncing.statistics import sync_statistics
 from syncing.sync import SYNC_KINDS
 from taskcenter import lifecycle
-from taskcenter.api.envelope import EnvelopeAPIView, ok, page_args, tasks_page
+from taskcenter.api.envelope import EnvelopeAPIView, TaskListPagination, ok
 from taskcenter.api.envelope_schema import (
     PAGE_PARAM,
     SIZE_PARAM,
@@ -122,7 +122,7 @@ class SyncTaskListView(SyncView):
     )
     def get(self, request: Request) -> Response:
         """GetSyncTasks: ``page``, ``size``, ``data_source_id``, ``status``, ``task_type``."""
-        page, size = page_args(request)
+        pagination = TaskListPagination()
         tasks = self.tasks()
         statuses = _status_filter(request)
         if statuses is not None:
@@ -133,7 +133,8 @@ class SyncTaskListView(SyncView):
         kind = _task_type_filter(request)
         if kind:
             tasks = tasks.filter(task_type=kind)
-        return ok(tasks_page(tasks, page, size, sync_task_data))
+        rows = pagination.paginate_queryset(tasks, request, self)
+        return ok(pagination.page_body([sync_task_data(task) for task in rows]))
 
     @extend_schema(request=CreateSyncTaskInput, responses={201: TASK, **errors(400, 401)})
     def post(self, request: Request) -> Response:

@@ -19,8 +19,6 @@ dotted paths (``parameters.batch_size``).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
@@ -33,7 +31,7 @@ from taskcenter.api.status_words import word_for
 
 from ..errors import InsufficientQuota, InvalidTransition
 from .exceptions import api_exception_handler
-from .pagination import DEFAULT_SIZE, MAX_PAGE, MAX_SIZE, _positive_int
+from .pagination import NumberedPagination
 
 CODES = {
     400: "invalid_argument",
@@ -132,28 +130,21 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-def page_args(request: Request, *, size_name: str = "size") -> tuple[int, int]:
-    """``page`` and the page size from the query, validated like the canonical API's."""
-    page = _positive_int(request, "page", 1, MAX_PAGE)
-    size = _positive_int(request, size_name, DEFAULT_SIZE, MAX_SIZE)
-    return page, size
+class TaskListPagination(NumberedPagination):
+    """The Go services' page of tasks, newest first (the data sync service and the integration
+    tasks table page them alike): ``{"tasks": [...], "pagination": {page, size, total,
+    total_pages}}``, inside ``ok``'s envelope."""
 
+    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list:
+        return super().paginate_queryset(queryset.order_by("-created_at", "-id"), request, view)
 
-def tasks_page(
-    tasks: QuerySet, page: int, size: int, serialize: Callable[[Any], dict]
-) -> dict[str, Any]:
-    """One page of ``tasks``, newest first, as the Go services' dialects (seeds 001 and 002)
-    page them: ``{"tasks": [...], "pagination": {page, size, total, total_pages}}``."""
-    total = tasks.count()
-    offset = (page - 1) * size
-    newest_first = tasks.order_by("-created_at", "-id")
-    rows = list(newest_first[offset : offset + size]) if offset < total else []
-    return {
-        "tasks": [serialize(task) for task in rows],
-        "pagination": {
-            "page": page,
-            "size": size,
-            "total": total,
-            "total_pages": math.ceil(total / size) if total else 0,
-        },
-    }
+    def page_body(self, tasks: list[dict]) -> dict[str, Any]:
+        return {
+            "tasks": tasks,
+            "pagination": {
+                "page": self.number,
+                "size": self.size,
+                "total": self.total,
+                "total_pages": self.pages,
+            },
+        }

@@ -41,7 +41,7 @@ class RequestSizeLimitMiddleware:
     check (done only in ``request.body``) never fires for JSON; check Content-Length here.
 
     The publishing paths at the site root take video uploads far above this limit and check
-    their own (``publishing.api.envelope.SeedView``).
+    their own (``publishing.api.envelope.SocialAutoUploadView``).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:

@@ -1,13 +1,22 @@
-"""The seed-003 page envelope: ``{items, total, page, size, pages}``."""
+"""Pagination: one class per envelope, all built on DRF's paginators with the house rules.
+
+``NumberedPagination`` is DRF's page-number paginator made strict and forgiving in the right
+places: page and size are plain whole numbers (anything else is a 400 naming the parameter) and a
+page past the end is an empty page, not a 404, so clients walking pages stop on an empty page.
+Each envelope subclasses it and only says how a page looks: ``PageSizePagination`` here (the
+canonical API's ``{items, total, page, size, pages}``), the Go services' ``{tasks, pagination}``
+in ``envelope``, and one in each dialect app that has its own.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+from django.core.paginator import EmptyPage
 from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import BasePagination
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -42,33 +51,55 @@ def whole_number_schema(minimum: int, maximum: int, default: int) -> dict:
     }
 
 
-class PageSizePagination(BasePagination):
-    """``page`` (from 1) and ``size`` (default 20, at most 100; more is a 400 naming ``size``).
-
-    A page past the end is an empty page, not a 404: clients walking pages stop on
-    ``page >= pages`` or an empty ``items``.
-    """
+class NumberedPagination(PageNumberPagination):
+    """``page`` (from 1) and a page size (default ``page_size``, at most ``max_page_size``)."""
 
     page_query_param = "page"
-    size_query_param = "size"
+    page_size_query_param = "size"
+    page_size = DEFAULT_SIZE
+    max_page_size = MAX_SIZE
+
+    number: int
+    size: int
+    total: int
 
     def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list:
-        self.page = _positive_int(request, self.page_query_param, 1, MAX_PAGE)
-        self.size = _positive_int(request, self.size_query_param, DEFAULT_SIZE, MAX_SIZE)
-        self.total = queryset.count()
-        offset = (self.page - 1) * self.size
-        if offset >= self.total:
+        self.request = request
+        number = _positive_int(request, self.page_query_param, 1, MAX_PAGE)
+        size = _positive_int(
+            request, self.page_size_query_param, self.page_size, self.max_page_size
+        )
+        return self.paginate(queryset, number=number, size=size)
+
+    def paginate(self, queryset: QuerySet, *, number: int, size: int) -> list:
+        """One page of ``queryset`` for a page number and size the caller has validated."""
+        self.number, self.size = number, size
+        paginator = self.django_paginator_class(queryset, size)
+        self.total = paginator.count
+        try:
+            return list(paginator.page(number).object_list)
+        except EmptyPage:  # past the end: an empty page
             return []
-        return list(queryset[offset : offset + self.size])
+
+    @property
+    def pages(self) -> int:
+        return math.ceil(self.total / self.size) if self.total else 0
+
+
+class PageSizePagination(NumberedPagination):
+    """The canonical API's page: ``{items, total, page, size, pages}``.
+
+    A size above the maximum is a 400 naming ``size``.
+    """
 
     def get_paginated_response(self, data: list) -> Response:
         return Response(
             {
                 "items": data,
                 "total": self.total,
-                "page": self.page,
+                "page": self.number,
                 "size": self.size,
-                "pages": math.ceil(self.total / self.size) if self.total else 0,
+                "pages": self.pages,
             }
         )
 
@@ -95,7 +126,7 @@ class PageSizePagination(BasePagination):
                 "schema": whole_number_schema(1, MAX_PAGE, 1),
             },
             {
-                "name": self.size_query_param,
+                "name": self.page_size_query_param,
                 "required": False,
                 "in": "query",
                 "description": f"Items per page (default {DEFAULT_SIZE}, at most {MAX_SIZE}; "
