@@ -286,8 +286,9 @@ TASKCENTER = {
     "HTTP_MAX_TIMEOUT_SECONDS": env_float("TASKCENTER_HTTP_MAX_TIMEOUT", 60.0),
     # Modules whose import registers task kinds (each app's ``task_kinds`` is found anyway).
     "KIND_MODULES": env_list("TASKCENTER_KIND_MODULES"),
-    # What a seed-001 integration row runs when it names no task_type (its table has none).
-    "INTEGRATION_KIND": env_str("TASKCENTER_INTEGRATION_KIND", "noop"),
+    # What an integration tasks table row runs when it names no task_type (the table has no
+    # such column). Unset: such a row is refused with a 400 naming task_type.
+    "INTEGRATION_KIND": env_str("TASKCENTER_INTEGRATION_KIND", ""),
     # How long an Idempotency-Key on POST /api/v1/tasks replays its task; after that the key
     # may be used again for a new task (a client retries within minutes, not days).
     "IDEMPOTENCY_KEY_TTL_SECONDS": env_float("TASKCENTER_IDEMPOTENCY_KEY_TTL", 86_400.0),

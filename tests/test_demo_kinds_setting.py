@@ -68,15 +68,13 @@ def test_demo_rows_made_before_they_were_turned_off_still_list_show_and_refuse_e
 
 
 @pytest.mark.django_db
-def test_an_integration_row_without_a_kind_runs_noop_while_demo_kinds_are_off(api, demo_off):
-    response = api.post(
-        "/api/integration/tasks",
-        {"integration_id": 1, "client_id": 2, "account_id": 3, "template_id": 4, "argument": "{}"},
-        format="json",
-    )
+def test_an_integration_row_without_a_kind_never_runs_a_demo_kind(api, demo_off):
+    row = {"integration_id": 1, "client_id": 2, "account_id": 3, "template_id": 4, "argument": "{}"}
+    response = api.post("/api/integration/tasks", row, format="json")
 
-    assert response.status_code == 201, response.content
-    assert Task.objects.get(pk=response.json()["data"]["id"]).task_type == "noop"
+    assert response.status_code == 400, response.content
+    assert "task_type" in response.content.decode()
+    assert not Task.objects.exists()
 
 
 @pytest.mark.slow

@@ -73,7 +73,14 @@ class Endpoint:
 
 PAGE = ("page", "page_size", "size")
 TASK_FIELDS = ("task_name", "describe", "parameters", "priority", "max_attempts", "account_id")
-ROW = {"integration_id": 7, "client_id": 1, "template_id": 1, "account_id": 1, "argument": "{}"}
+ROW = {
+    "integration_id": 7,
+    "client_id": 1,
+    "template_id": 1,
+    "account_id": 1,
+    "argument": "{}",
+    "task_type": "noop",
+}
 PUBLISH = {"fileList": ["{file}"], "accountList": ["{account}"], "title": "t", "tags": ["a"]}
 ACCOUNT = {"type": 3, "userName": "fuzzed", "name": "n", "credentials": {"cookie": "c"}}
 
@@ -376,7 +383,9 @@ def world(user, staff_user, media_root, make_task) -> dict[str, Any]:
     ).json()["data"]
     row = {"integration_id": 7, "client_id": 1, "template_id": 1, "account_id": 1}
     integration = client.post(
-        "/api/integration/tasks", {**row, "argument": "{}"}, format="json"
+        "/api/integration/tasks",
+        {**row, "argument": "{}", "task_type": "noop"},
+        format="json",
     ).json()["data"]
     task = make_task("demo.noop")
     return {

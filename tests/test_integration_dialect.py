@@ -31,6 +31,12 @@ ROW_FIELDS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def untyped_rows_run_noop(settings):
+    """As an operator who wants untyped rows recorded and done at once would configure it."""
+    settings.TASKCENTER = {**settings.TASKCENTER, "INTEGRATION_KIND": "noop"}
+
+
 def row_body(**changes) -> dict:
     body = {
         "integration_id": 1,
@@ -236,3 +242,22 @@ def test_a_row_whose_kind_the_owner_cannot_pay_for_is_a_402_and_nothing_is_creat
     assert error["balance"] == 0
     assert "quota" in error["message"].lower()
     assert not Task.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_row_without_a_kind_is_refused_naming_task_type_unless_the_operator_set_one(
+    api, settings
+):
+    settings.TASKCENTER = {**settings.TASKCENTER, "INTEGRATION_KIND": ""}
+    response = api.post(URL, row_body(), format="json")
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["success"] is False
+    assert [f["field"] for f in body["error"]["fields"]] == ["task_type"]
+    assert "TASKCENTER_INTEGRATION_KIND" in json.dumps(body)
+    assert not Task.objects.exists()
+    # Naming the kind in the row works without any setting.
+    typed = api.post(URL, row_body(task_type="noop"), format="json")
+    assert typed.status_code == 201, typed.content
+    assert Task.objects.get().task_type == "noop"

@@ -23,13 +23,13 @@ from taskcenter.api.status_words import INTEGRATION, word_for
 from taskcenter.models import Task
 
 BIGINT_MAX = 2**63 - 1
-# What an integration task runs when the request names no task_type: the seed's table has no
-# such column. noop takes any JSON object as parameters and succeeds at once.
-DEFAULT_KIND = "noop"
 
 
 def default_kind() -> str:
-    return settings.TASKCENTER.get("INTEGRATION_KIND") or DEFAULT_KIND
+    """What a row runs when it names no ``task_type`` (the table has no such column): the
+    operator's ``TASKCENTER_INTEGRATION_KIND``, or nothing, and then the row is refused. Running
+    a do-nothing kind instead would report work done that nobody did."""
+    return settings.TASKCENTER.get("INTEGRATION_KIND") or ""
 
 
 def millis(moment: datetime | None) -> int | None:
@@ -85,7 +85,9 @@ class CreateIntegrationTaskInput(serializers.Serializer):
         required=False, help_text="0 if sent: a new task is pending (it is queued at once)."
     )
     task_type = StrictCharField(
-        max_length=100, required=False, help_text=f"The kind to run (default {DEFAULT_KIND})."
+        max_length=100,
+        required=False,
+        help_text="The kind to run; required unless the operator set TASKCENTER_INTEGRATION_KIND.",
     )
 
     def validate_argument(self, value: str) -> dict:
@@ -104,6 +106,19 @@ class CreateIntegrationTaskInput(serializers.Serializer):
         if value != 0:
             raise serializers.ValidationError("A new task's status is 0 (pending).")
         return value
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs.get("task_type") and not default_kind():
+            raise serializers.ValidationError(
+                {
+                    "task_type": [
+                        "Required: the integration tasks table names no kind of its own. Send "
+                        "the kind this row runs (e.g. http.request), or have the operator set "
+                        "TASKCENTER_INTEGRATION_KIND."
+                    ]
+                }
+            )
+        return attrs
 
 
 class IntegrationTaskDoc(serializers.Serializer):
