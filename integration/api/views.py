@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -19,6 +18,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from integration.api.envelope import IntegrationView
 from integration.api.serializers import (
     BIGINT_MAX,
     CreateIntegrationTaskInput,
@@ -27,7 +27,7 @@ from integration.api.serializers import (
     integration_task_data,
 )
 from taskcenter import lifecycle
-from taskcenter.api.envelope import EnvelopeAPIView, TaskListPagination, ok
+from taskcenter.api.envelope import TaskListPagination, ok
 from taskcenter.api.envelope_schema import PAGE_PARAM, SIZE_PARAM, enveloped, errors
 from taskcenter.api.status_words import INTEGRATION, statuses_for, words
 from taskcenter.models import Task
@@ -72,13 +72,6 @@ def _status_param(request: Request) -> list[str] | None:
             pass
     allowed = ", ".join(str(word) for word in words(INTEGRATION))
     raise ValidationError({"status": [f"Unknown status {raw!r}. Allowed: {allowed}."]})
-
-
-class IntegrationView(EnvelopeAPIView):
-    status_dialect = INTEGRATION
-
-    def tasks(self) -> QuerySet[Task]:
-        return Task.objects.visible_to(self.request.user).filter(integration_id__isnull=False)
 
 
 class IntegrationTaskListView(IntegrationView):

@@ -23,7 +23,6 @@ from django.db.models.fields.json import KeyTransform, KeyTransformExact, KeyTra
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
@@ -32,6 +31,17 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from scraping.api.envelope import ResultPagination
+from scraping.api.serializers import (
+    DEFAULT_LIMIT,
+    MAX_DATA_TYPE_LENGTH,
+    MAX_LIMIT,
+    MAX_SKIP,
+    PAGE_PARAMETERS,
+    TASK_ID,
+    ExportResponse,
+    ResultPage,
+    ResultSerializer,
+)
 from scraping.export import export_response
 from scraping.models import ScrapeResult
 from scraping.search_index import MIN_LENGTH as MIN_INDEXED_LENGTH
@@ -39,13 +49,9 @@ from scraping.search_index import candidates_sql, has_search_index
 from taskcenter.api.serializers import BadRequestResponse, ErrorResponse
 from taskcenter.models import Task
 
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
-MAX_SKIP = 1_000_000_000
 MAX_TERMS = 10
 MAX_KEY_LENGTH = 200
 MAX_VALUE_LENGTH = 200
-MAX_DATA_TYPE_LENGTH = 50
 KEY_RE = re.compile(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*")
 # parse_query's rules as one pattern, so the schema admits exactly what the server accepts:
 # 1-10 comma-separated terms, each a dotted key, a colon and a value of 1-200 characters once
@@ -197,64 +203,6 @@ def _task_or_404(request: Request, task_id: str) -> Task:
 
 
 # --- serializers ------------------------------------------------------------------------------
-
-
-class ResultSerializer(serializers.ModelSerializer):
-    task_id = serializers.IntegerField(read_only=True)
-    data = serializers.JSONField(read_only=True)
-    metadata = serializers.JSONField(read_only=True)
-
-    class Meta:
-        model = ScrapeResult
-        fields = ["id", "task_id", "data_type", "data", "metadata", "created_at"]
-        read_only_fields = fields
-
-
-class ResultPage(serializers.Serializer):
-    items = ResultSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField(help_text="skip // limit + 1")
-    size = serializers.IntegerField(help_text="The limit asked for.")
-    pages = serializers.IntegerField()
-
-
-class ExportItem(serializers.Serializer):
-    id = serializers.IntegerField()
-    data = serializers.JSONField()
-    created_at = serializers.DateTimeField()
-
-
-class ExportResponse(serializers.Serializer):
-    data = ExportItem(many=True)
-    total = serializers.IntegerField()
-
-
-# --- paged views ------------------------------------------------------------------------------
-
-PAGE_PARAMETERS = [
-    OpenApiParameter(
-        "skip",
-        {"type": "integer", "minimum": 0, "maximum": MAX_SKIP, "default": 0},
-        description="Rows to skip (default 0; negative is a 400 naming `skip`).",
-    ),
-    OpenApiParameter(
-        "limit",
-        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
-        description=f"Rows to return (default {DEFAULT_LIMIT}, at most {MAX_LIMIT}; more is a "
-        "400 naming `limit`).",
-    ),
-    OpenApiParameter(
-        "data_type",
-        {"type": "string", "maxLength": MAX_DATA_TYPE_LENGTH},
-        description="Only rows of this data type (exact).",
-    ),
-]
-TASK_ID = OpenApiParameter(
-    "id",
-    {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999},
-    OpenApiParameter.PATH,
-    description="The task's id.",
-)
 
 
 def paged_response(request: Request, rows: QuerySet[ScrapeResult]) -> Response:

@@ -7,28 +7,25 @@ kinds, so another user's task, or a task of another kind, is a 404.
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from syncing.api.envelope import SyncView
 from syncing.api.serializers import (
     KIND_OF,
     CreateSyncTaskInput,
     SyncTaskDoc,
     SyncTaskPageDoc,
     UpdateSyncTaskInput,
-    parse_id,
-    public_id,
     sync_task_data,
 )
 from syncing.statistics import sync_statistics
-from syncing.sync import SYNC_KINDS
 from taskcenter import lifecycle
-from taskcenter.api.envelope import EnvelopeAPIView, TaskListPagination, ok
+from taskcenter.api.envelope import TaskListPagination, ok
 from taskcenter.api.envelope_schema import (
     PAGE_PARAM,
     SIZE_PARAM,
@@ -38,8 +35,6 @@ from taskcenter.api.envelope_schema import (
 )
 from taskcenter.api.pagination import _positive_int
 from taskcenter.api.status_words import SYNC, statuses_for, words
-from taskcenter.errors import InvalidTransition
-from taskcenter.models import Task
 
 DEFAULT_WINDOW_MINUTES = 5
 MAX_WINDOW_MINUTES = 24 * 60
@@ -54,31 +49,6 @@ LIST_PARAMS = [
     ),
     OpenApiParameter("task_type", OpenApiTypes.STR, enum=sorted(KIND_OF)),
 ]
-
-
-class SyncView(EnvelopeAPIView):
-    status_dialect = SYNC
-
-    def tasks(self) -> QuerySet[Task]:
-        return Task.objects.visible_to(self.request.user).filter(task_type__in=SYNC_KINDS)
-
-    def get_task(self, raw_id: str) -> Task:
-        pk = parse_id(raw_id)
-        task = self.tasks().filter(pk=pk).first() if pk is not None else None
-        if task is None:
-            raise NotFound(f"Sync task {raw_id} not found")
-        return task
-
-    def describe_refusal(self, exc: InvalidTransition, status_now: object) -> str:
-        if exc.action == "reconfigure":
-            return (
-                f"Only a pending task's config can be updated; task {public_id(exc.task_id)} "
-                f"is {status_now}"
-            )
-        return f"Cannot {exc.action} task {public_id(exc.task_id)}: it is {status_now}"
-
-    def task_response(self, task_id: int, status: int = 200) -> Response:
-        return ok(sync_task_data(self.tasks().get(pk=task_id), live=True), status)
 
 
 def _status_filter(request: Request) -> list[str] | None:
