@@ -1,2 +1,2 @@
-"""Nothing of its own to register: integration rows are tasks, in the core's task admin (search
-or filter by integration id)."""
+"""Nothing of its own to register: integration rows are tasks, watched and repaired in the core's
+task admin."""

@@ -36,7 +36,7 @@ def funded(user):
     quota.grant(user.pk, 1_000, note="tests")
 
 
-def lose_current_attempt(task: Task) -> lifecycle.ReapReport:
+def lose_current_attempt(task: Task) -> lifecycle.LostAttemptsReport:
     """Claim the task's next attempt, then let its lease run out and reap it."""
     lifecycle.claim_attempt(task.pk, worker_id=WORKER)
     return lifecycle.reap_lost_attempts(now=later())

@@ -33,7 +33,7 @@ from taskcenter.lifecycle.client_actions import (
     update_task,
 )
 from taskcenter.lifecycle.reaping import (
-    ReapReport,
+    LostAttemptsReport,
     lost_attempts_limit,
     reap_lost_attempts,
     release_attempt,
@@ -60,7 +60,7 @@ __all__ = [
     "STOPPABLE",
     "UNCLAIMED",
     "Actor",
-    "ReapReport",
+    "LostAttemptsReport",
     "cancel_task",
     "claim_attempt",
     "claim_attempts",

@@ -27,7 +27,9 @@ from taskcenter.models import EventVerb, ExecutionStatus, Status, TaskExecution
 
 
 @dataclass
-class ReapReport:
+class LostAttemptsReport:
+    """What one ``reap_lost_attempts`` call did; the reaper adds its orphans (``ReaperReport``)."""
+
     lost: int = 0
     requeued: int = 0
     failed: int = 0
@@ -114,7 +116,7 @@ def _lose_attempt(
     return to_status
 
 
-def reap_lost_attempts(*, now: datetime | None = None, limit: int = 500) -> ReapReport:
+def reap_lost_attempts(*, now: datetime | None = None, limit: int = 500) -> LostAttemptsReport:
     """Turn open executions whose lease expired into LOST, and requeue or fail their tasks.
 
     See ``_lose_attempt``: a lost attempt does not spend one of the task's attempts, up to the
@@ -122,7 +124,7 @@ def reap_lost_attempts(*, now: datetime | None = None, limit: int = 500) -> Reap
     keeps that status: the pending cancel wins, it is never retried.
     """
     now = now or timezone.now()
-    report = ReapReport()
+    report = LostAttemptsReport()
     expired = list(
         TaskExecution.objects.filter(status__in=OPEN_EXECUTION, lease_expires_at__lt=now).order_by(
             "lease_expires_at"
