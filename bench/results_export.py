@@ -18,7 +18,7 @@ process measured is the one that streams), and the client:
   Reported: rows/s (rows / wall time of the whole request) and peak RSS minus RSS just before
   the request;
 * runs ``GET /api/v1/tasks/search/results?query=username:elonmusk,text:tesla&limit=50`` (the
-  seed's own example) ``--searches`` times and reports p50/p95.
+  XGet scraper API's own example) ``--searches`` times and reports p50/p95.
 
 Targets: RSS growth < 50 MB, >= 50k rows/s, search p95 < 500 ms. Exit status 1 if one is missed.
 """
@@ -50,7 +50,9 @@ from report import (  # sibling module: these files run as scripts
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = "taskcenter.settings"
 CHUNK = 10_000
-AUTHORS = 50  # elonmusk is one of them: the seed's search example finds his Tesla tweets
+AUTHORS = (
+    50  # elonmusk is one of them: the XGet scraper API's search example finds his Tesla tweets
+)
 TARGET_RSS_MB = 50.0
 TARGET_ROWS_PER_S = 50_000.0
 TARGET_SEARCH_P95_MS = 500.0

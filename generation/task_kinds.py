@@ -1,4 +1,4 @@
-"""Remote generation kinds (seed 004): a song or lyrics made by a Suno-like platform.
+"""Remote generation kinds (new-api's task center): a song or lyrics made by a Suno-like platform.
 
 A task of these kinds costs quota (``GENERATION["PRICES"]``), charged when it is created and
 refunded once if it ends FAILED or CANCELLED. Its handler never waits on the platform while
@@ -129,7 +129,7 @@ def price(action: str) -> int:
     quota=price("song"),
 )
 def song(task: Task, ctx: Any) -> dict:
-    """Generate a song on the Suno-like platform (seed 004 action "song")."""
+    """Generate a song on the Suno-like platform (new-api's action "song")."""
     return generate(task, ctx, action="song")
 
 
@@ -143,7 +143,7 @@ def song(task: Task, ctx: Any) -> dict:
     quota=price("lyrics"),
 )
 def lyrics(task: Task, ctx: Any) -> dict:
-    """Write song lyrics on the Suno-like platform (seed 004 action "lyrics")."""
+    """Write song lyrics on the Suno-like platform (new-api's action "lyrics")."""
     return generate(task, ctx, action="lyrics")
 
 

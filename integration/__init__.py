@@ -1,1 +1,1 @@
-"""Seed 001's tasks table as a dialect: /api/integration/tasks (no models of its own)."""
+"""The integration tasks table as a dialect: /api/integration/tasks (no models of its own)."""

@@ -1,4 +1,4 @@
-"""Seed 000's records: video files, the social accounts they go to, and one publish record per
+"""social-auto-upload's records: video files, the social accounts they go to, one publish record per
 file x account.
 
 A record's status is its Task's status seen through ``taskcenter.api.status_words`` (PUBLISHING
@@ -104,13 +104,13 @@ class PlatformAccount(models.Model):
 
 
 class PublishTaskRecord(models.Model):
-    """Seed 000's ``publish_task_records`` row: one file published to one account."""
+    """social-auto-upload's ``publish_task_records`` row: one file published to one account."""
 
     task = models.OneToOneField(
         Task, on_delete=models.CASCADE, related_name="publish_record", verbose_name=_("task")
     )
-    # Seed 000 calls the batch id ``task_id``; here that name is the Task foreign key's column,
-    # so the batch is ``batch_id`` (as on Task) and the seed's endpoints show it as task_id.
+    # social-auto-upload calls the batch id ``task_id``; here that name is the Task foreign key's
+    # column, so the batch is ``batch_id`` (as on Task) and its endpoints show it as task_id.
     batch_id = models.CharField(_("batch"), max_length=64)
     filename = models.CharField(_("file name"), max_length=255)
     file = models.ForeignKey(
@@ -152,7 +152,7 @@ class PublishTaskRecord(models.Model):
 
     @property
     def status(self) -> str:
-        """The seed's status word (待发布 / 发布中 / 发布成功 / 发布失败 / 已取消)."""
+        """social-auto-upload's status word (待发布 / 发布中 / 发布成功 / 发布失败 / 已取消)."""
         return str(word_for(self.task.status, PUBLISHING))
 
     @property

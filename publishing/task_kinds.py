@@ -1,4 +1,4 @@
-"""``publish.video``: publish one uploaded video to one platform account (seed 000).
+"""``publish.video``: publish one uploaded video to one platform account (social-auto-upload).
 
 One attempt, in steps that survive retries and lost workers:
 

@@ -19,7 +19,7 @@ WORDS = [
     "team", "release", "question", "weekend", "record", "prototype", "feedback",
 ]  # fmt: skip
 TOPICS = ["coffee", "python", "football", "music", "travel", "design", "startups", "science"]
-# Seeded personas: the demo and the seed's examples search for these.
+# Seeded personas: the demo and the XGet scraper API's examples search for these.
 PERSONAS = {
     "elonmusk": {"name": "Elon Musk", "topics": ["Tesla", "SpaceX", "Starship", "Neuralink"]},
 }

@@ -1,4 +1,4 @@
-"""The data-source area of the sandbox platform, played for the sync kinds (seed 002).
+"""The data-source area of the sandbox platform, played for the sync kinds (the data sync service).
 
 ::
 

@@ -1,4 +1,4 @@
-"""The video-publishing area of the sandbox platform, played for the publish kind (seed 000).
+"""The video-publishing area of the sandbox platform, played for the publish kind.
 
 Every call names the platform account in ``X-Account-Id``; a video belongs to the account that
 uploaded it::

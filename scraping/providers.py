@@ -18,7 +18,7 @@ from django.utils.module_loading import import_string
 from taskcenter.errors import PermanentError, RetryableError
 from taskcenter.kinds import platform_http
 
-# The six seed-003 task types, as providers know them.
+# The XGet scraper API's six task types, as providers know them.
 USER_TWEETS = "USER_TWEETS"
 USER_INFO = "USER_INFO"
 KEYWORD_SEARCH = "KEYWORD_SEARCH"

@@ -1,9 +1,9 @@
-"""The six scrape kinds of seed 003, on the provider chosen in ``settings.SCRAPING``.
+"""The six scrape kinds of the XGet scraper API, on the provider chosen in ``settings.SCRAPING``.
 
-Registered under the seed's own type names (``USER_TWEETS``...), so a client creates, reads back
-and filters tasks by the word it already uses. These six are the only kinds not named
-``area.verb``: one name per kind means no alias table to keep in step with list filters,
-statistics and the admin.
+Registered under the XGet scraper API's own type names (``USER_TWEETS``...), so a client
+creates, reads back and filters tasks by the word it already uses. These six are the only
+kinds not named ``area.verb``: one name per kind means no alias table to keep in step with
+list filters, statistics and the admin.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ PLATFORM = "twitter"
 # Platform outages and rate limits pass; give them minutes, not seconds (429 sets its own delay).
 BACKOFF = RetryPolicy(base_delay=5.0, factor=3.0, max_delay=300.0)
 MAX_LIMIT = 10_000
-DEFAULT_LIMIT = 50  # the seed's own example
+DEFAULT_LIMIT = 50  # the XGet scraper API's own example
 
 
 def _limit_field() -> serializers.IntegerField:

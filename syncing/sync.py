@@ -26,7 +26,7 @@ from taskcenter.models import Status, Task
 DATA_TYPE = "sync_record"
 FULL = "full"
 INCREMENTAL = "incremental"
-# The canonical kind names; the seed-002 dialect calls them full_sync and incremental_sync.
+# The canonical kind names; the data sync dialect calls them full_sync and incremental_sync.
 FULL_KIND = "sync.full_sync"
 INCREMENTAL_KIND = "sync.incremental_sync"
 SYNC_KINDS = (FULL_KIND, INCREMENTAL_KIND)

@@ -1,6 +1,6 @@
-"""The two sync kinds of seed 002: copy a data source's records into results, page by page.
+"""The data sync service's two kinds: copy a data source's records into results, page by page.
 
-Registered as ``sync.full_sync`` and ``sync.incremental_sync``; the seed-002 dialect
+Registered as ``sync.full_sync`` and ``sync.incremental_sync``; the data sync dialect
 (``/api/sync/tasks``) names them ``full_sync`` and ``incremental_sync``.
 """
 
@@ -87,11 +87,11 @@ SYNC_KIND = {
 
 @task_kind(FULL_KIND, **SYNC_KIND)
 def full_sync(task, ctx):
-    """Copy every record of a data source (seed 002 task type full_sync)."""
+    """Copy every record of a data source (the data sync service's task type full_sync)."""
     return run_sync(task, ctx, mode=FULL)
 
 
 @task_kind(INCREMENTAL_KIND, **SYNC_KIND)
 def incremental_sync(task, ctx):
-    """Copy the records changed since the last successful sync (seed 002 incremental_sync)."""
+    """Copy the records changed since the last successful sync (its incremental_sync)."""
     return run_sync(task, ctx, mode=INCREMENTAL)

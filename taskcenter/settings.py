@@ -329,7 +329,7 @@ SCRAPING = {
     "ACCOUNT_COOLDOWN": bounded_cooldown("SCRAPING_ACCOUNT_COOLDOWN", 0.0),
 }
 
-# --- Data sync (seed 002) ------------------------------------------------------------------
+# --- The data sync service ------------------------------------------------------------------
 # The data-source API the sync kinds read (the sandbox platform plays it).
 SYNCING = {
     "BASE_URL": env_str("SYNC_SOURCE_BASE_URL", "http://127.0.0.1:8900"),
@@ -338,7 +338,7 @@ SYNCING = {
     "PAGE_TIMEOUT": env_float("SYNC_PAGE_TIMEOUT", 30.0),
 }
 
-# --- Publishing (seed 000) -----------------------------------------------------------------
+# --- Publishing (social-auto-upload) ----------------------------------------------------------
 # Uploaded videos live under MEDIA_ROOT; the publish kind talks to the platform at BASE_URL
 # (the sandbox platform by default, ``manage.py run_sandbox_platform``).
 PUBLISHING = {
@@ -359,7 +359,7 @@ PUBLISHING = {
     "RETRY_BASE_SECONDS": env_float("PUBLISHING_RETRY_BASE_SECONDS", 10.0),
 }
 
-# --- AI generation (seed 004) ----------------------------------------------------------------
+# --- AI generation (new-api's task center) -------------------------------------------------
 # The Suno-like platform the generation kinds talk to (default: the sandbox platform), how they
 # poll it, and what each kind costs from the owner's quota.
 GENERATION = {

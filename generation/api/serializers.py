@@ -1,4 +1,4 @@
-"""OpenAPI descriptions of the seed 004 dialect (documentation only; the views build dicts)."""
+"""OpenAPI descriptions of the new-api dialect (documentation only; the views build dicts)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Seed 004's routes, included at ``/api/task/`` by ``taskcenter.urls``."""
+"""new-api's routes, included at ``/api/task/`` by ``taskcenter.urls``."""
 
 from django.urls import path
 

@@ -1,4 +1,4 @@
-"""Seed 004 dialect: the AI-generation task center's own routes, envelope and status words.
+"""new-api's task center dialect: its own routes, envelope and status words.
 
 ::
 
@@ -51,7 +51,7 @@ USER_HEADER = "New-Api-User"
 
 
 class NewApiUserMatches(BasePermission):
-    """``New-Api-User`` must name the user the token belongs to (seed 004 sends both)."""
+    """``New-Api-User`` must name the user the token belongs to (new-api sends both)."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
         claimed = request.headers.get(USER_HEADER, "").strip()
@@ -83,7 +83,7 @@ def epoch(moment: datetime | None) -> int:
 
 
 def task_item(task: Task, *, admin: bool) -> dict[str, Any]:
-    """One task as seed 004 lists it."""
+    """One task as new-api's task center lists it."""
     item: dict[str, Any] = {
         "id": task.pk,
         "created_at": epoch(task.created_at),
@@ -119,7 +119,7 @@ def task_item(task: Task, *, admin: bool) -> dict[str, Any]:
 
 
 class GenerationView(APIView):
-    """Base: seed 004's auth and its ``{success, message}`` error envelope."""
+    """Base: new-api's auth and its ``{success, message}`` error envelope."""
 
     permission_classes = [IsAuthenticated, NewApiUserMatches]
 
@@ -164,7 +164,7 @@ class SelfTaskList(GenerationView):
     @extend_schema(
         parameters=[TaskListQuery, NEW_API_USER],
         responses={200: GenerationListResponse, **errors(400)},
-        summary="Seed 004: the caller's generation tasks",
+        summary="new-api: the caller's generation tasks",
         description="Send `Authorization: Bearer <token>` and `New-Api-User: <your user id>`.",
     )
     def get(self, request: Request) -> Response:
@@ -177,7 +177,7 @@ class AllTaskList(GenerationView):
     @extend_schema(
         parameters=[AdminTaskListQuery, NEW_API_USER],
         responses={200: GenerationListResponse, **errors(400, 403)},
-        summary="Seed 004: every generation task (administrators)",
+        summary="new-api: every generation task (administrators)",
     )
     def get(self, request: Request) -> Response:
         return self.list_response(request, admin=True)
@@ -190,7 +190,7 @@ class SubmitTask(GenerationView):
         parameters=[NEW_API_USER],
         request=SubmitRequest,
         responses={200: GenerationTaskResponse, **errors(400, 402)},
-        summary="Seed 004: create and submit a generation task (charges quota)",
+        summary="new-api: create and submit a generation task (charges quota)",
         description='Body: `{"action": "song", "prompt": "...", "platform": "suno"}`; other '
         "fields are the kind's parameters. 402 when the quota balance is short.",
     )

@@ -1,6 +1,6 @@
-"""Seed 001's Task row as JSON, and its create body.
+"""A row of the integration tasks table as JSON, and its create body.
 
-The row's fields are exactly the seed table's: id, integration_id, user_id, client_id,
+The row's fields are exactly the table's: id, integration_id, user_id, client_id,
 account_id, template_id, argument (JSON text), status (0-3), created_at and updated_at
 (millisecond timestamps). ``argument`` is the task's parameters written as compact JSON text.
 """
@@ -46,7 +46,7 @@ def argument_text(parameters: Any) -> str:
 
 
 def integration_task_data(task: Task) -> dict[str, Any]:
-    """One row of seed 001's tasks table."""
+    """One row of the integration tasks table."""
     return {
         "id": task.pk,
         "integration_id": task.integration_id,
@@ -71,7 +71,7 @@ class NewStatusField(StrictIntegerField):
 
 
 class CreateIntegrationTaskInput(serializers.Serializer):
-    """A new row: the seed's NOT NULL columns are required; user_id defaults to the caller."""
+    """A new row: the table's NOT NULL columns are required; user_id defaults to the caller."""
 
     integration_id = _bigint()
     client_id = _bigint()
@@ -122,7 +122,7 @@ class CreateIntegrationTaskInput(serializers.Serializer):
 
 
 class IntegrationTaskDoc(serializers.Serializer):
-    """Documentation only: one row of seed 001's tasks table."""
+    """Documentation only: one row of the integration tasks table."""
 
     id = serializers.IntegerField()
     integration_id = serializers.IntegerField()

@@ -1,4 +1,4 @@
-"""Seed 001's routes under /api/integration/, without trailing slashes."""
+"""The integration tasks table's routes under /api/integration/, without trailing slashes."""
 
 from django.urls import path, re_path
 

@@ -1,4 +1,4 @@
-"""Seed 001's endpoints: list, filter and create tasks as rows of its tasks table.
+"""The integration tasks table's endpoints: list, filter and create tasks as its rows.
 
 ``/api/integration/tasks`` shows the tasks that carry an ``integration_id``: one truth with the
 canonical API and the admin, where the same tasks appear with their canonical status. Thin views:
@@ -89,7 +89,7 @@ class IntegrationTaskListView(IntegrationView):
         responses={200: enveloped("IntegrationTaskPageEnvelope", PAGE), **errors(400, 401)},
     )
     def get(self, request: Request) -> Response:
-        """Tasks as rows of seed 001's table, newest first, filtered by its indexed columns."""
+        """Tasks as the table's rows, newest first, filtered by its indexed columns."""
         pagination = TaskListPagination()
         tasks = self.tasks()
         for name in ID_FILTERS:

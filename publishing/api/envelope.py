@@ -1,4 +1,4 @@
-"""Seed 000's response envelope, ``{"code", "msg", "data"}``, for every seed endpoint.
+"""social-auto-upload's response envelope, ``{"code", "msg", "data"}``, on all its endpoints.
 
 Success is ``code`` 200. An error answers its real HTTP status (400, 401, 404, 409, 413, ...)
 with the same number in ``code``, a ``msg`` that names the field (``"page: Must be at least
@@ -69,7 +69,7 @@ def _first_error(detail: Any, loc: list[str]) -> tuple[str, str]:
 
 
 def transition_refused(exc: InvalidTransition, *, record_id: int, action: str) -> Response:
-    """A lifecycle refusal in the seed's words: 409 with the record's current status word."""
+    """A lifecycle refusal in social-auto-upload's words: 409 with the record's status word."""
     if exc.current_status is None:
         return fail(404, f"id: publish record {record_id} not found", field="id")
     word = word_for(exc.current_status, PUBLISHING)
@@ -81,9 +81,9 @@ def transition_refused(exc: InvalidTransition, *, record_id: int, action: str) -
     )
 
 
-@extend_schema(tags=["publishing (seed 000)"])
+@extend_schema(tags=["publishing (social-auto-upload)"])
 class SocialAutoUploadView(APIView):
-    """Base of the seed-000 endpoints: same authentication as the API, seed envelope errors."""
+    """Base of the social-auto-upload endpoints: the API's authentication, its envelope's errors."""
 
     max_body = MAX_JSON_BODY
 

@@ -75,7 +75,7 @@ class PublishTaskRecordFilter(django_filters.FilterSet):
     account_id = Int64Filter(field_name="account_id")
     account_name = django_filters.CharFilter(lookup_expr="icontains")
     filename = django_filters.CharFilter(lookup_expr="icontains")
-    batch_id = django_filters.CharFilter(help_text="The batch (seed 000's task_id).")
+    batch_id = django_filters.CharFilter(help_text="The batch (social-auto-upload's task_id).")
     created_after = TimeFilter(field_name="create_time", lookup_expr="gte")
     created_before = TimeFilter(field_name="create_time", lookup_expr="lt")
 

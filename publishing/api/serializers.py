@@ -1,4 +1,4 @@
-"""Input checks and output shapes of the seed-000 endpoints (the canonical API's are in api.py)."""
+"""Input checks and output shapes of the social-auto-upload endpoints (canonical: records.py)."""
 
 from __future__ import annotations
 
@@ -20,18 +20,18 @@ from taskcenter.models import Status
 
 MAX_ID = 2**63 - 1
 MAX_CREDENTIALS = 64 * 1024
-SEED_TIME = "%Y-%m-%d %H:%M:%S"  # seed 000's DATETIME text
+RECORD_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # social-auto-upload's DATETIME text
 
 
 def seed_time(value) -> str | None:
-    return timezone.localtime(value).strftime(SEED_TIME) if value else None
+    return timezone.localtime(value).strftime(RECORD_TIME_FORMAT) if value else None
 
 
 # --- output ---------------------------------------------------------------------------------
 
 
 def record_data(record: PublishTaskRecord) -> dict[str, Any]:
-    """One publish record as seed 000's table has it (status and times read from the task)."""
+    """One publish record as social-auto-upload's table has it (status and times from the task)."""
     return {
         "id": record.pk,
         "task_id": record.batch_id,

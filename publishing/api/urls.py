@@ -1,4 +1,4 @@
-"""Seed 000's paths, at the site root as social-auto-upload serves them."""
+"""social-auto-upload's paths, at the site root as social-auto-upload serves them."""
 
 from django.urls import path
 

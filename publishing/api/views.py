@@ -1,4 +1,4 @@
-"""Seed 000's endpoints at its own paths, in its ``{code, msg, data}`` envelope.
+"""social-auto-upload's endpoints at its own paths, in its ``{code, msg, data}`` envelope.
 
 Thin, as the canonical API: validate, call one ``taskcenter.lifecycle`` function per record (or
 ``batches.create_publish_batch``), serialize. A user sees and acts on their own files, accounts

@@ -1,4 +1,4 @@
-"""Seed 003's result endpoints (sections 1.8, 1.10, 1.11) over ``scraping.ScrapeResult``.
+"""The XGet scraper API's result endpoints over ``scraping.ScrapeResult``.
 
 * ``GET /tasks/{id}/results``: one task's rows, ``skip``/``limit`` paged, ``data_type`` filtered.
 * ``GET /tasks/search/results``: rows of the requesting user's tasks (staff: all) whose JSON
@@ -321,7 +321,7 @@ class TaskExportView(APIView):
             raise ValidationError({"format": ["Must be json or csv."]})
         task = _task_or_404(request, id)
         rows = ScrapeResult.objects.filter(task_id=task.pk)
-        # Only CSV is an attachment: seed 003 shows the JSON export as a plain JSON body.
+        # Only CSV is an attachment: the XGet scraper API shows a JSON export as a plain body.
         filename = f"task_{task.pk}_results" if fmt == "csv" else None
         return export_response(rows, fmt, filename=filename)
 

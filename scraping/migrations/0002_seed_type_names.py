@@ -1,4 +1,4 @@
-"""Scrape tasks created before the kinds took seed 003's type names get the new names."""
+"""Scrape tasks created before the kinds took the XGet scraper API's type names get the new names."""
 
 from django.db import migrations
 

@@ -1,7 +1,7 @@
-"""Seed 002's request bodies and its SyncTask as JSON.
+"""The data sync service's request bodies and its SyncTask as JSON.
 
 A sync task is a Task of kind ``sync.full_sync`` or ``sync.incremental_sync``; its id is shown as
-``"task_<n>"`` (the seed's form) and paths accept ``task_<n>`` or plain ``<n>``.
+``"task_<n>"`` (the data sync service's form) and paths accept ``task_<n>`` or plain ``<n>``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from taskcenter.api.status_words import SYNC, word_for
 from taskcenter.models import ExecutionStatus, Status, Task, TaskExecution
 
 ID_PREFIX = "task_"
-# The seed's task types and the kinds that run them.
+# The data sync service's task types and the kinds that run them.
 KIND_OF = {"full_sync": FULL_KIND, "incremental_sync": INCREMENTAL_KIND}
 TYPE_OF = {kind: name for name, kind in KIND_OF.items()}
 # Set once, at creation: a task is about one data source and one interface.

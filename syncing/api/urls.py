@@ -1,4 +1,4 @@
-"""Seed 002's routes under /api/sync/, without trailing slashes, as the seed writes them."""
+"""The data sync service's routes under /api/sync/, without trailing slashes, as it writes them."""
 
 from django.urls import path, re_path
 

@@ -1,4 +1,4 @@
-"""Seed 002's endpoints (``/api/sync/tasks`` ...): thin views over ``taskcenter.lifecycle``.
+"""The data sync service's endpoints (``/api/sync/tasks`` ...): thin views over the lifecycle.
 
 Each view validates its input, calls exactly one lifecycle function and answers in the envelope
 of ``taskcenter.api.envelope``. Tasks are scoped to their owner (staff see all) and to the sync

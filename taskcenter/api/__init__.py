@@ -1,1 +1,1 @@
-"""The canonical REST API at /api/v1/ (the shape of seed 003)."""
+"""The canonical REST API at /api/v1/ (the shape of the XGet scraper API)."""

@@ -1,4 +1,4 @@
-"""The JSON envelope of the dialects that replace Go services (seed 002 sync, seed 001 tasks).
+"""The JSON envelope of the dialects that replace Go services (data sync, integration tasks).
 
 Success::
 

@@ -22,7 +22,7 @@ Loc = list[str | int]
 
 
 def flatten_errors(detail: Any, loc: Loc | None = None) -> Iterator[dict[str, Any]]:
-    """Turn DRF's nested error structure into seed 003's flat list of located messages.
+    """Turn DRF's nested error structure into the XGet scraper API's flat list of located messages.
 
     ``{"parameters": {"limit": ["..."]}}`` becomes ``[{"loc": ["parameters", "limit"], ...}]``;
     list positions (batch items) become integers in ``loc``.

@@ -1,4 +1,4 @@
-"""List filters: every field the seeds filter on, several statuses at once, time windows given
+"""List filters: every field the replaced systems filter on, several statuses at once, windows given
 as ISO 8601 or epoch seconds. A value that does not parse is a 400 naming the parameter."""
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Int64Filter(django_filters.NumberFilter):
 
 
 class OwnerField(forms.Field):
-    """An owner's id, or (seed 003 lists ``user_id=user-789``) an owner's username; cleans to
+    """An owner's id, or (the XGet scraper API lists ``user_id=user-789``) a username; cleans to
     the owner's id, or 0 (no one) for a username nobody has."""
 
     default_error_messages = {"invalid": "Enter a user id (a whole number) or a username."}

@@ -1,4 +1,4 @@
-"""Field names of seed 003 (``task_name``, ``describe``, ``user_id``...) over Task Center's models.
+"""Field names of the XGet scraper API (``task_name``, ``describe``, ``user_id``...) on our models.
 
 Output serializers are read-only views of a row; ``*Input`` serializers validate a request and
 hand plain values to ``taskcenter.lifecycle``. Neither holds business rules.
@@ -99,7 +99,7 @@ class SafeJSONField(serializers.JSONField):
 
 
 class NullableText(serializers.CharField):
-    """Seed 003 shows absent references as ``null``; the models store them as ``""``."""
+    """The XGet scraper API shows absent references as ``null``; the models store them as ``""``."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(allow_null=True, **kwargs)

@@ -1,7 +1,7 @@
-"""The one table between Task Center's statuses and the status words of each seed dialect.
+"""The one table between Task Center's statuses and the status words of each dialect.
 
-Every dialect (seed 000 publishing, 001 integration, 002 sync, 004 AI generation) shows and
-filters statuses through this table and nothing else, so a task has the same state whichever
+Every dialect (social-auto-upload publishing, the integration tasks table, the data sync
+service, new-api's AI generation) shows and filters statuses through this table and nothing else, so a task has the same state whichever
 door a client comes in by. Several canonical statuses may share one word (a dialect with fewer
 states); filtering by that word matches all of them. The README's "Status words" table is this.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from taskcenter.models import Status
 
-PUBLISHING = "000"  # seed 000: publish task records (social-auto-upload)
-INTEGRATION = "001"  # seed 001: the integration platform's tasks table, numeric status
-SYNC = "002"  # seed 002: the data-sync service
-GENERATION = "004"  # seed 004: the AI generation task center (new-api)
+PUBLISHING = "social-auto-upload"  # publish task records
+INTEGRATION = "integration"  # the integration tasks table: numeric statuses
+SYNC = "data-sync"  # the data sync service
+GENERATION = "new-api"  # new-api's AI generation task center
 
 # fmt: off
 STATUS_WORDS: dict[str, dict[str, str | int]] = {
@@ -27,7 +27,7 @@ STATUS_WORDS: dict[str, dict[str, str | int]] = {
 }
 # fmt: on
 
-# Words a dialect accepts in filters although no canonical status shows as them (seed 004
+# Words a dialect accepts in filters although no canonical status shows as them (new-api
 # lists SUBMITTED and UNKNOWN): they filter to nothing rather than being a 400.
 EXTRA_WORDS: dict[str, frozenset[str | int]] = {
     GENERATION: frozenset({"SUBMITTED", "UNKNOWN"}),

@@ -58,7 +58,7 @@ class TaskKind:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     description: str = ""
     platform: str = ""
-    # The task's ``action`` when the client gives none (seed 004 filters on it: "song").
+    # The task's ``action`` when the client gives none (new-api filters on it: "song").
     action: str = ""
     # What a task of this kind costs from its owner's quota balance when created (0: free).
     quota: int = 0

@@ -231,7 +231,7 @@ def reconfigure_unclaimed_task(
 ) -> Task:
     """Merge ``config`` into the parameters of a task no worker has claimed (PENDING or QUEUED).
 
-    Unlike ``update_task`` this also allows QUEUED (the seed-002 sync dialect edits "pending"
+    Unlike ``update_task`` this also allows QUEUED (the data sync dialect edits "pending"
     tasks, which includes queued ones). It is safe against a worker's claim because both are
     conditional UPDATEs on the status: the claim either comes first (this one matches nothing
     and raises) or comes after and reads the new parameters. The merge is fenced on

@@ -164,7 +164,7 @@ class Task(models.Model):
             models.Index(fields=["status", "-created_at"], name="task_status_created_idx"),
             models.Index(fields=["-created_at"], name="task_created_idx"),
             models.Index(fields=["finished_at"], name="task_finished_idx"),
-            # Seed 001's composite "idx_task": one batch of an integration's tasks.
+            # The integration tasks table's composite "idx_task": one batch of an integration.
             models.Index(
                 fields=["integration_id", "client_id", "template_id"], name="task_integration_idx"
             ),
