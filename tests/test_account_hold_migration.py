@@ -15,7 +15,7 @@ BEFORE = [("taskcenter", "0007_task_lost_attempts")]
 @pytest.mark.django_db(transaction=True)
 def test_holds_are_given_their_holders_owner_and_unattributable_ones_dropped(user, other_user):
     executor = MigrationExecutor(connection)
-    latest = executor.loader.graph.leaf_nodes("taskcenter")
+    latest = executor.loader.graph.leaf_nodes()
     executor.migrate(BEFORE)
     try:
         old = executor.loader.project_state(BEFORE).apps

@@ -14,7 +14,7 @@ BEFORE = [("scraping", "0001_initial")]
 @pytest.mark.django_db(transaction=True)
 def test_old_scrape_kind_names_are_renamed_and_back(user):
     executor = MigrationExecutor(connection)
-    latest = executor.loader.graph.leaf_nodes("scraping")
+    latest = executor.loader.graph.leaf_nodes()
     executor.migrate(BEFORE)
     try:
         old = Task.objects.create(owner=user, task_type="scrape.user_followers")
