@@ -14,12 +14,14 @@ SILENCED_SYSTEM_CHECKS ?= taskcenter.W001,taskcenter.W002
 export SILENCED_SYSTEM_CHECKS
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench bench-export
+.PHONY: help install run test test-fast lint docs format bench bench-export
 
 help:
 	@echo "make run      install (first time) and start the web server and a worker"
 	@echo "make test     install (first time), lint and run the test suite (PYTEST_ARGS=...)"
-	@echo "make lint     ruff check and format check"
+	@echo "make test-fast  everything but the slow process-level tests (about a minute)"
+	@echo "make lint     ruff, ruff format --check, import-linter contracts, mypy"
+	@echo "make docs     build docs/ with mkdocs --strict (into var/site)"
 	@echo "make format   ruff format and safe fixes"
 	@echo "make bench    worker throughput benchmark"
 	@echo "make bench-export  results export and search at 1M rows (ROWS=...)"
@@ -44,11 +46,22 @@ run: install
 
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The slow tests start worker processes, servers and throwaway databases; the rest is the
+# behaviour of every module, against a real database, in about a minute.
+test-fast: install
+	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+
+docs: install
+	$(VENV)/bin/mkdocs build --strict --site-dir var/site
 
 format: install
 	$(VENV)/bin/ruff format .
