@@ -42,16 +42,17 @@ def ok(data: Any = None, msg: str = "success", code: int = status.HTTP_200_OK) -
     return Response({"code": 200, "msg": msg, "data": data}, status=code)
 
 
-def fail(code: int, msg: str, *, field: str = "", data: dict | None = None) -> Response:
+def error_body(status: int, message: str, *, field: str = "", data: dict | None = None) -> dict:
+    """Every error of this envelope: ``{"code": <HTTP status>, "msg", "data"}``, the field it
+    names (if any) in ``data.field``. Also what ``ERROR_ENVELOPES`` answers outside a view."""
     payload = dict(data or {})
     if field:
         payload["field"] = field
-    return Response({"code": code, "msg": msg, "data": payload or None}, status=code)
+    return {"code": status, "msg": message, "data": payload or None}
 
 
-def error_body(status: int, message: str) -> dict[str, Any]:
-    """An error answered outside a view (unknown path, body too large, crash), same envelope."""
-    return {"code": status, "msg": message, "data": None}
+def fail(code: int, msg: str, *, field: str = "", data: dict | None = None) -> Response:
+    return Response(error_body(code, msg, field=field, data=data), status=code)
 
 
 def _first_error(detail: Any, loc: list[str]) -> tuple[str, str]:
@@ -99,25 +100,32 @@ class SocialAutoUploadView(APIView):
         super().initial(request, *args, **kwargs)
 
     def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, UploadRejected):
-            return fail(exc.status, f"{exc.field}: {exc.message}", field=exc.field)
-        if isinstance(exc, ValidationError):
-            field, message = _first_error(exc.detail, [])
-            return fail(400, f"{field}: {message}" if field else message, field=field)
-        response = super().handle_exception(exc)
-        detail = response.data.get("detail") if isinstance(response.data, dict) else None
-        if isinstance(detail, list):
-            first = detail[0] if detail else {}
-            field = ".".join(str(part) for part in first.get("loc", []))
-            message = f"{field}: {first.get('msg', '')}" if field else str(first.get("msg", ""))
-            response.data = {"code": response.status_code, "msg": message, "data": {"field": field}}
-        else:
-            response.data = {
-                "code": response.status_code,
-                "msg": str(detail if detail is not None else response.data),
-                "data": None,
-            }
-        return response
+        return reshape_error(exc) or reshape_response(super().handle_exception(exc))
+
+
+def reshape_error(exc: Exception) -> Response | None:
+    """The envelope's error hook for what DRF would answer with its own shape: an upload or
+    body refused, naming the field (``"title: This field is required."``)."""
+    if isinstance(exc, UploadRejected):
+        return fail(exc.status, f"{exc.field}: {exc.message}", field=exc.field)
+    if isinstance(exc, ValidationError):
+        field, message = _first_error(exc.detail, [])
+        return fail(400, f"{field}: {message}" if field else message, field=field)
+    return None
+
+
+def reshape_response(response: Response) -> Response:
+    """DRF's answer to any other API error (401, 403, 405, 413, 429...) in this envelope."""
+    detail = response.data.get("detail") if isinstance(response.data, dict) else None
+    if isinstance(detail, list):  # the core's located errors: name the first field
+        first = detail[0] if detail else {}
+        field = ".".join(str(part) for part in first.get("loc", []))
+        message = f"{field}: {first.get('msg', '')}" if field else str(first.get("msg", ""))
+        response.data = error_body(response.status_code, message, data={"field": field})
+    else:
+        message = str(detail if detail is not None else response.data)
+        response.data = error_body(response.status_code, message)
+    return response
 
 
 def upload_body_limit() -> int:
