@@ -1,4 +1,5 @@
-"""The README's data sync service curl examples, pasted into a shell against a live server."""
+"""The data sync service's curl examples in docs/api/data-sync.md, pasted into a shell against a
+live server."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from taskcenter.models.tokens import ApiToken
 from .conftest import ROOT
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+PAGE = ROOT / "docs" / "api" / "data-sync.md"
 
 
-def readme_block(section: str) -> str:
-    text = ROOT.joinpath("README.md").read_text().split(f"\n### {section}\n", 1)[1]
+def documented_block(section: str) -> str:
+    """The first shell block under the page's heading ``section``."""
+    text = PAGE.read_text().split(f"\n## {section}\n", 1)[1]
     return text.split("```sh\n", 1)[1].split("```", 1)[0]
 
 
@@ -43,7 +46,7 @@ def test_the_data_sync_services_three_examples_work_pasted_with_a_token(live_ser
     token = ApiToken.objects.issue(user)[1]
     create, listing, cancel = [
         line_group
-        for line_group in readme_block("Data sync (the data sync service)").split("\ncurl")
+        for line_group in documented_block("The service's examples").split("\ncurl")
         if not line_group.startswith("TOKEN=")
     ]
     prefix = f"TOKEN={token}\n"
