@@ -18,7 +18,7 @@ retry of a FAILED task is a new run: its ``submitted_at`` (and so its ``client_r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.utils import timezone
@@ -29,6 +29,9 @@ from taskcenter.kinds import RetryPolicy, task_kind
 from taskcenter.models import Task
 
 from .providers import FAILURE, SUCCESS, get_provider
+
+if TYPE_CHECKING:
+    from taskcenter.kinds.context import AttemptContext
 
 PLATFORM = "suno"
 # Network trouble passes; the platform's own FAILURE is permanent and is not retried.
@@ -73,7 +76,7 @@ def next_delay(elapsed: float, remaining: float) -> float:
     return max(min(delay, remaining + 0.05), 0.05)
 
 
-def generate(task: Task, ctx: Any, *, action: str) -> dict:
+def generate(task: Task, ctx: AttemptContext, *, action: str) -> dict:
     """Submit once, then poll the platform with poll-again until the job is over."""
     config = settings.GENERATION
     provider = get_provider()
@@ -128,7 +131,7 @@ def price(action: str) -> int:
     action="song",
     quota=price("song"),
 )
-def song(task: Task, ctx: Any) -> dict:
+def song(task: Task, ctx: AttemptContext) -> dict:
     """Generate a song on the Suno-like platform (new-api's action "song")."""
     return generate(task, ctx, action="song")
 
@@ -142,7 +145,7 @@ def song(task: Task, ctx: Any) -> dict:
     action="lyrics",
     quota=price("lyrics"),
 )
-def lyrics(task: Task, ctx: Any) -> dict:
+def lyrics(task: Task, ctx: AttemptContext) -> dict:
     """Write song lyrics on the Suno-like platform (new-api's action "lyrics")."""
     return generate(task, ctx, action="lyrics")
 

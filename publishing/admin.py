@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from functools import partial
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.contrib import admin
@@ -27,8 +27,15 @@ from taskcenter.models import Status, Task
 
 from .models import PlatformAccount, PublishTaskRecord, VideoFile
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
-def _record_action(verb: str, transition: Callable, description: str) -> Callable:
+
+def _status_word(status: str) -> str:
+    return str(word_for(status, PUBLISHING))
+
+
+def _record_action(verb: str, transition: Callable, description: StrOrPromise) -> Callable:
     """The core bulk action, on each record's task, refusals counted in status words."""
     return lifecycle_action(
         verb,
@@ -36,7 +43,7 @@ def _record_action(verb: str, transition: Callable, description: str) -> Callabl
         description,
         task_field="task_id",
         noun="record",
-        status_label=partial(word_for, dialect=PUBLISHING),
+        status_label=_status_word,
         permission="change_task",
     )
 
@@ -95,7 +102,7 @@ class PublishTaskRecordAdmin(admin.ModelAdmin):
         _record_action("retried", lifecycle.retry_task, _("Retry selected records")),
         _record_action("cancelled", lifecycle.cancel_task, _("Cancel selected records")),
     ]
-    fields = [
+    fields = (
         "batch_link",
         "task_link",
         "filename",
@@ -108,7 +115,7 @@ class PublishTaskRecordAdmin(admin.ModelAdmin):
         "error",
         "remote",
         "create_time",
-    ]
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -153,7 +160,7 @@ class PublishTaskRecordAdmin(admin.ModelAdmin):
             str(word_for(s, PUBLISHING))
             for s in (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
         }
-        rows = []
+        rows: list[dict[str, Any]] = []
         for platform, counter in sorted(table.items()):
             total = sum(counter.values())
             done = sum(counter[w] for w in finished_words)

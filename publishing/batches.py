@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from taskcenter import lifecycle
@@ -28,7 +28,7 @@ def new_batch_id() -> str:
 
 def create_publish_batch(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     files: Sequence[VideoFile],
     accounts: Sequence[PlatformAccount],
     title: str,

@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.text import get_valid_filename
 
@@ -74,7 +74,7 @@ def check_upload(upload: UploadedFile | None) -> str:
         )
     if not upload.name or not get_valid_filename_or_none(upload.name):
         raise UploadRejected("file", "The file has no usable name.")
-    if upload.size == 0:
+    if not upload.size:  # 0, or None from an upload handler that did not count it
         raise UploadRejected("file", "The file is empty.")
     limit = max_upload_bytes()
     if upload.size > limit:
@@ -122,7 +122,7 @@ def short_name(name: str, limit: int = STORED_NAME_BYTES) -> str:
     return f"{kept}{suffix}"
 
 
-def store_upload(owner: AbstractBaseUser, upload: UploadedFile, *, filename: str = "") -> VideoFile:
+def store_upload(owner: User, upload: UploadedFile, *, filename: str = "") -> VideoFile:
     """Check ``upload``, copy it under the media root chunk by chunk, and record it.
 
     ``filename`` (optional) renames it, keeping the upload's extension, as social-auto-upload's

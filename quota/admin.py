@@ -46,7 +46,7 @@ class QuotaLedgerInline(admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
-    fields = ["at", "kind", "amount", "balance_after", "task", "note"]
+    fields = ("at", "kind", "amount", "balance_after", "task", "note")
     readonly_fields = fields
     ordering = ["-at", "-id"]
     show_change_link = True

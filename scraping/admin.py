@@ -37,8 +37,9 @@ class DataTypeFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         recent = ScrapeResult.objects.order_by("-id").values_list("data_type", flat=True)
         names = set(recent[: self.RECENT]) - {""}
-        if self.value():
-            names.add(self.value())
+        chosen = self.value()
+        if chosen:
+            names.add(chosen)
         return [(name, name) for name in sorted(names)]
 
     def queryset(self, request, queryset):
@@ -59,8 +60,15 @@ class ScrapeResultAdmin(ReadOnlyModelAdmin):
     show_full_result_count = False  # no COUNT(*) over millions of rows on every page
     paginator = CappedCountPaginator
     actions = [export_action("csv"), export_action("json")]
-    fields = ["task", "execution", "data_type", "item_key", "created_at", "data_pretty"]
-    fields += ["metadata_pretty"]
+    fields = (
+        "task",
+        "execution",
+        "data_type",
+        "item_key",
+        "created_at",
+        "data_pretty",
+        "metadata_pretty",
+    )
     readonly_fields = fields
 
     @admin.display(description=_("task"), ordering="task_id")

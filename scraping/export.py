@@ -62,7 +62,7 @@ def timestamp(value: datetime | str | None, tz: tzinfo) -> str | None:
     """
     if value is None:
         return None
-    if type(value) is str:
+    if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
         if tz is UTC:

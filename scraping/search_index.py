@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 TABLE = "scraping_scraperesult"
 INDEX = "scraping_scraperesult_fts"
+# Whether a connection's database has the index, remembered on the connection object (Django
+# keeps one per thread and alias); the attribute is ours, so Django's types do not know it.
+_CACHED = "_scrape_search_index"
 # The index finds rows containing at least one three-character slice of the pattern; shorter
 # values cannot use it.
 MIN_LENGTH = 3
@@ -81,9 +84,9 @@ def ensure_search_index(connection: BaseDatabaseWrapper) -> bool:
     tables = _existing(connection, "table")
     triggers = _existing(connection, "trigger")
     if INDEX in tables and set(TRIGGERS) <= triggers:
-        connection._scrape_search_index = True
+        setattr(connection, _CACHED, True)
         return True
-    connection._scrape_search_index = False
+    setattr(connection, _CACHED, False)
     try:
         with connection.cursor() as cursor:
             if INDEX not in tables:
@@ -95,7 +98,7 @@ def ensure_search_index(connection: BaseDatabaseWrapper) -> bool:
     except DatabaseError as exc:  # e.g. "no such module: fts5" in a minimal SQLite build
         logger.warning("Result search runs without an index: %s", exc)
         return False
-    connection._scrape_search_index = True
+    setattr(connection, _CACHED, True)
     return True
 
 
@@ -107,7 +110,7 @@ def drop_search_index(connection: BaseDatabaseWrapper) -> None:
         for name in TRIGGERS:
             cursor.execute("DROP TRIGGER IF EXISTS " + connection.ops.quote_name(name))
         cursor.execute("DROP TABLE IF EXISTS scraping_scraperesult_fts")
-    connection._scrape_search_index = False
+    setattr(connection, _CACHED, False)
 
 
 def has_search_index(connection: BaseDatabaseWrapper) -> bool:
@@ -115,8 +118,8 @@ def has_search_index(connection: BaseDatabaseWrapper) -> bool:
     if connection.vendor != "sqlite":
         return False
     # Cached per connection: the answer changes only through migrate.
-    known = getattr(connection, "_scrape_search_index", None)
+    known = getattr(connection, _CACHED, None)
     if known is None:
         known = INDEX in _existing(connection, "table")
-        connection._scrape_search_index = known
+        setattr(connection, _CACHED, known)
     return known

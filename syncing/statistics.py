@@ -57,7 +57,7 @@ def sync_statistics(tasks: QuerySet[Task], *, window_minutes: int) -> dict[str, 
     tasks_finished = sum(finished_counts.values())
     records = (
         results_model()
-        .objects.filter(
+        ._default_manager.filter(
             task__in=tasks.order_by().values("pk"), data_type=DATA_TYPE, created_at__gte=since
         )
         .count()

@@ -53,11 +53,12 @@ def previous_watermark(task: Task) -> str | None:
 
 def _resume_point(task_id: int) -> tuple[int, dict | None]:
     """Rows this task stored so far and the metadata of the newest one."""
-    stored = results_model().objects.filter(task_id=task_id, data_type=DATA_TYPE)
+    stored = results_model()._default_manager.filter(task_id=task_id, data_type=DATA_TYPE)
     count = stored.count()
     if not count:
         return 0, None
     newest = stored.order_by("-id").values_list("metadata", "data").first()
+    assert newest is not None  # the count just found rows
     metadata, data = newest
     return count, {**(metadata or {}), "last_updated_at": (data or {}).get("updated_at")}
 

@@ -16,7 +16,8 @@ _SANDBOX_TOKEN_PREFIX = "sandbox"  # noqa: S105 (a prefix to warn about, not a s
 def _provider_settings() -> dict[str, dict[str, Any]]:
     return {
         name: value
-        for name, value in vars(settings._wrapped).items()
+        # _wrapped is LazySettings' own attribute; the django-stubs plugin takes it for a setting.
+        for name, value in vars(settings._wrapped).items()  # type: ignore[misc]
         if name.isupper() and isinstance(value, dict) and "BASE_URL" in value
     }
 
@@ -28,7 +29,7 @@ def check_providers_off_the_sandbox(
     tasks would "succeed" against a stand-in that publishes, scrapes and generates nothing."""
     if settings.DEBUG:
         return []
-    found = []
+    found: list[checks.CheckMessage] = []
     for name, config in sorted(_provider_settings().items()):
         url = str(config.get("BASE_URL") or "")
         host = urlsplit(url).hostname or ""

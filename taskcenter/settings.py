@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypedDict
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -246,6 +247,7 @@ else:
 # --- Shared cache ------------------------------------------------------------------------
 # One cache for every process on every machine, so rate limits hold however many web processes
 # serve: Redis when REDIS_URL is set, else a table in the database (made by a migration).
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -266,8 +268,26 @@ else:
         }
     }
 
+
 # --- Task Center ---------------------------------------------------------------------------
-TASKCENTER = {
+# Each settings dict below has its shape written down, so mypy checks every key a module reads.
+class TaskCenterSettings(TypedDict):
+    LEASE_SECONDS: float
+    MAX_LOST_ATTEMPTS: int
+    ORPHAN_AFTER_SECONDS: float
+    HTTP_ALLOW_PRIVATE_ADDRESSES: bool
+    HTTP_ALLOWED_NETWORKS: list[str]
+    HTTP_MAX_BODY_BYTES: int
+    HTTP_MAX_TIMEOUT_SECONDS: float
+    KIND_MODULES: list[str]
+    INTEGRATION_KIND: str
+    IDEMPOTENCY_KEY_TTL_SECONDS: float
+    QUOTA_DEFAULT_BALANCE: int
+    DEMO_KINDS: bool
+    ACCOUNT_COOLDOWN_MAX_SECONDS: float
+
+
+TASKCENTER: TaskCenterSettings = {
     # How long a claimed attempt may go without a heartbeat before the reaper calls it LOST.
     "LEASE_SECONDS": env_float("TASKCENTER_LEASE_SECONDS", 60.0),
     # How many times a task's worker may vanish mid-attempt (SIGKILL, OOM, a lost machine)
@@ -316,7 +336,17 @@ def bounded_cooldown(name: str, default: float) -> float:
 # The platform the scrape kinds talk to. The default is the sandbox platform
 # (``manage.py run_sandbox_platform``); the base URL is operator-configured, so the provider
 # does not apply http.request's SSRF guard to it.
-SCRAPING = {
+class ScrapingSettings(TypedDict):
+    PROVIDER: str
+    BASE_URL: str
+    TOKEN: str
+    TIMEOUT: float
+    SOURCE: str
+    ACCOUNT_WAIT: float
+    ACCOUNT_COOLDOWN: float
+
+
+SCRAPING: ScrapingSettings = {
     "PROVIDER": env_str("SCRAPING_PROVIDER", "scraping.providers.HttpProvider"),
     "BASE_URL": env_str("SCRAPING_BASE_URL", "http://127.0.0.1:8900"),
     "TOKEN": env_str("SCRAPING_TOKEN", "sandbox-token"),
@@ -329,19 +359,40 @@ SCRAPING = {
     "ACCOUNT_COOLDOWN": bounded_cooldown("SCRAPING_ACCOUNT_COOLDOWN", 0.0),
 }
 
+
 # --- The data sync service ------------------------------------------------------------------
 # The data-source API the sync kinds read (the sandbox platform plays it).
-SYNCING = {
+class SyncingSettings(TypedDict):
+    BASE_URL: str
+    TOKEN: str
+    PAGE_TIMEOUT: float
+
+
+SYNCING: SyncingSettings = {
     "BASE_URL": env_str("SYNC_SOURCE_BASE_URL", "http://127.0.0.1:8900"),
     "TOKEN": env_str("SYNC_SOURCE_TOKEN", "sandbox-token"),
     # The longest one page request may take; a task's own `timeout` may cut it shorter.
     "PAGE_TIMEOUT": env_float("SYNC_PAGE_TIMEOUT", 30.0),
 }
 
+
 # --- Publishing (social-auto-upload) ----------------------------------------------------------
 # Uploaded videos live under MEDIA_ROOT; the publish kind talks to the platform at BASE_URL
 # (the sandbox platform by default, ``manage.py run_sandbox_platform``).
-PUBLISHING = {
+class PublishingSettings(TypedDict):
+    MEDIA_ROOT: Path
+    MAX_UPLOAD_BYTES: int
+    ALLOWED_CONTENT_TYPES: list[str]
+    ACCOUNT_COOLDOWN_SECONDS: float
+    PROVIDER: str
+    BASE_URL: str
+    TOKEN: str
+    TIMEOUT: float
+    POLL_SECONDS: float
+    RETRY_BASE_SECONDS: float
+
+
+PUBLISHING: PublishingSettings = {
     "MEDIA_ROOT": Path(env_str("PUBLISHING_MEDIA_ROOT", str(VAR_DIR / "videos"))),
     "MAX_UPLOAD_BYTES": env_int("PUBLISHING_MAX_UPLOAD_BYTES", 500 * 1024 * 1024),
     "ALLOWED_CONTENT_TYPES": env_list(
@@ -359,10 +410,22 @@ PUBLISHING = {
     "RETRY_BASE_SECONDS": env_float("PUBLISHING_RETRY_BASE_SECONDS", 10.0),
 }
 
+
 # --- AI generation (new-api's task center) -------------------------------------------------
 # The Suno-like platform the generation kinds talk to (default: the sandbox platform), how they
 # poll it, and what each kind costs from the owner's quota.
-GENERATION = {
+class GenerationSettings(TypedDict):
+    PROVIDER: str
+    BASE_URL: str
+    TOKEN: str
+    TIMEOUT: float
+    POLL_INITIAL_SECONDS: float
+    POLL_MAX_SECONDS: float
+    DEADLINE_SECONDS: float
+    PRICES: dict[str, int]
+
+
+GENERATION: GenerationSettings = {
     "PROVIDER": env_str("GENERATION_PROVIDER", "generation.providers.HttpProvider"),
     "BASE_URL": env_str("GENERATION_BASE_URL", "http://127.0.0.1:8900"),
     "TOKEN": env_str("GENERATION_TOKEN", "sandbox-token"),

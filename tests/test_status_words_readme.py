@@ -1,4 +1,4 @@
-"""The status-word table in docs/status-words.md is taskcenter/api/status_words.py's, word for word."""
+"""The status-word table in docs/status-words.md is taskcenter/api/status_words.py's."""
 
 from __future__ import annotations
 

@@ -54,8 +54,10 @@ def reshape_error(view: APIView, exc: Exception) -> Response | None:
         return envelope(message=first_error(exc.detail), status=400)
     if isinstance(exc, exceptions.APIException):
         response = envelope(message=str(exc.detail), status=exc.status_code)
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            response["Retry-After"] = str(int(exc.wait))
+        # DRF sets Throttled.wait in __init__; the stubs do not declare it.
+        wait = getattr(exc, "wait", None) if isinstance(exc, exceptions.Throttled) else None
+        if wait is not None:
+            response["Retry-After"] = str(int(wait))
         return response
     return None
 

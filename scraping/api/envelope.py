@@ -18,18 +18,23 @@ class ResultPagination(LimitOffsetPagination):
     offset_query_param = "skip"
     limit_query_param = "limit"
 
+    skip: int
+    size: int
+    total: int
+
     def paginate(self, rows: QuerySet, *, skip: int, limit: int) -> list:
-        self.offset, self.limit = skip, limit
-        self.count = rows.count()
-        return list(rows[skip : skip + limit]) if skip < self.count else []
+        self.offset = self.skip = skip
+        self.limit = self.size = limit
+        self.count = self.total = rows.count()
+        return list(rows[skip : skip + limit]) if skip < self.total else []
 
     def get_paginated_response(self, data: list) -> Response:
         return Response(
             {
                 "items": data,
-                "total": self.count,
-                "page": self.offset // self.limit + 1,
-                "size": self.limit,
-                "pages": math.ceil(self.count / self.limit),
+                "total": self.total,
+                "page": self.skip // self.size + 1,
+                "size": self.size,
+                "pages": math.ceil(self.total / self.size),
             }
         )

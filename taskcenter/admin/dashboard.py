@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -20,7 +22,7 @@ from taskcenter.errors import InvalidTransition
 from taskcenter.models import ExecutionStatus, Status, Task, TaskExecution
 
 # The transition behind each button, and the statuses it is offered in (lifecycle's own rules).
-TASK_ACTIONS = {
+TASK_ACTIONS: dict[str, tuple[Callable[..., Task], tuple[str, ...]]] = {
     "start": (lifecycle.start_task, lifecycle.STARTABLE),
     "stop": (lifecycle.stop_task, lifecycle.STOPPABLE),
     "cancel": (lifecycle.cancel_task, lifecycle.CANCELLABLE),
@@ -36,6 +38,7 @@ class CappedCountPaginator(Paginator):
     """Counts at most ``CAP + 1`` rows, so a page of a million-row table costs no full COUNT."""
 
     CAP = 10_000
+    object_list: QuerySet[Any]  # the admin's changelists page querysets
 
     @cached_property
     def count(self) -> int:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.utils import unquote
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse, reverse_lazy
@@ -27,13 +29,17 @@ from taskcenter.errors import InvalidTransition
 from taskcenter.kinds import account_holds
 from taskcenter.models import AccountHold, ExecutionStatus, Status, Task, TaskEvent, TaskExecution
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 admin.site.site_header = _("Task Center")
 admin.site.site_title = _("Task Center")
 admin.site.index_title = _("Operations")
 # "View site": the service has no home page of its own; its human-facing page is the API docs.
-admin.site.site_url = reverse_lazy("swagger-ui")
+# Django renders site_url in a template, so a lazy URL works; the stubs ask for a str.
+admin.site.site_url = reverse_lazy("swagger-ui")  # type: ignore[assignment]
 
-STATUS_COLOURS = {
+STATUS_COLOURS: dict[str, str] = {
     Status.PENDING: "#6c757d",
     Status.QUEUED: "#0d6efd",
     Status.RUNNING: "#fd7e14",
@@ -79,7 +85,7 @@ class ReadOnlyInline(admin.TabularInline):
 
 class TaskExecutionInline(ReadOnlyInline):
     model = TaskExecution
-    fields = ["attempt", "badge", "worker_id", "started_at", "duration", "result_count", "error"]
+    fields = ("attempt", "badge", "worker_id", "started_at", "duration", "result_count", "error")
     readonly_fields = fields
     ordering = ["-attempt"]
 
@@ -94,7 +100,7 @@ class TaskExecutionInline(ReadOnlyInline):
 
 class TaskEventInline(ReadOnlyInline):
     model = TaskEvent
-    fields = ["at", "verb", "from_status", "to_status", "actor", "data"]
+    fields = ("at", "verb", "from_status", "to_status", "actor", "data")
     readonly_fields = fields
     ordering = ["-at", "-id"]
 
@@ -102,7 +108,7 @@ class TaskEventInline(ReadOnlyInline):
 def lifecycle_action(
     verb: str,
     transition: Callable[..., Task],
-    description: str,
+    description: StrOrPromise,
     *,
     task_field: str = "pk",
     noun: str = "task",
@@ -118,7 +124,8 @@ def lifecycle_action(
     """
 
     def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-        changed, refused = 0, Counter()
+        changed = 0
+        refused: Counter[str] = Counter()
         for task_id in queryset.values_list(task_field, flat=True).iterator():
             try:
                 transition(task_id, actor=request.user)
@@ -143,6 +150,11 @@ def lifecycle_action(
 
 
 BUSY_SHOWN = 10  # queued or running tasks named in a refused bulk delete
+
+
+def _staff_user(request: HttpRequest) -> AbstractBaseUser:
+    """The user of an admin request: ``admin_view`` lets in only logged-in staff."""
+    return cast(AbstractBaseUser, request.user)
 
 
 def history_names(site: admin.AdminSite) -> set[str]:
@@ -175,7 +187,7 @@ def delete_selected(
     return django_delete_selected(modeladmin, request, queryset)
 
 
-REFERENCE_FIELDS = [
+REFERENCE_FIELDS = (
     "platform",
     "action",
     "external_id",
@@ -185,8 +197,8 @@ REFERENCE_FIELDS = [
     "batch_id",
     "quota",
     "quota_refunded_at",
-]
-TIME_FIELDS = ["created_at", "submitted_at", "started_at", "finished_at", "updated_at"]
+)
+TIME_FIELDS = ("created_at", "submitted_at", "started_at", "finished_at", "updated_at")
 
 
 @admin.register(Task)
@@ -310,13 +322,13 @@ class TaskAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:taskcenter_task_change", args=[task_id]))
 
     def delete_model(self, request: HttpRequest, obj: Task) -> None:
-        lifecycle.delete_task(obj.pk, actor=request.user)
+        lifecycle.delete_task(obj.pk, actor=_staff_user(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         refused = []
         for task_id in list(queryset.values_list("pk", flat=True)):
             try:
-                lifecycle.delete_task(task_id, actor=request.user)
+                lifecycle.delete_task(task_id, actor=_staff_user(request))
             except InvalidTransition as exc:  # started since the confirmation page was read
                 refused.append(f"#{exc.task_id} {exc.current_status or 'gone'}")
         if refused:

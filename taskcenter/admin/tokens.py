@@ -19,7 +19,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_filter = ["created_at"]
     search_fields = ["user__username", "prefix"]
     list_select_related = ["user"]
-    fields = ["masked_key", "user", "created_at"]
+    fields = ("masked_key", "user", "created_at")
     readonly_fields = fields
 
     @admin.display(description=_("key"))

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from django.db import connections, router
-from django.db.models import Q
+from django.db.models import Field, JSONField, Q
 from django.utils import timezone
 from django_tasks import task as engine_task
 from django_tasks import task_backends
@@ -129,9 +129,12 @@ class JobTable:
         self.worker_id = worker_id
         self._compiled: dict[tuple[int, bool], tuple[str, list, int]] = {}
         meta = DBTaskResult._meta
-        self._fields = {name: meta.get_field(name) for name in ("run_after", "args_kwargs")}
-        self._fields["started_at"] = meta.get_field("started_at")
-        self._fields["worker_ids"] = meta.get_field("worker_ids")
+        # Columns of the job table, so concrete fields (get_field also returns reverse relations).
+        self._fields = {
+            name: cast(Field, meta.get_field(name))
+            for name in ("run_after", "args_kwargs", "started_at", "worker_ids")
+        }
+        self._args_kwargs = cast(JSONField, self._fields["args_kwargs"])
 
     @property
     def connection(self) -> Any:
@@ -150,7 +153,7 @@ class JobTable:
                     queue_name__in=self.queue_names,
                 )
                 .filter(Q(run_after=get_date_max()) | Q(run_after__lte=self._NOW_MARKER))
-                .order_by(*self.model._meta.ordering)
+                .order_by(*(self.model._meta.ordering or ()))
                 .values_list("pk", "task_path", "args_kwargs")
             )
             if lock:
@@ -193,9 +196,15 @@ class JobTable:
                 *(row[0] for row in rows),
             ],
         )
-        decode = self._fields["args_kwargs"].from_db_value
+        decode = self._args_kwargs.from_db_value
+        # No expression: JSONField reads it only to spot a key transform, which a plain column
+        # is not; the stubs ask for one.
         return [
-            EngineJob(pk=pk, task_path=path, args_kwargs=decode(args, None, self.connection))
+            EngineJob(
+                pk=pk,
+                task_path=path,
+                args_kwargs=decode(args, None, self.connection),  # type: ignore[arg-type]
+            )
             for pk, path, args in rows
         ]
 

@@ -22,11 +22,10 @@ import threading
 import time
 
 from django.db import close_old_connections, connection
-from django.db.utils import DatabaseError
 from redis.exceptions import RedisError
 
 from taskcenter.execution import reaper, runner
-from taskcenter.lib.db_outage import DATABASE_UNAVAILABLE
+from taskcenter.lib.db_outage import DATABASE_ERRORS
 
 logger = logging.getLogger("taskcenter.execution.worker")
 
@@ -61,7 +60,7 @@ class ReaperThread(threading.Thread):
         while not self.stopped.wait(self.interval * (0.75 + random.random() / 2)):  # noqa: S311
             try:
                 report = reaper.reap()
-            except (DatabaseError, *DATABASE_UNAVAILABLE):  # InterfaceError is no DatabaseError
+            except DATABASE_ERRORS:
                 logger.exception("Reaper pass failed; trying again next round")
                 connection.close()
                 continue
@@ -125,7 +124,10 @@ def run_rq_worker(
     runner.name_this_worker(worker_id)
     queues = [django_rq.get_queue(name, job_class=Job) for name in queue_names]
     worker = _worker_class()(queues, connection=queues[0].connection, name=worker_id, job_class=Job)
-    helpers = [ReaperThread(reap_interval), SchedulerThread(queues, queues[0].connection)]
+    helpers: list[ReaperThread | SchedulerThread] = [
+        ReaperThread(reap_interval),
+        SchedulerThread(queues, queues[0].connection),
+    ]
     for helper in helpers:
         helper.start()
     logger.info(

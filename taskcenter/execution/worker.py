@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from django.db import close_old_connections, connection
-from django.db.utils import DatabaseError, OperationalError
+from django.db.utils import OperationalError
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
@@ -31,7 +31,11 @@ from taskcenter.execution import reaper
 from taskcenter.execution.dispatch import RUN_ATTEMPT_PATH, EngineJob, JobTable
 from taskcenter.execution.heartbeat import heartbeat
 from taskcenter.execution.runner import run_attempt, run_claimed_attempt
-from taskcenter.lib.db_outage import DATABASE_UNAVAILABLE, drop_broken_connection
+from taskcenter.lib.db_outage import (
+    DATABASE_ERRORS,
+    DATABASE_UNAVAILABLE,
+    drop_broken_connection,
+)
 
 logger = logging.getLogger("taskcenter.execution.worker")
 
@@ -138,7 +142,7 @@ class Worker:
                 self._reap_if_due()
                 try:
                     claimed = self._claim_and_submit(pool)
-                except (DatabaseError, *DATABASE_UNAVAILABLE):
+                except DATABASE_ERRORS:
                     # A restarting server or a dropped connection must not end the worker (and
                     # with it run_service); running attempts carry on, claims resume later.
                     logger.exception("Database unavailable; next claim in %gs", outage_delay)
@@ -219,7 +223,7 @@ class Worker:
             except DATABASE_UNAVAILABLE:
                 logger.exception("Batch claim failed; claiming one at a time")
                 drop_broken_connection()
-        work = []
+        work: list[tuple[EngineJob, Callable[[], str]]] = []
         for job in jobs:
             if job.task_path != RUN_ATTEMPT_PATH:
                 work.append((job, partial(self._execute_foreign_job, self._jobs.get(job))))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -81,7 +82,7 @@ def max_cooldown() -> float:
 
 
 def _locked_hold(owner_id: int, platform: str, account_id: str) -> AccountHold:
-    key = {"owner_id": owner_id, "platform": platform, "account_id": account_id}
+    key: dict[str, Any] = {"owner_id": owner_id, "platform": platform, "account_id": account_id}
     try:
         with transaction.atomic():  # a savepoint: losing the insert race must not spoil the block
             AccountHold.objects.get_or_create(**key)
@@ -107,7 +108,7 @@ def _busy(hold: AccountHold, now: datetime, wait: float) -> Busy | None:
                 else "another task"
             )
             return Busy(max(MIN_WAIT, wait), f"Account {hold.account_id} is in use by {by}")
-        released_at = (holder or {}).get("completed_at") or released_at or now
+        released_at = (holder["completed_at"] if holder else None) or released_at or now
     if released_at is None:
         return None
     # Another machine's clock may run ahead; a release "in the future" counts as now.

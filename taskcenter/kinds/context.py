@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -215,7 +215,7 @@ class AttemptContext:
             external_id=remote_id, remote_status=remote_status, updated_at=timezone.now()
         )
 
-    def poll_again(self, seconds: float, message: str = "") -> None:
+    def poll_again(self, seconds: float, message: str = "") -> NoReturn:
         """End this attempt now and have the handler called again after ``seconds``."""
         raise PollAgain(max(0.0, float(seconds)), message)
 

@@ -8,6 +8,7 @@ platform's hiccup. What each status code means stays with each provider.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -99,7 +100,7 @@ class PlatformClient:
 
     def __init__(
         self,
-        config: dict,
+        config: Mapping[str, Any],
         *,
         timeout_key: str = "TIMEOUT",
         party: str = "platform",

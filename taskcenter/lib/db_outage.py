@@ -14,13 +14,15 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from django.db import connection
-from django.db.utils import InterfaceError, OperationalError
+from django.db.utils import DatabaseError, InterfaceError, OperationalError
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+# Any database error: InterfaceError is no DatabaseError, so it is named too.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (DatabaseError, *DATABASE_UNAVAILABLE)
 # What a web client is told to wait before trying again (Retry-After, seconds).
 RETRY_AFTER_SECONDS = 5
 

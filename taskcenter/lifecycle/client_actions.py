@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -37,7 +37,7 @@ from taskcenter.models import EventVerb, ExecutionStatus, Status, Task
 
 def create_task(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     task_type: str,
     parameters: dict | None = None,
     start: bool = False,

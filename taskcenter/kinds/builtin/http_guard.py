@@ -210,7 +210,7 @@ class PinnedAdapter(HTTPAdapter):
     def get_connection_with_tls_context(
         self,
         request: requests.PreparedRequest,
-        verify: bool | str | None,
+        verify: bool | str,
         proxies: dict[str, str] | None = None,
         cert: str | tuple[str, str] | None = None,
     ) -> HTTPConnectionPool:

@@ -22,6 +22,9 @@ class Command(BaseCommand):
             for field in model._meta.concrete_fields:
                 if not isinstance(field, EncryptedJSONField):
                     continue
+                # Concrete fields have a column; the stubs allow None for relations without one.
+                assert field.column is not None
+                assert model._meta.pk.column is not None
                 table, column = quote(model._meta.db_table), quote(field.column)
                 pk = quote(model._meta.pk.column)
                 # Raw rows: the ciphertext itself is rotated (MultiFernet.rotate keeps each
