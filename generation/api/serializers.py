@@ -50,7 +50,9 @@ class GenerationTaskItem(serializers.Serializer):
     finish_time = serializers.IntegerField(help_text="Epoch seconds; 0 if not yet.")
     progress = serializers.CharField(help_text='Percent as text, e.g. "45%".')
     properties = serializers.DictField()
-    data = serializers.DictField(help_text="The platform's result.")
+    # `data` is new-api's field name. DRF's serializer metaclass takes declared
+    # fields out of the class, so it does not hide Serializer.data; the stubs cannot see that.
+    data = serializers.DictField(help_text="The platform's result.")  # type: ignore[assignment]  # a field, not Serializer.data
 
 
 class GenerationTaskPage(serializers.Serializer):
@@ -63,13 +65,13 @@ class GenerationTaskPage(serializers.Serializer):
 class GenerationListResponse(serializers.Serializer):
     success = serializers.BooleanField()
     message = serializers.CharField(allow_blank=True)
-    data = GenerationTaskPage()
+    data = GenerationTaskPage()  # type: ignore[assignment]  # a field, not Serializer.data
 
 
 class GenerationTaskResponse(serializers.Serializer):
     success = serializers.BooleanField()
     message = serializers.CharField(allow_blank=True)
-    data = GenerationTaskItem()
+    data = GenerationTaskItem()  # type: ignore[assignment]  # a field, not Serializer.data
 
 
 class SubmitRequest(serializers.Serializer):

@@ -40,6 +40,7 @@ from generation.api.serializers import (
 )
 from generation.task_kinds import GENERATION_KINDS
 from taskcenter import lifecycle
+from taskcenter.api.authentication import authenticated_user
 from taskcenter.api.parsers import SafeJSONParser
 from taskcenter.api.status_words import GENERATION, word_for, words
 from taskcenter.models import Task
@@ -133,7 +134,7 @@ class GenerationView(APIView):
         params = query.validated_data
         tasks = Task.objects.filter(task_type__in=GENERATION_KINDS)
         if not admin:
-            tasks = tasks.filter(owner=request.user)
+            tasks = tasks.filter(owner=authenticated_user(request))
         for name, column in (
             ("platform", "platform"),
             ("task_id", "external_id"),
@@ -205,9 +206,10 @@ class SubmitTask(GenerationView):
             for key, value in request.data.items()
             if key not in ("platform", "action", "channel_id")
         }
+        user = authenticated_user(request)
         task = lifecycle.create_task(
-            owner=request.user,
-            actor=request.user,
+            owner=user,
+            actor=user,
             task_type=fields["task_type"],
             parameters=parameters,
             start=True,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -27,6 +28,7 @@ from integration.api.serializers import (
     integration_task_data,
 )
 from taskcenter import lifecycle
+from taskcenter.api.authentication import authenticated_user
 from taskcenter.api.envelope import TaskListPagination, ok
 from taskcenter.api.envelope_schema import PAGE_PARAM, SIZE_PARAM, enveloped, errors
 from taskcenter.api.status_words import INTEGRATION, statuses_for, words
@@ -117,11 +119,12 @@ class IntegrationTaskListView(IntegrationView):
         body = CreateIntegrationTaskInput(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        owner = self._owner(request, data.get("user_id"))
+        user = authenticated_user(request)
+        owner = self._owner(user, data.get("user_id"))
         try:
             task = lifecycle.create_task(
                 owner=owner,
-                actor=request.user,
+                actor=user,
                 task_type=data.get("task_type") or default_kind(),
                 parameters=data["argument"],
                 start=True,
@@ -140,10 +143,10 @@ class IntegrationTaskListView(IntegrationView):
         return ok(integration_task_data(Task.objects.get(pk=task.pk)), 201)
 
     @staticmethod
-    def _owner(request: Request, user_id: int | None) -> Any:
-        if user_id is None or user_id == request.user.pk:
-            return request.user
-        if not request.user.is_staff:
+    def _owner(user: User, user_id: int | None) -> User:
+        if user_id is None or user_id == user.pk:
+            return user
+        if not user.is_staff:
             raise ValidationError({"user_id": ["Only staff may create tasks for another user."]})
         owner = get_user_model().objects.filter(pk=user_id, is_active=True).first()
         if owner is None:

@@ -35,7 +35,10 @@ class EnvelopeSerializer(serializers.Serializer):
 
     code = serializers.IntegerField(help_text="200 on success, else the HTTP status.")
     msg = serializers.CharField(allow_null=True)
-    data = serializers.JSONField(allow_null=True)
+    # `data` is the social-auto-upload publishing API's field name. DRF's serializer metaclass
+    # takes declared fields out of the class, so it does not hide Serializer.data; the stubs
+    # cannot see that.
+    data = serializers.JSONField(allow_null=True)  # type: ignore[assignment]  # a field, not Serializer.data
 
 
 def ok(data: Any = None, msg: str = "success", code: int = status.HTTP_200_OK) -> Response:

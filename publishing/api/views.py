@@ -48,6 +48,7 @@ from publishing.batches import BATCH_MAX, create_publish_batch
 from publishing.models import LoginStatus, PlatformAccount, PublishTaskRecord, VideoFile
 from publishing.platforms import platform_names_matching
 from taskcenter import lifecycle
+from taskcenter.api.authentication import authenticated_user
 from taskcenter.api.parsers import SafeJSONParser
 from taskcenter.api.status_words import PUBLISHING, statuses_for
 from taskcenter.errors import InvalidTransition
@@ -101,7 +102,7 @@ class UploadFileView(SocialAutoUploadView):
         """Upload a video; checks size, type and content; answers the stored file."""
         upload = request.FILES.get("file")
         filename = str(request.data.get("filename") or "").strip()[:200]
-        video = media.store_upload(request.user, upload, filename=filename)
+        video = media.store_upload(authenticated_user(request), upload, filename=filename)
         return ok(file_data(video), "File uploaded and saved successfully")
 
 
@@ -109,7 +110,8 @@ class FileListView(SocialAutoUploadView):
     @extend_schema(responses=ENVELOPE)
     def get(self, request: Request) -> Response:
         """``GET /getFiles``: the user's uploaded videos, newest first."""
-        files = VideoFile.objects.filter(owner=request.user).order_by("-created_at", "-id")[:1000]
+        owner = authenticated_user(request)
+        files = VideoFile.objects.filter(owner=owner).order_by("-created_at", "-id")[:1000]
         return ok([file_data(video) for video in files])
 
 
@@ -120,7 +122,7 @@ class FileDeleteView(SocialAutoUploadView):
     def post(self, request: Request) -> Response:
         """``POST /deleteFile`` {id}: delete a video that no queued or running record uses."""
         file_id = _valid(IdInput, request.data)["id"]
-        video = VideoFile.objects.filter(owner=request.user, pk=file_id).first()
+        video = VideoFile.objects.filter(owner=authenticated_user(request), pk=file_id).first()
         if video is None:
             return fail(404, f"id: file {file_id} not found", field="id")
         with transaction.atomic():
@@ -141,7 +143,7 @@ class AccountListView(SocialAutoUploadView):
     @extend_schema(responses=ENVELOPE)
     def get(self, request: Request) -> Response:
         """``GET /getAccounts``: the user's platform accounts (credentials are never shown)."""
-        accounts = PlatformAccount.objects.filter(owner=request.user)
+        accounts = PlatformAccount.objects.filter(owner=authenticated_user(request))
         return ok([account_data(account) for account in accounts])
 
 
@@ -155,7 +157,7 @@ class AccountCreateView(SocialAutoUploadView):
         try:
             with transaction.atomic():
                 account = PlatformAccount.objects.create(
-                    owner=request.user,
+                    owner=authenticated_user(request),
                     platform_type=data["type"],
                     account_name=data["userName"],
                     name=data["name"],
@@ -182,7 +184,8 @@ class AccountUpdateView(SocialAutoUploadView):
         data = serializer.validated_data
         if "id" not in data:
             raise ValidationError({"id": ["This field is required."]})
-        account = PlatformAccount.objects.filter(owner=request.user, pk=data["id"]).first()
+        owner = authenticated_user(request)
+        account = PlatformAccount.objects.filter(owner=owner, pk=data["id"]).first()
         if account is None:
             return fail(404, f"id: account {data['id']} not found", field="id")
         changes: dict[str, Any] = {}
@@ -214,7 +217,8 @@ class AccountDeleteView(SocialAutoUploadView):
     def post(self, request: Request) -> Response:
         """``POST /deleteAccount`` {id}: refused while publish records refer to it."""
         account_id = _valid(IdInput, request.data)["id"]
-        account = PlatformAccount.objects.filter(owner=request.user, pk=account_id).first()
+        owner = authenticated_user(request)
+        account = PlatformAccount.objects.filter(owner=owner, pk=account_id).first()
         if account is None:
             return fail(404, f"id: account {account_id} not found", field="id")
         try:
@@ -225,6 +229,12 @@ class AccountDeleteView(SocialAutoUploadView):
 
 
 # --- publishing -----------------------------------------------------------------------------
+
+
+def _item_error(field: str, index: int, message: str) -> ValidationError:
+    """A 400 on one item of a list field, keyed by the item's position."""
+    # DRF takes any key in an error dict; the stubs only str.
+    return ValidationError({field: {index: [message]}})  # type: ignore[dict-item]
 
 
 def _resolve(queryset: QuerySet, refs: list, field: str, name_fields: tuple[str, ...]) -> list:
@@ -239,11 +249,11 @@ def _resolve(queryset: QuerySet, refs: list, field: str, name_fields: tuple[str,
                 condition |= Q(**{name_field: ref})
             matches = list(queryset.filter(condition)[:2])
         if not matches:
-            raise ValidationError({field: {index: [f"{ref!r} not found."]}})
+            raise _item_error(field, index, f"{ref!r} not found.")
         if len(matches) > 1:
-            raise ValidationError({field: {index: [f"{ref!r} is ambiguous; use the id."]}})
+            raise _item_error(field, index, f"{ref!r} is ambiguous; use the id.")
         if matches[0] in found:
-            raise ValidationError({field: {index: [f"{ref!r} is listed twice."]}})
+            raise _item_error(field, index, f"{ref!r} is listed twice.")
         found.append(matches[0])
     return found
 
@@ -254,14 +264,15 @@ class PublishView(SocialAutoUploadView):
 
     def post(self, request: Request) -> Response:
         data = _valid(self.input_class, request.data)
+        user = authenticated_user(request)
         files = _resolve(
-            VideoFile.objects.filter(owner=request.user),
+            VideoFile.objects.filter(owner=user),
             data["fileList"],
             "fileList",
             ("stored_name", "filename"),
         )
         accounts = _resolve(
-            PlatformAccount.objects.filter(owner=request.user),
+            PlatformAccount.objects.filter(owner=user),
             data["accountList"],
             "accountList",
             ("account_name",),
@@ -274,14 +285,14 @@ class PublishView(SocialAutoUploadView):
                         f"Account {account.pk} is on {account.platform_name}, not type "
                         f"{platform_type}; /postVideosToMultiplePlatforms mixes platforms."
                     )
-                    raise ValidationError({"accountList": {index: [message]}})
+                    raise _item_error("accountList", index, message)
         if len(files) * len(accounts) > BATCH_MAX:
             message = (
                 f"{len(files)} files x {len(accounts)} accounts is more than {BATCH_MAX} records."
             )
             raise ValidationError({"accountList": [message]})
         batch_id, records = create_publish_batch(
-            owner=request.user,
+            owner=user,
             files=files,
             accounts=accounts,
             title=data["title"],
@@ -290,7 +301,7 @@ class PublishView(SocialAutoUploadView):
             if data["enableTimer"] or data["scheduleTime"]
             else None,
         )
-        fresh = records_for(request.user).filter(pk__in=[r.pk for r in records]).order_by("pk")
+        fresh = records_for(user).filter(pk__in=[r.pk for r in records]).order_by("pk")
         return ok(
             {
                 "task_id": batch_id,

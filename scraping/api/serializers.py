@@ -16,7 +16,9 @@ MAX_DATA_TYPE_LENGTH = 50
 
 class ResultSerializer(serializers.ModelSerializer):
     task_id = serializers.IntegerField(read_only=True)
-    data = serializers.JSONField(read_only=True)
+    # `data` is the XGet scraper API's field name. DRF's serializer metaclass takes declared
+    # fields out of the class, so it does not hide Serializer.data; the stubs cannot see that.
+    data = serializers.JSONField(read_only=True)  # type: ignore[assignment]  # a field, not Serializer.data
     metadata = serializers.JSONField(read_only=True)
 
     class Meta:
@@ -35,12 +37,12 @@ class ResultPage(serializers.Serializer):
 
 class ExportItem(serializers.Serializer):
     id = serializers.IntegerField()
-    data = serializers.JSONField()
+    data = serializers.JSONField()  # type: ignore[assignment]  # a field, not Serializer.data
     created_at = serializers.DateTimeField()
 
 
 class ExportResponse(serializers.Serializer):
-    data = ExportItem(many=True)
+    data = ExportItem(many=True)  # type: ignore[assignment]  # a field, not Serializer.data
     total = serializers.IntegerField()
 
 

@@ -27,6 +27,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
@@ -215,7 +216,9 @@ def paged_response(request: Request, rows: QuerySet[ScrapeResult]) -> Response:
     if data_type is not None:
         rows = rows.filter(data_type=data_type)
     items = pagination.paginate(rows.order_by("id"), skip=skip, limit=limit)
-    return pagination.get_paginated_response(ResultSerializer(items, many=True).data)
+    # many=True makes a ListSerializer: its data is the list, not ResultSerializer's `data` field.
+    rows_out: BaseSerializer = ResultSerializer(items, many=True)
+    return pagination.get_paginated_response(rows_out.data)
 
 
 class TaskResultsView(APIView):
@@ -280,7 +283,8 @@ class _NoFormatOverride:
 
 
 class ExportNegotiation(DefaultContentNegotiation):
-    settings = _NoFormatOverride()
+    # DRF only reads attributes off it; the stubs want the settings object's own type.
+    settings = _NoFormatOverride()  # type: ignore[assignment]
 
 
 EXPORT_SCHEMA: dict[str, Any] = dict(

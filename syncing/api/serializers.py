@@ -125,7 +125,7 @@ class UpdateSyncTaskInput(serializers.Serializer):
 
 
 def _records_so_far(task: Task) -> int:
-    return results_model().objects.filter(task_id=task.pk, data_type=DATA_TYPE).count()
+    return results_model()._default_manager.filter(task_id=task.pk, data_type=DATA_TYPE).count()
 
 
 def live_progress(task: Task) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ from syncing.api.serializers import (
 )
 from syncing.statistics import sync_statistics
 from taskcenter import lifecycle
+from taskcenter.api.authentication import authenticated_user
 from taskcenter.api.envelope import TaskListPagination, ok
 from taskcenter.api.envelope_schema import (
     PAGE_PARAM,
@@ -117,9 +118,10 @@ class SyncTaskListView(SyncView):
             "data_source_id": data["data_source_id"],
             "interface_id": data["interface_id"],
         }
+        user = authenticated_user(request)
         task = lifecycle.create_task(
-            owner=request.user,
-            actor=request.user,
+            owner=user,
+            actor=user,
             task_type=KIND_OF[data["task_type"]],
             parameters=parameters,
             start=True,
@@ -142,7 +144,9 @@ class SyncTaskDetailView(SyncView):
         body.is_valid(raise_exception=True)
         config = body.validated_data["config"]
         try:
-            task = lifecycle.reconfigure_unclaimed_task(task, config=config, actor=request.user)
+            task = lifecycle.reconfigure_unclaimed_task(
+                task, config=config, actor=authenticated_user(request)
+            )
         except ValidationError as exc:
             # The kind names the merged "parameters"; the client sent "config".
             detail = (
@@ -158,7 +162,7 @@ class SyncTaskCancelView(SyncView):
     @extend_schema(request=None, responses={200: TASK, **errors(401, 404, 409)})
     def post(self, request: Request, task_id: str) -> Response:
         """CancelSyncTask: a running sync stops at its next page."""
-        task = lifecycle.cancel_task(self.get_task(task_id), actor=request.user)
+        task = lifecycle.cancel_task(self.get_task(task_id), actor=authenticated_user(request))
         return self.task_response(task.pk)
 
 
@@ -166,7 +170,7 @@ class SyncTaskRetryView(SyncView):
     @extend_schema(request=None, responses={200: TASK, **errors(401, 404, 409)})
     def post(self, request: Request, task_id: str) -> Response:
         """RetrySyncTask: a failed, cancelled or paused task is queued again (same id)."""
-        task = lifecycle.retry_task(self.get_task(task_id), actor=request.user)
+        task = lifecycle.retry_task(self.get_task(task_id), actor=authenticated_user(request))
         return self.task_response(task.pk)
 
 

@@ -32,7 +32,9 @@ class EnvelopeFieldError(serializers.Serializer):
 class EnvelopeError(serializers.Serializer):
     code = serializers.CharField(help_text="`invalid_argument`, `not_found`, `conflict`, ...")
     message = serializers.CharField()
-    fields = EnvelopeFieldError(many=True, required=False)
+    # DRF's serializer metaclass takes declared fields out of the class, so this one does not
+    # replace Serializer.fields; the stubs cannot see that.
+    fields = EnvelopeFieldError(many=True, required=False)  # type: ignore[assignment]
     status = serializers.CharField(
         required=False, help_text="On a 409: the task's status now, in the dialect's words."
     )

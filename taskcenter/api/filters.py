@@ -11,6 +11,7 @@ import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -42,8 +43,9 @@ class InFilter(django_filters.MultipleChoiceFilter):
 
 
 class CommaListField(forms.CharField):
-    def to_python(self, value: Any) -> list[str]:
-        text = super().to_python(value)
+    # Django lets a field clean to any type; the stubs pin CharField's to_python to text.
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value) or ""  # None only with empty_value=None, not set here
         # Validators run on the list, whose repr escapes NUL: check the raw text here.
         if "\x00" in text:
             raise forms.ValidationError("Null characters are not allowed.", code="null_characters")
@@ -65,7 +67,8 @@ class CharInFilter(django_filters.Filter):
 class Int64Filter(django_filters.NumberFilter):
     """An integer that fits the database column; anything else is a 400, not an overflow."""
 
-    field_class = forms.IntegerField
+    # django-filter takes any number field here; the stubs pin NumberFilter's to DecimalField.
+    field_class = forms.IntegerField  # type: ignore[assignment]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", 0)
@@ -88,6 +91,7 @@ class OwnerField(forms.Field):
                 raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
             return int(text)
         username_field = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD)
+        assert isinstance(username_field, models.Field)  # USERNAME_FIELD is a concrete field
         try:
             username = username_field.clean(text, None)
         except ValidationError:

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
@@ -27,6 +27,7 @@ from rest_framework.request import Request
 
 from .. import lifecycle
 from ..models import IdempotencyKey, Task
+from .authentication import authenticated_user
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -64,7 +65,7 @@ def _expired_before() -> datetime:
     return timezone.now() - timedelta(seconds=ttl)
 
 
-def _replay(owner: AbstractBaseUser, key: str, digest: str) -> Task | None:
+def _replay(owner: User, key: str, digest: str) -> Task | None:
     stored = (
         IdempotencyKey.objects.filter(owner=owner, key=key, created_at__gte=_expired_before())
         .select_related("task")
@@ -81,7 +82,7 @@ def create_once(
     request: Request, key: str, digest: str, fields: dict[str, Any]
 ) -> tuple[Task, bool]:
     """Create the task unless this key was used before; return it and whether it is new."""
-    owner = request.user
+    owner = authenticated_user(request)
     earlier = _replay(owner, key, digest)
     if earlier is not None:
         return earlier, False

@@ -99,7 +99,8 @@ class DrainUnreadBodyMiddleware:
             limit = settings.REQUEST_DRAIN_MAX_BYTES
             # The WSGI server calls response.close() after it has written the response; Django
             # runs these closers there (it uses them itself for file responses).
-            response._resource_closers.append(lambda: drain(stream, limit))
+            # The stubs leave out this private list of HttpResponseBase.
+            response._resource_closers.append(lambda: drain(stream, limit))  # type: ignore[attr-defined]
         return response
 
 

@@ -20,6 +20,7 @@ class TaskTypeFieldExtension(OpenApiSerializerFieldExtension):
 
     def map_serializer_field(self, auto_schema: Any, direction: str) -> dict:
         schema = build_basic_type(OpenApiTypes.STR)
+        assert schema is not None  # None only for OpenApiTypes.NONE
         schema["enum"] = list(all_kinds())
         schema["description"] = "A registered task kind."
         return schema

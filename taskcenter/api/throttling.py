@@ -35,6 +35,9 @@ class FailedTokenThrottle(SimpleRateThrottle):
     check from that address is refused with 429 until old failures leave the window."""
 
     scope = "failed_auth"
+    # Set by SimpleRateThrottle.__init__ from the rate; read only when a rate is configured.
+    num_requests: int
+    duration: int
 
     def get_cache_key(self, request: Request, view: object | None) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

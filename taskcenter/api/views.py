@@ -30,6 +30,7 @@ from .. import lifecycle
 from ..errors import UnknownKind
 from ..models import Task, TaskExecution
 from . import idempotency, schema  # noqa: F401  (schema registers OpenAPI extensions)
+from .authentication import authenticated_user
 from .filters import TaskExecutionFilter, TaskFilter
 from .parsers import SafeJSONParser
 from .serializers import (
@@ -140,7 +141,8 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         fields = _create_kwargs(data.validated_data, start=start)
         key = idempotency.key_from(request)
         if key is None:
-            task = lifecycle.create_task(owner=request.user, actor=request.user, **fields)
+            user = authenticated_user(request)
+            task = lifecycle.create_task(owner=user, actor=user, **fields)
             return self._task_response(task, status.HTTP_201_CREATED)
         digest = idempotency.request_hash(request, start)
         task, created = idempotency.create_once(request, key, digest, fields)
@@ -160,7 +162,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         data.is_valid(raise_exception=True)
         if not data.validated_data:
             return self._task_response(task)
-        task = lifecycle.update_task(task, actor=request.user, **data.validated_data)
+        task = lifecycle.update_task(task, actor=authenticated_user(request), **data.validated_data)
         return self._task_response(task)
 
     @extend_schema(
@@ -174,7 +176,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @extend_schema(responses={200: DeletedResponse, 404: NOT_FOUND, 409: CONFLICT})
     def destroy(self, request: Request, pk: str) -> Response:
         """Delete a task with its executions, events and results (cancel a running one first)."""
-        lifecycle.delete_task(self.get_object(), actor=request.user)
+        lifecycle.delete_task(self.get_object(), actor=authenticated_user(request))
         return Response({"message": "Task and related results deleted successfully"})
 
     @extend_schema(
@@ -192,25 +194,31 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @action(detail=False, methods=["post"], parser_classes=[SafeJSONParser], pagination_class=None)
     def batch(self, request: Request) -> Response:
         """Create up to 100 tasks, all or nothing; items share a generated batch_id."""
-        items = TaskCreateInput(many=True, data=request.data, max_length=BATCH_MAX, min_length=1)
+        # DRF passes max_length and min_length to the list serializer that many=True makes;
+        # the stubs' BaseSerializer.__init__ does not list them.
+        items = TaskCreateInput(many=True, data=request.data, max_length=BATCH_MAX, min_length=1)  # type: ignore[call-arg]
         items.is_valid(raise_exception=True)
+        user = authenticated_user(request)
         batch_id = uuid.uuid4().hex
         created: list[int] = []
         with transaction.atomic():
             for index, fields in enumerate(items.validated_data):
                 fields = {**fields, "batch_id": fields.get("batch_id") or batch_id}
+                # Errors are keyed by the item's index, which the error envelopes put in `loc`;
+                # DRF takes any key there, the stubs only str.
                 try:
-                    task = lifecycle.create_task(owner=request.user, actor=request.user, **fields)
+                    task = lifecycle.create_task(owner=user, actor=user, **fields)
                 except UnknownKind as exc:
-                    raise ValidationError({index: {"task_type": [str(exc)]}}) from None
+                    raise ValidationError({index: {"task_type": [str(exc)]}}) from None  # type: ignore[dict-item]
                 except ValidationError as exc:
-                    raise ValidationError({index: exc.detail}) from None
+                    raise ValidationError({index: exc.detail}) from None  # type: ignore[dict-item]
                 created.append(task.pk)
         tasks = self.get_queryset().filter(pk__in=created).order_by("pk")
         return Response(TaskSerializer(tasks, many=True).data)
 
     def _transition(self, request: Request, move: Any, **kwargs: Any) -> Response:
-        return self._task_response(move(self.get_object(), actor=request.user, **kwargs))
+        task = self.get_object()
+        return self._task_response(move(task, actor=authenticated_user(request), **kwargs))
 
     @extend_schema(request=None, responses={200: TaskSerializer, 404: NOT_FOUND, 409: CONFLICT})
     @action(detail=True, methods=["post"])
@@ -267,9 +275,10 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             "action": source.action,
             **edits,
         }
+        user = authenticated_user(request)
         task = lifecycle.create_task(
-            owner=request.user,
-            actor=request.user,
+            owner=user,
+            actor=user,
             task_type=source.task_type,
             parameters=parameters,
             **_create_kwargs(fields, start=_query_bool(request, "start")),
@@ -283,7 +292,8 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def events(self, request: Request, pk: str) -> Response:
         """The task's audit trail, oldest first."""
         task = self.get_object()
-        page = self.paginate_queryset(task.events.order_by("at", "id"))
+        # The stubs tie paginate_queryset to the viewset's model; DRF pages any queryset.
+        page = self.paginate_queryset(task.events.order_by("at", "id"))  # type: ignore[arg-type]
         return self.get_paginated_response(TaskEventSerializer(page, many=True).data)
 
     @extend_schema(responses={200: StatisticsResponse, 400: BAD_REQUEST})
@@ -302,7 +312,8 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         filters = TaskFilter(request.query_params, queryset=tasks, request=request)
         filters.is_valid()
         values = filters.form.cleaned_data
-        owner_ids = None if request.user.is_staff else [request.user.pk]
+        user = authenticated_user(request)
+        owner_ids = None if user.is_staff else [user.pk]
         if values.get("user_id") is not None:
             owner_ids = [values["user_id"]] if owner_ids in (None, [values["user_id"]]) else []
         return Response(
