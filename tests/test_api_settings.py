@@ -14,9 +14,13 @@ from django.conf import settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
+INHERITED_SETTINGS = {"DJANGO_SETTINGS_MODULE", "SILENCED_SYSTEM_CHECKS", "TASKCENTER_DEMO_KINDS"}
+
+
 def manage(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     full_env = {
-        **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+        # The caller's own settings (make run silences the sandbox checks) must not leak in.
+        **{k: v for k, v in os.environ.items() if k not in INHERITED_SETTINGS},
         "DJANGO_SETTINGS_MODULE": "taskcenter.settings",
         "TASKCENTER_VAR_DIR": str(tmp_path),
         "DEBUG": "false",
