@@ -39,7 +39,9 @@ from tests.support.dialects import (
 )
 from tests.support.publishing import add_account, mp4_bytes, upload
 
-pytestmark = pytest.mark.fuzz
+# 50 examples for each of 45 endpoints take about half a minute: the full run has them, the
+# fast set (-m "not slow") does not.
+pytestmark = [pytest.mark.fuzz, pytest.mark.slow]
 
 EXAMPLES = 50
 FUZZ = settings(

@@ -42,6 +42,7 @@ REAL_PLATFORMS = {
 } | {"SYNC_SOURCE_BASE_URL": "https://sync.example.net", "SYNC_SOURCE_TOKEN": "live-1"}
 
 
+@pytest.mark.slow
 def test_check_deploy_passes_with_https_on(tmp_path):
     result = manage(
         "check",
@@ -56,6 +57,7 @@ def test_check_deploy_passes_with_https_on(tmp_path):
     assert "no issues" in result.stdout
 
 
+@pytest.mark.slow
 def test_providers_left_on_the_sandbox_with_debug_off_are_warned_about(tmp_path):
     env = REAL_PLATFORMS | {"PUBLISHING_BASE_URL": "http://127.0.0.1:8900"}
     env["SYNC_SOURCE_TOKEN"] = "sandbox-token"
@@ -71,6 +73,7 @@ def test_providers_left_on_the_sandbox_with_debug_off_are_warned_about(tmp_path)
     assert quiet.returncode == 0, quiet.stdout + quiet.stderr
 
 
+@pytest.mark.slow
 def test_plain_http_default_does_not_redirect(tmp_path):
     # `make run` serves http://localhost: without TASKCENTER_HTTPS nothing forces HTTPS.
     result = manage("diffsettings", "--all", tmp_path=tmp_path)
@@ -93,6 +96,7 @@ def test_throttles_are_on_by_default():
     assert "rest_framework.throttling.AnonRateThrottle" in classes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["anon", "user", "failed_auth"])
 def test_throttle_rates_come_from_the_environment(tmp_path, name):
     result = manage(

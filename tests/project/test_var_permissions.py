@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.processes import ROOT
 
 # Writes what a running service writes (a user, a token, encrypted credentials, an uploaded
@@ -61,6 +63,7 @@ def modes_under(root: Path) -> dict[str, int]:
     return modes
 
 
+@pytest.mark.slow
 def test_the_database_its_wal_keys_and_uploads_are_private(tmp_path):
     var_dir = tmp_path / "var"
     var_dir.mkdir(mode=0o755)

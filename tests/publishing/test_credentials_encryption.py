@@ -77,6 +77,7 @@ def test_a_wrong_key_is_a_clear_error_naming_the_setting(account):
     assert PlatformAccount.objects.get(pk=account.pk).credentials == SECRET  # nothing changed
 
 
+@pytest.mark.slow
 def test_a_malformed_key_fails_the_system_check_but_not_start_up(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env.update(

@@ -7,11 +7,12 @@ from __future__ import annotations
 import os
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, override_settings
 
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -38,13 +39,21 @@ def linked_urls(html: str) -> list[str]:
     return parser.urls
 
 
+@pytest.fixture(scope="module")
+def static_root(tmp_path_factory) -> Path:
+    """STATIC_ROOT after collectstatic, once for the module (it copies thousands of files)."""
+    root = tmp_path_factory.mktemp("static")
+    with override_settings(STATIC_ROOT=root):
+        call_command("collectstatic", interactive=False, verbosity=0)
+    return root
+
+
 @pytest.fixture
-def collected_static(settings, tmp_path, db) -> Client:
+def collected_static(settings, static_root, db) -> Client:
     """A client of the service as ``run_service`` serves it: collectstatic, then whitenoise
     serving STATIC_ROOT (DEBUG off, no staticfiles finders). The database is for the rate
     limits: the docs views count their anonymous clients in the shared database cache."""
-    settings.STATIC_ROOT = tmp_path / "static"
-    call_command("collectstatic", interactive=False, verbosity=0)
+    settings.STATIC_ROOT = static_root
     return Client()  # a new handler: whitenoise reads STATIC_ROOT when it is built
 
 

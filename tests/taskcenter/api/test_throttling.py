@@ -141,6 +141,7 @@ def run_clients(
     return [int(out.split("allowed:")[1]) for out in outputs]
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_rate_limit_counts_the_requests_of_every_process(backend, tmp_path):
@@ -165,6 +166,7 @@ def test_a_rate_limit_counts_the_requests_of_every_process(backend, tmp_path):
     assert allowed == [2, 1]
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_racing_processes_never_get_less_than_the_request_limit(backend, tmp_path):
@@ -177,6 +179,7 @@ def test_racing_processes_never_get_less_than_the_request_limit(backend, tmp_pat
     assert sum(allowed) >= limit, allowed
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_racing_guessers_get_at_most_the_limit_plus_one_per_extra_client(backend, tmp_path):
@@ -206,6 +209,7 @@ def test_the_throttles_count_in_the_shared_database_cache():
     assert any(key.endswith("throttle_probe") for key in keys)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("redis_url", "backend"),
     [
