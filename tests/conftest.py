@@ -1,25 +1,26 @@
-"""Shared fixtures: users, tasks made through the lifecycle, and real worker processes."""
+"""Shared fixtures: users and their API clients, tasks made through the lifecycle, real worker
+processes, the sandbox platform, and a media root of the test's own.
+
+Fixtures of one app live in that app's folder (``tests/<app>/conftest.py``); plain helpers are
+in ``tests/support`` and imported by name.
+"""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
+from rest_framework.test import APIClient
 
+from sandbox.platform import SandboxPlatform
 from taskcenter import lifecycle
 from taskcenter.models import Task
+from tests.support.clients import token_client
+from tests.support.processes import WorkerProcess
+from tests.support.publishing import COOLDOWN, MAX_UPLOAD, POLL
 
-ROOT = Path(__file__).resolve().parent.parent
 DB_FIXTURES = {"db", "transactional_db", "live_server"}
 
 
@@ -49,6 +50,9 @@ def _exact_tallies(request, django_db_blocker):
             rebuild_tallies()
 
 
+# --- users and their clients ---------------------------------------------------------------------
+
+
 @pytest.fixture
 def user(db):
     return get_user_model().objects.create_user("alice", password="alice-pass-123")
@@ -67,6 +71,39 @@ def staff_user(db):
 
 
 @pytest.fixture
+def api(user) -> APIClient:
+    """``alice``'s client."""
+    return token_client(user)
+
+
+@pytest.fixture
+def other_api(other_user) -> APIClient:
+    """``bob``'s client."""
+    return token_client(other_user)
+
+
+@pytest.fixture
+def staff_api(staff_user) -> APIClient:
+    return token_client(staff_user)
+
+
+@pytest.fixture
+def anon_api(db) -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def admin_client(client, staff_user):
+    """Django's test client logged in as ``staff_user`` (pytest-django's own ``admin_client``
+    would log in a superuser of its own)."""
+    client.force_login(staff_user)
+    return client
+
+
+# --- tasks and workers ---------------------------------------------------------------------------
+
+
+@pytest.fixture
 def make_task(user) -> Callable[..., Task]:
     """Create a task through the lifecycle (PENDING unless ``start=True``)."""
 
@@ -75,98 +112,6 @@ def make_task(user) -> Callable[..., Task]:
         return lifecycle.create_task(task_type=task_type, parameters=parameters, **fields)
 
     return make
-
-
-def wait_for(predicate: Callable[[], object], *, timeout: float = 15.0, every: float = 0.05):
-    """Poll ``predicate`` until it returns something truthy; fail the test on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"Timed out after {timeout}s waiting for {predicate}")
-        time.sleep(every)
-
-
-def test_database_url() -> str:
-    """A DATABASE_URL that points a subprocess at the database this test is using."""
-    settings = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{settings['NAME']}"
-    user = quote(settings.get("USER") or "", safe="")
-    password = quote(settings.get("PASSWORD") or "", safe="")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = settings.get("HOST") or "localhost"
-    port = f":{settings['PORT']}" if settings.get("PORT") else ""
-    return f"postgres://{auth}{host}{port}/{settings['NAME']}"
-
-
-test_database_url.__test__ = False  # not a test, despite the name
-
-
-class WorkerProcess:
-    """A real ``manage.py run_worker`` process on the test database."""
-
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        self.args = args
-        self.log_path = Path(tempfile.gettempdir()) / f"worker-{os.getpid()}-{id(self)}.log"
-        self._log = self.log_path.open("w")
-        full_env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "taskcenter.test_settings",
-            "DATABASE_URL": test_database_url(),
-            "PYTHONUNBUFFERED": "1",
-            "LOG_LEVEL": "INFO",  # wait_until_polling reads the "started" line
-            **(env or {}),
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "run_worker", *args],
-            cwd=ROOT,
-            env=full_env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def signal(self, sig: int) -> None:
-        self.process.send_signal(sig)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)  # a stopped process cannot die of SIGTERM
-            self.process.kill()
-        self.process.wait(timeout=10)
-
-    def terminate(self, timeout: float = 15.0) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-        return self.process.wait(timeout=timeout)
-
-    def output(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text()
-
-    def wait_until_polling(self, timeout: float = 60.0) -> None:
-        """Return once the worker's loop runs (it logs "started" just before its first claim).
-
-        Booting Django takes a second or two, and seconds more on a loaded machine, so two
-        workers started together come up far apart: a test about several workers sharing work
-        must wait for all of them before it queues any, or the first one up does it all.
-        """
-        wait_for(
-            lambda: " started: concurrency=" in self.output() or self.process.poll() is not None,
-            timeout=timeout,
-        )
-        assert self.process.poll() is None, f"worker exited:\n{self.output()}"
-
-    def close(self) -> None:
-        self.kill()
-        self._log.close()
-        self.log_path.unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -184,3 +129,28 @@ def start_worker(transactional_db) -> Iterator[Callable[..., WorkerProcess]]:
         if worker.process.poll() is None:
             worker.kill()
         worker.close()
+
+
+# --- the platforms' side -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def platform() -> Iterator[SandboxPlatform]:
+    """The sandbox platform server on a free loopback port, serving from a thread."""
+    with SandboxPlatform() as running:
+        yield running
+
+
+@pytest.fixture
+def media_root(tmp_path, settings) -> Path:
+    """A publishing media root of this test's own, with small limits (the in-process side)."""
+    root = tmp_path / "videos"
+    settings.PUBLISHING = {
+        **settings.PUBLISHING,
+        "MEDIA_ROOT": root,
+        "MAX_UPLOAD_BYTES": MAX_UPLOAD,
+        "ACCOUNT_COOLDOWN_SECONDS": COOLDOWN,
+        "POLL_SECONDS": POLL,
+        "RETRY_BASE_SECONDS": 0.2,
+    }
+    return root

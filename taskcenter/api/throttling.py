@@ -12,10 +12,10 @@ before it looks a token up and tells it about every token that matched nothing.
 
 DRF's throttles read a client's history and write it back, so two processes that read the same
 history both pass and one entry is lost: under a concurrent burst they let through more than
-their rate (several times more, measured; see tests/test_api_throttling.py). For the request
-rates, a fairness limit, that is the accepted cost of one cache write per request. Failed tokens
-are a security limit, so their history is written under a lock in the shared cache (``add`` is
-atomic on the database cache and on Redis): no failure is lost, and at most
+their rate (several times more, measured; see tests/taskcenter/api/test_throttling.py). For the
+request rates, a fairness limit, that is the accepted cost of one cache write per request.
+Failed tokens are a security limit, so their history is written under a lock in the shared
+cache (``add`` is atomic on the database cache and on Redis): no failure is lost, and at most
 ``rate + concurrent guesses - 1`` wrong tokens are ever looked up per address and window.
 """
 
