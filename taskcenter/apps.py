@@ -16,6 +16,9 @@ class TaskCenterConfig(AppConfig):
         from taskcenter.lifecycle import hooks
 
         checks.register(encryption.check_keys)
-        checks.register(taskcenter_checks.check_providers_off_the_sandbox, checks.Tags.security)
+        # A deployment check: `make run` and a developer's commands are demos against the sandbox.
+        checks.register(
+            taskcenter_checks.check_providers_off_the_sandbox, checks.Tags.security, deploy=True
+        )
         hooks.install_dispatcher(dispatch.enqueue_attempt)
         autodiscover()

@@ -1,4 +1,4 @@
-"""System checks of the project (``manage.py check --deploy`` and every start)."""
+"""System checks of the project that ``manage.py check --deploy`` runs before production."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ INHERITED_SETTINGS = {"DJANGO_SETTINGS_MODULE", "SILENCED_SYSTEM_CHECKS", "TASKC
 
 def manage(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     full_env = {
-        # The caller's own settings (make run silences the sandbox checks) must not leak in.
+        # The caller's own settings (its silenced checks, its demo kinds) must not leak in.
         **{k: v for k, v in os.environ.items() if k not in INHERITED_SETTINGS},
         "DJANGO_SETTINGS_MODULE": "taskcenter.settings",
         "TASKCENTER_VAR_DIR": str(tmp_path),
@@ -64,7 +64,8 @@ def test_check_deploy_passes_with_https_on(tmp_path):
 def test_providers_left_on_the_sandbox_with_debug_off_are_warned_about(tmp_path):
     env = REAL_PLATFORMS | {"PUBLISHING_BASE_URL": "http://127.0.0.1:8900"}
     env["SYNC_SOURCE_TOKEN"] = "sandbox-token"
-    result = manage("check", "--fail-level", "WARNING", tmp_path=tmp_path, **env)
+    deploy = ("check", "--deploy", "--fail-level", "WARNING")
+    result = manage(*deploy, tmp_path=tmp_path, TASKCENTER_HTTPS="true", **env)
     assert result.returncode == 1
     out = result.stdout + result.stderr
     assert "(taskcenter.W001) PUBLISHING['BASE_URL'] is 'http://127.0.0.1:8900'" in out
@@ -72,8 +73,11 @@ def test_providers_left_on_the_sandbox_with_debug_off_are_warned_about(tmp_path)
     assert "SCRAPING" not in out
     assert "GENERATION" not in out
     # The same settings with DEBUG on (a developer's machine) say nothing.
-    quiet = manage("check", "--fail-level", "WARNING", tmp_path=tmp_path, DEBUG="true", **env)
-    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    quiet = manage(*deploy, tmp_path=tmp_path, TASKCENTER_HTTPS="true", DEBUG="true", **env)
+    assert "taskcenter.W00" not in quiet.stdout + quiet.stderr
+    # Everyday commands (make run's, a developer's) do not run deployment checks.
+    everyday = manage("check", "--fail-level", "WARNING", tmp_path=tmp_path, **env)
+    assert everyday.returncode == 0, everyday.stdout + everyday.stderr
 
 
 @pytest.mark.slow
