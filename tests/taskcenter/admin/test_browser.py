@@ -12,7 +12,7 @@ import pytest
 
 from taskcenter import lifecycle
 from taskcenter.models import Status, Task
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, patient
 
 pytestmark = [
     pytest.mark.slow,
@@ -46,8 +46,7 @@ def test_operator_filters_failed_tasks_and_retries_them_from_the_browser(
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(10_000)
-            expect = sync_api.expect
+            expect = patient(page, sync_api)
 
             page.goto(f"{live_server.url}/admin/")
             page.fill("#id_username", staff_user.username)

@@ -14,7 +14,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client, override_settings
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, patient
 
 DOC_PAGES = ["/api/docs/", "/api/redoc/"]
 # ReDoc's bundle always asks for its vendor's logo in the sidebar footer and hides the image
@@ -92,9 +92,8 @@ def test_swagger_ui_and_redoc_render_the_operations_with_no_internet(live_server
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(20_000)
             page.route("**/*", only_the_service)
-            expect = sync_api.expect
+            expect = patient(page, sync_api)
 
             page.goto(f"{live_server.url}/api/docs/")
             operations = page.locator(".opblock-summary-path")
