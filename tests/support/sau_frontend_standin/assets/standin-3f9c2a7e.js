@@ -55,8 +55,9 @@ async function addAccount(id, name, csrfHeader) {
 }
 
 function openStream() {
-  // The stream's path: the account login stream where it exists, else an authenticated GET.
-  const path = document.body.dataset.stream || "/getAccounts";
+  // The stream's path: the account login stream where it exists, else a plain GET that needs
+  // the session (the index: DRF's API views answer an EventSource's Accept header with 406).
+  const path = document.body.dataset.stream || "/";
   const source = new EventSource(path);
   source.onmessage = (event) => {
     show("stream-result", "message", event.data);
