@@ -226,6 +226,38 @@ def test_cross_site_request_to_any_social_auto_upload_endpoint_is_refused(
     assert PlatformAccount.objects.get(pk=account["id"]).name == ""
 
 
+@pytest.mark.parametrize("path", [route(p) for p in SAU_ROUTES], ids=str)
+def test_cross_site_link_to_any_social_auto_upload_endpoint_deletes_nothing(
+    browser, api, media_root, path
+):
+    """social-auto-upload deletes with GET (``/deleteFile?id=``, ``/deleteAccount?id=``), and
+    Django checks CSRF on unsafe methods only: a link on another site, followed by a logged-in
+    person (a top-level navigation carries the SameSite=Lax session cookie), must not delete or
+    change anything. The frontend's own GETs carry the X-XSRF-TOKEN header; this has none."""
+    account = add_account(api, 3, "douyin-main")
+    video = upload(api, "clip.mp4")
+    link_from_elsewhere = {
+        "HTTP_SEC_FETCH_SITE": "cross-site",
+        "HTTP_SEC_FETCH_MODE": "navigate",
+        "HTTP_REFERER": f"{EVIL}/page",
+    }
+    for query in (
+        {"id": account["id"]},
+        {"id": video["id"]},
+        {"filePath": video["file_path"], "filename": video["file_path"]},
+    ):
+        assert browser.get(path, query, **link_from_elsewhere).status_code != 500
+
+    kept = PlatformAccount.objects.get(pk=account["id"])
+    assert (kept.name, kept.account_name, kept.credentials) == (
+        "",
+        "douyin-main",
+        {"cookie": "secret"},
+    )
+    assert VideoFile.objects.filter(pk=video["id"]).exists()
+    assert (media_root / video["file_path"]).exists()
+
+
 def test_bearer_token_clients_need_no_csrf_token(user, dist):
     client = token_client(user)
     client.handler.enforce_csrf_checks = True
