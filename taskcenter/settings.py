@@ -59,6 +59,15 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_header(name: str, default: str) -> str:
+    """An HTTP request header named as clients send it (``X-XSRF-TOKEN``) or as Django's
+    ``request.META`` keys it (``HTTP_X_XSRF_TOKEN``), returned as the ``META`` key."""
+    raw = os.environ.get(name) or default
+    if raw.upper().startswith("HTTP_"):
+        return raw.upper()
+    return "HTTP_" + raw.upper().replace("-", "_")
+
+
 def env_networks(name: str) -> list[str]:
     """A comma-separated list of IP networks (``10.0.5.0/24``, ``fd00::/8``), checked now."""
     networks = env_list(name)
@@ -524,6 +533,31 @@ CORS_ALLOW_ALL_ORIGINS = env_bool("CORS_ALLOW_ALL_ORIGINS", default=False)
 if CORS_ALLOW_ALL_ORIGINS and CORS_ALLOW_CREDENTIALS:
     raise ImproperlyConfigured("CORS_ALLOW_CREDENTIALS cannot be combined with allow-all origins")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# --- social-auto-upload's web frontend ----------------------------------------------------
+# The dist/ folder of its `npm run build`, served at / on this origin to logged-in users
+# (publishing.frontend); unset, / is not served. Its pages call the API with the session cookie.
+SOCIAL_AUTO_UPLOAD_FRONTEND_DIR = env_str("SOCIAL_AUTO_UPLOAD_FRONTEND_DIR")
+if (
+    SOCIAL_AUTO_UPLOAD_FRONTEND_DIR
+    and not Path(SOCIAL_AUTO_UPLOAD_FRONTEND_DIR, "index.html").is_file()
+):
+    raise ImproperlyConfigured(
+        f"SOCIAL_AUTO_UPLOAD_FRONTEND_DIR={SOCIAL_AUTO_UPLOAD_FRONTEND_DIR!r} has no index.html "
+        "(point it at the dist/ folder that `npm run build` wrote)"
+    )
+# Its HTTP client (axios) copies an XSRF-TOKEN cookie into an X-XSRF-TOKEN header, so those are
+# the CSRF names while it is served; Django's defaults otherwise. The admin, the browsable API
+# and Swagger UI read whichever names are set. The cookie stays readable by scripts (Django's
+# default): the token is only useful to pages of this origin.
+_SERVES_FRONTEND = bool(SOCIAL_AUTO_UPLOAD_FRONTEND_DIR)
+CSRF_COOKIE_NAME = env_str("CSRF_COOKIE_NAME", "XSRF-TOKEN" if _SERVES_FRONTEND else "csrftoken")
+CSRF_HEADER_NAME = env_header(
+    "CSRF_HEADER_NAME", "X-XSRF-TOKEN" if _SERVES_FRONTEND else "X-CSRFToken"
+)
+# Where a page that needs a login sends a person: the plain login form (any active user; the
+# admin's form takes staff only). Failed logins there are counted by django-axes too.
+LOGIN_URL = "rest_framework:login"
 
 # --- HTTPS ---------------------------------------------------------------------------------
 # Off by default so `make run` works on plain http://localhost; TASKCENTER_HTTPS=true turns on

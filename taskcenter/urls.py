@@ -24,6 +24,8 @@ urlpatterns = [
     path("api/auth/", include("rest_framework.urls")),
     # social-auto-upload's publishing API, at the site root as it serves them
     path("", include("publishing.api.urls")),
+    # its web frontend's built files (/, /assets/...), when SOCIAL_AUTO_UPLOAD_FRONTEND_DIR is set
+    path("", include("publishing.frontend")),
 ]
 
 
