@@ -454,7 +454,7 @@ REST_FRAMEWORK = {
     # Bearer/Token first: its WWW-Authenticate header makes DRF answer 401, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "taskcenter.api.authentication.BearerTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "taskcenter.api.authentication.BrowserSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

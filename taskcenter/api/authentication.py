@@ -1,4 +1,6 @@
-"""Token authentication that accepts ``Authorization: Bearer <key>`` as well as ``Token <key>``.
+"""How API clients prove who they are: a bearer token, or a browser's session.
+
+Token authentication accepts ``Authorization: Bearer <key>`` as well as ``Token <key>``.
 
 Keys are looked up by digest (``taskcenter.models.tokens``), and wrong keys are rate-limited per
 client address (``FailedTokenThrottle``): past the limit every token from that address is refused
@@ -10,9 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import User
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
-from rest_framework.authentication import TokenAuthentication, get_authorization_header
+from rest_framework.authentication import (
+    SessionAuthentication,
+    TokenAuthentication,
+    get_authorization_header,
+)
 from rest_framework.request import Request
 
 from taskcenter.models.tokens import ApiToken
@@ -46,6 +53,10 @@ class BearerTokenAuthentication(TokenAuthentication):
     def authenticate(self, request: Request) -> Any:
         auth = get_authorization_header(request).split()
         if not auth or auth[0].lower() not in KEYWORDS:
+            return None
+        if len(auth) == 1:
+            # "Bearer " and nothing else is what a browser frontend sends when it has no token
+            # (social-auto-upload's upload widget does): no credentials, so the session decides.
             return None
         if len(auth) != 2:
             raise exceptions.AuthenticationFailed(
@@ -91,3 +102,27 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
             "description": "`Authorization: Bearer <key>` (or `Token <key>`); "
             "keys come from `manage.py issue_token <username>`.",
         }
+
+
+class BrowserSessionAuthentication(SessionAuthentication):
+    """Django's session, with CSRF proved by the token or by the browser's Fetch Metadata.
+
+    DRF checks the CSRF token (the cookie and header names come from the settings) on every
+    unsafe request of a session. A browser also says where a request comes from in
+    ``Sec-Fetch-Site``, a header page scripts cannot set: ``same-origin`` means a page of this
+    very origin sent it, which is what the token proves. Widgets that post outside the
+    frontend's HTTP client (social-auto-upload's upload widget) send no token header but do
+    send that. Any other value (``cross-site``, ``same-site`` from another port or subdomain)
+    or none at all (an older browser) falls back to the token check.
+    """
+
+    def enforce_csrf(self, request: Request) -> None:
+        if request.META.get("HTTP_SEC_FETCH_SITE") == "same-origin":
+            return
+        super().enforce_csrf(request)
+
+
+class BrowserSessionScheme(SessionScheme):
+    """The session in the OpenAPI document, as drf-spectacular describes DRF's own."""
+
+    target_class = "taskcenter.api.authentication.BrowserSessionAuthentication"

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from publishing.models import PlatformAccount
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, patient
 from tests.support.frontend import STANDIN_BUNDLE, serve_standin
 
 pytestmark = [
@@ -52,9 +52,8 @@ def test_person_logs_in_and_the_served_frontend_calls_the_api_on_the_session(
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
-            page.set_default_timeout(10_000)
             page.on("response", record)
-            expect = sync_api.expect
+            expect = patient(page, sync_api)
 
             # No session: the frontend's address leads to the login page, and back after it.
             page.goto(f"{live_server.url}/")

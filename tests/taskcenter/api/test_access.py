@@ -60,6 +60,34 @@ def test_session_auth_works_for_the_browsable_api(user, make_task):
     assert csrf_client.post(TASKS, {"task_type": "demo.noop"}, format="json").status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("fetch_site", "expected"), [("same-origin", 201), ("same-site", 403), ("cross-site", 403)]
+)
+def test_a_browsers_same_origin_fetch_metadata_stands_for_the_csrf_token(
+    user, fetch_site, expected
+):
+    """Browsers set Sec-Fetch-Site themselves (page scripts cannot): same-origin is the proof the
+    token gives. Another port or subdomain (same-site) and other sites still need the token."""
+    client = APIClient(enforce_csrf_checks=True)
+    client.login(request=HttpRequest(), username="alice", password="alice-pass-123")
+    response = client.post(
+        TASKS, {"task_type": "demo.noop"}, format="json", HTTP_SEC_FETCH_SITE=fetch_site
+    )
+    assert response.status_code == expected, response.content
+    assert Task.objects.count() == (1 if expected == 201 else 0)
+
+
+def test_an_empty_bearer_header_leaves_the_session_in_charge(user):
+    """A browser frontend with no token in its storage still sends "Bearer " (social-auto-upload's
+    upload widget does): that is no credentials, not a wrong token."""
+    client = APIClient()
+    client.login(request=HttpRequest(), username="alice", password="alice-pass-123")
+    client.credentials(HTTP_AUTHORIZATION="Bearer ")
+    assert client.get(TASKS).status_code == 200
+    client.logout()
+    assert client.get(TASKS).status_code == 401
+
+
 def test_issue_token_unknown_user(db):
     with pytest.raises(CommandError, match="No user named 'ghost'"):
         call_command("issue_token", "ghost")
