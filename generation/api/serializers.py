@@ -17,6 +17,8 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 # 9999-12-31: later than any task, early enough for datetime.
 MAX_TIMESTAMP = 253_402_300_799
+# The statistics answer one bucket per day of the range: about ten years at most.
+MAX_STATS_DAYS = 3660
 
 NEW_API_USER = OpenApiParameter(
     "New-Api-User",
@@ -87,6 +89,33 @@ class GenerationTaskResponse(serializers.Serializer):
     success = serializers.BooleanField()
     message = serializers.CharField(allow_blank=True)
     data = GenerationTaskItem()  # type: ignore[assignment]  # a field, not Serializer.data
+
+
+class StatsBreakdown(serializers.Serializer):
+    running = serializers.IntegerField(help_text="NOT_START, QUEUED or IN_PROGRESS.")
+    success = serializers.IntegerField(help_text="SUCCESS.")
+    failure = serializers.IntegerField(help_text="FAILURE (failed or cancelled).")
+
+
+class DailyCount(serializers.Serializer):
+    date = serializers.CharField(
+        help_text='"HH:00" when the range lies within today, else "YYYY-MM-DD" (server time zone).'
+    )
+    total = serializers.IntegerField(help_text="Tasks created in that hour or day.")
+
+
+class TaskStats(serializers.Serializer):
+    running_count = serializers.IntegerField(help_text="Unfinished tasks in the range.")
+    daily_counts = DailyCount(many=True)
+    total_stats = StatsBreakdown()
+    image_stats = StatsBreakdown()
+    video_stats = StatsBreakdown()
+
+
+class GenerationStatsResponse(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField(allow_blank=True)
+    data = TaskStats()  # type: ignore[assignment]  # a field, not Serializer.data
 
 
 class SubmitRequest(serializers.Serializer):
@@ -208,6 +237,22 @@ class TaskListQuery(TaskFilterQuery):
 class AdminTaskListQuery(TaskListQuery):
     channel_id = serializers.IntegerField(required=False, min_value=0, max_value=BIGINT_MAX)
     user_id = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
+
+
+class StatsQuery(TaskFilterQuery):
+    def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
+        start, end = attrs.get("start_timestamp"), attrs.get("end_timestamp")
+        # One bucket per day of the range: keep the answer a sane size.
+        if start is not None and end is not None and end - start > MAX_STATS_DAYS * 86_400:
+            raise serializers.ValidationError(
+                {"end_timestamp": f"At most {MAX_STATS_DAYS} days after start_timestamp."}
+            )
+        return attrs
+
+
+class AdminStatsQuery(StatsQuery):
+    channel_id = serializers.IntegerField(required=False, min_value=0, max_value=BIGINT_MAX)
 
 
 class SubmitInput(serializers.Serializer):

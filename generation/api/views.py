@@ -4,6 +4,8 @@
 
     GET  /api/task/self        the caller's generation tasks            (user)
     GET  /api/task/            everybody's, with channel_id and username (staff only)
+    GET  /api/task/self/stats  the task log page's figures for the caller (user)
+    GET  /api/task/stats       the same over everybody's tasks          (staff only)
     POST /api/task/submit      create and submit a generation task (Task Center's addition)
 
 Answers are ``{"success": true, "message": "", "data": ...}``; every error is
@@ -33,15 +35,19 @@ from generation.api.envelope import TaskPagination, envelope, reshape_error
 from generation.api.media_types import of_media_type
 from generation.api.serializers import (
     NEW_API_USER,
+    AdminStatsQuery,
     AdminTaskListQuery,
     GenerationListResponse,
+    GenerationStatsResponse,
     GenerationTaskResponse,
+    StatsQuery,
     SubmitInput,
     SubmitRequest,
     TaskFilterQuery,
     TaskListQuery,
     errors,
 )
+from generation.api.stats import task_stats
 from generation.task_kinds import GENERATION_KINDS
 from taskcenter import lifecycle
 from taskcenter.api.authentication import authenticated_user
@@ -200,6 +206,13 @@ class GenerationView(APIView):
         )
         return envelope(pagination.page_body([task_item(task, admin=admin) for task in rows]))
 
+    def stats_response(self, request: Request, *, admin: bool) -> Response:
+        params = validated(request, AdminStatsQuery if admin else StatsQuery)
+        tasks = filtered_tasks(request, params, admin=admin)
+        return envelope(
+            task_stats(tasks, start=params.get("start_timestamp"), end=params.get("end_timestamp"))
+        )
+
 
 class SelfTaskList(GenerationView):
     @extend_schema(
@@ -222,6 +235,37 @@ class AllTaskList(GenerationView):
     )
     def get(self, request: Request) -> Response:
         return self.list_response(request, admin=True)
+
+
+STATS_DESCRIPTION = (
+    "What the task log page's dashboard shows for the tasks the filters select: unfinished "
+    "tasks, tasks per hour (a range within today) or per day, and running/success/failure in "
+    "all, image and video tasks. Hours and days are in the server's time zone (TIME_ZONE)."
+)
+
+
+class SelfTaskStats(GenerationView):
+    @extend_schema(
+        parameters=[StatsQuery, NEW_API_USER],
+        responses={200: GenerationStatsResponse, **errors(400)},
+        summary="new-api: statistics of the caller's generation tasks",
+        description=STATS_DESCRIPTION,
+    )
+    def get(self, request: Request) -> Response:
+        return self.stats_response(request, admin=False)
+
+
+class AllTaskStats(GenerationView):
+    permission_classes = [IsAuthenticated, NewApiUserMatches, IsStaff]
+
+    @extend_schema(
+        parameters=[AdminStatsQuery, NEW_API_USER],
+        responses={200: GenerationStatsResponse, **errors(400, 403)},
+        summary="new-api: statistics of every generation task (administrators)",
+        description=STATS_DESCRIPTION,
+    )
+    def get(self, request: Request) -> Response:
+        return self.stats_response(request, admin=True)
 
 
 class SubmitTask(GenerationView):
