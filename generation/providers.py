@@ -76,6 +76,10 @@ class HttpProvider(Provider):
     def fetch(self, remote_id: str) -> RemoteJob:
         body = self._call("GET", f"/api/generate/tasks/{quote(remote_id, safe='')}")
         data = body.get("data")
+        if isinstance(data, list):
+            # Suno-style platforms answer a song's clips as a bare list: keep them, as an object
+            # like every result (new-api's page gets the list back from the dialect).
+            data = {"clips": data}
         return RemoteJob(
             remote_id=remote_id,
             status=str(body.get("status") or "UNKNOWN")[:64],

@@ -9,10 +9,12 @@
                                                  "submit_time" (epoch seconds)}
 
 A task advances one step per status request, deterministically:
-SUBMITTED -> QUEUED -> IN_PROGRESS 30% -> IN_PROGRESS 60% -> IN_PROGRESS 90% -> SUCCESS (with
-audio URLs for a song, text for lyrics). A prompt containing ``[fail]`` ends in FAILURE instead,
-one containing ``[never]`` stays IN_PROGRESS for ever (for deadline tests). ``client_ref`` makes
-submission idempotent: a client that lost the answer submits again and gets the same task.
+SUBMITTED -> QUEUED -> IN_PROGRESS 30% -> IN_PROGRESS 60% -> IN_PROGRESS 90% -> SUCCESS. A
+song's data is ``{"clips": [...]}``, two clips shaped as Suno's (``audio_url``, ``image_url``,
+``title``, ``metadata.tags`` and ``metadata.duration`` ...); lyrics' is ``{"id", "status",
+"title", "text"}``. A prompt containing ``[fail]`` ends in FAILURE instead, one containing
+``[never]`` stays IN_PROGRESS for ever (for deadline tests). ``client_ref`` makes submission
+idempotent: a client that lost the answer submits again and gets the same task.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class RemoteTask:
     action: str
     prompt: str
     client_ref: str
+    title: str = ""
+    tags: str = ""
     polls: int = 0
     submit_time: float = field(default_factory=time.time)
 
@@ -74,21 +78,37 @@ class RemoteTask:
         }
 
     def result(self) -> dict:
+        title = self.title or self.prompt[:40]
         if self.action == "lyrics":
             return {
-                "title": self.prompt[:40],
+                "id": f"{self.task_id}-lyrics",
+                "status": "complete",
+                "title": title,
                 "text": f"[Verse]\n{self.prompt}\n[Chorus]\nla la la",
             }
+        return {"clips": [self.clip(n, title) for n in (1, 2)]}
+
+    def clip(self, n: int, title: str) -> dict:
+        """One song clip, with the fields Suno gives one."""
+        media = f"https://cdn.sandbox.invalid/{self.task_id}-{n}"
         return {
-            "clips": [
-                {
-                    "id": f"{self.task_id}-{n}",
-                    "title": self.prompt[:40],
-                    "audio_url": f"https://cdn.sandbox.invalid/{self.task_id}-{n}.mp3",
-                    "duration": 120 + n,
-                }
-                for n in (1, 2)
-            ]
+            "id": f"{self.task_id}-{n}",
+            "status": "complete",
+            "title": title,
+            "audio_url": f"{media}.mp3",
+            "video_url": f"{media}.mp4",
+            "image_url": f"{media}.jpeg",
+            "image_large_url": f"{media}-large.jpeg",
+            "model_name": "chirp-v3",
+            "major_model_version": "v3",
+            "text": f"[Verse]\n{self.prompt}",
+            "metadata": {
+                "tags": self.tags,
+                "prompt": self.prompt,
+                "duration": 120 + n,
+                "error_type": None,
+                "error_message": None,
+            },
         }
 
 
@@ -120,7 +140,13 @@ def submit(request: Request) -> tuple[int, dict]:
             return 200, {"task_id": state.by_ref[client_ref], "duplicate": True}
         task_id = f"gen-{next(state.ids):06d}"
         state.tasks[task_id] = RemoteTask(
-            task_id, request.params["platform"], action, prompt, client_ref
+            task_id,
+            request.params["platform"],
+            action,
+            prompt,
+            client_ref,
+            title=str(body.get("title") or ""),
+            tags=str(body.get("tags") or ""),
         )
         if client_ref:
             state.by_ref[client_ref] = task_id

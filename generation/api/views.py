@@ -2,9 +2,11 @@
 
 ::
 
-    GET  /api/task/self    the caller's generation tasks      (user)
-    GET  /api/task/        everybody's, with channel_id       (staff only)
-    POST /api/task/submit  create and submit a generation task (Task Center's addition)
+    GET  /api/task/self        the caller's generation tasks            (user)
+    GET  /api/task/            everybody's, with channel_id and username (staff only)
+    GET  /api/task/self/stats  the task log page's figures for the caller (user)
+    GET  /api/task/stats       the same over everybody's tasks          (staff only)
+    POST /api/task/submit      create and submit a generation task (Task Center's addition)
 
 Answers are ``{"success": true, "message": "", "data": ...}``; every error is
 ``{"success": false, "message": "..."}`` with a fitting HTTP status (400 names the field,
@@ -20,7 +22,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from django.db.models import CharField, QuerySet, Value
+from django.db.models.functions import Concat
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -28,21 +32,27 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from generation.api.envelope import TaskPagination, envelope, reshape_error
+from generation.api.media_types import of_media_type
 from generation.api.serializers import (
     NEW_API_USER,
+    AdminStatsQuery,
     AdminTaskListQuery,
     GenerationListResponse,
+    GenerationStatsResponse,
     GenerationTaskResponse,
+    StatsQuery,
     SubmitInput,
     SubmitRequest,
+    TaskFilterQuery,
     TaskListQuery,
     errors,
 )
+from generation.api.stats import task_stats
 from generation.task_kinds import GENERATION_KINDS
 from taskcenter import lifecycle
 from taskcenter.api.authentication import authenticated_user
 from taskcenter.api.parsers import SafeJSONParser
-from taskcenter.api.status_words import GENERATION, word_for, words
+from taskcenter.api.status_words import GENERATION, word_for
 from taskcenter.models import Task
 
 USER_HEADER = "New-Api-User"
@@ -72,19 +82,27 @@ class IsStaff(BasePermission):
         return bool(request.user and request.user.is_staff)
 
 
-# --- input -----------------------------------------------------------------------------------
+# --- output ----------------------------------------------------------------------------------
 
 
-@extend_schema_field(
-    # Matched case-insensitively and trimmed; the schema names the canonical spelling.
-    {"type": "string", "enum": [str(word) for word in words(GENERATION)]}
-)
 def epoch(moment: datetime | None) -> int:
     return int(moment.timestamp()) if moment else 0
 
 
+def task_data(task: Task) -> Any:
+    """The result as new-api stores a task's ``data``: a Suno song's is the list of its clips
+    (we keep ``{"clips": [...]}``, an object, like every result); the rest as the platform
+    answered; null before it has."""
+    result = task.result
+    clips = result.get("clips") if isinstance(result, dict) else None
+    if task.platform == "suno" and isinstance(clips, list):
+        return clips
+    return result
+
+
 def task_item(task: Task, *, admin: bool) -> dict[str, Any]:
-    """One task as new-api's task center lists it."""
+    """One task as new-api's task center lists it (``admin``: with channel and username)."""
+    prompt = task.parameters.get("prompt") if isinstance(task.parameters, dict) else None
     item: dict[str, Any] = {
         "id": task.pk,
         "created_at": epoch(task.created_at),
@@ -106,14 +124,64 @@ def task_item(task: Task, *, admin: bool) -> dict[str, Any]:
             "finish_time": epoch(task.finished_at),
             "progress": f"{task.progress}%",
             "properties": {
+                # new-api keeps the prompt as text here; its page shows it in the prompt column.
+                "input": prompt if isinstance(prompt, str) else "",
+                "origin_model_name": f"{task.platform}_{task.action}".lower(),
                 "task_type": task.task_type,
                 "remote_status": task.remote_status,
-                "input": task.parameters,
+                "parameters": task.parameters,
             },
-            "data": task.result if isinstance(task.result, dict) else {},
         }
     )
+    if admin:
+        item["username"] = task.owner.get_username()
+    item["data"] = task_data(task)
     return item
+
+
+# --- input -----------------------------------------------------------------------------------
+
+
+def of_generation_kinds(tasks: QuerySet[Task], *, by_range: bool) -> QuerySet[Task]:
+    """``tasks`` of the generation kinds. With a ``created_at`` range (``by_range``) the kind is
+    compared through an expression, which keeps the planner on the range's index: SQLite (no
+    planner statistics in a Django application's file) would otherwise prefer the task_type
+    index and read every generation task ever made, however short the range."""
+    if not by_range:
+        return tasks.filter(task_type__in=GENERATION_KINDS)
+    kind = Concat("task_type", Value(""), output_field=CharField())
+    return tasks.alias(kind=kind).filter(kind__in=GENERATION_KINDS)
+
+
+def filtered_tasks(request: Request, params: dict[str, Any], *, admin: bool) -> QuerySet[Task]:
+    """The generation tasks the validated ``params`` select: the caller's, or anyone's for
+    ``admin``. The lists and the statistics read the same selection."""
+    bounded = "start_timestamp" in params or "end_timestamp" in params
+    tasks = of_generation_kinds(Task.objects.all(), by_range=bounded)
+    if not admin:
+        tasks = tasks.filter(owner=authenticated_user(request))
+    for name, column in (
+        ("platform", "platform"),
+        ("task_id", "external_id"),
+        ("action", "action"),
+        ("channel_id", "channel_id"),
+        ("user_id", "owner_id"),
+    ):
+        if params.get(name) not in (None, ""):
+            tasks = tasks.filter(**{column: params[name]})
+    if "status" in params:
+        tasks = tasks.filter(status__in=params["status"])
+    if "start_timestamp" in params:
+        tasks = tasks.filter(created_at__gte=datetime.fromtimestamp(params["start_timestamp"], UTC))
+    if "end_timestamp" in params:
+        tasks = tasks.filter(created_at__lte=datetime.fromtimestamp(params["end_timestamp"], UTC))
+    return of_media_type(tasks, params["media_type"])
+
+
+def validated(request: Request, query_class: type[TaskFilterQuery]) -> dict[str, Any]:
+    query = query_class(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return dict(query.validated_data)
 
 
 # --- views -----------------------------------------------------------------------------------
@@ -128,37 +196,22 @@ class GenerationView(APIView):
         return reshape_error(self, exc) or super().handle_exception(exc)
 
     def list_response(self, request: Request, *, admin: bool) -> Response:
-        query_class = AdminTaskListQuery if admin else TaskListQuery
-        query = query_class(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        params = query.validated_data
-        tasks = Task.objects.filter(task_type__in=GENERATION_KINDS)
-        if not admin:
-            tasks = tasks.filter(owner=authenticated_user(request))
-        for name, column in (
-            ("platform", "platform"),
-            ("task_id", "external_id"),
-            ("action", "action"),
-            ("channel_id", "channel_id"),
-            ("user_id", "owner_id"),
-        ):
-            if params.get(name) not in (None, ""):
-                tasks = tasks.filter(**{column: params[name]})
-        if "status" in params:
-            tasks = tasks.filter(status__in=params["status"])
-        if "start_timestamp" in params:
-            tasks = tasks.filter(
-                created_at__gte=datetime.fromtimestamp(params["start_timestamp"], UTC)
-            )
-        if "end_timestamp" in params:
-            tasks = tasks.filter(
-                created_at__lte=datetime.fromtimestamp(params["end_timestamp"], UTC)
-            )
+        params = validated(request, AdminTaskListQuery if admin else TaskListQuery)
+        tasks = filtered_tasks(request, params, admin=admin)
+        if admin:
+            tasks = tasks.select_related("owner")
         pagination = TaskPagination()
         rows = pagination.paginate(
             tasks.order_by("-created_at", "-id"), number=params["p"], size=params["page_size"]
         )
         return envelope(pagination.page_body([task_item(task, admin=admin) for task in rows]))
+
+    def stats_response(self, request: Request, *, admin: bool) -> Response:
+        params = validated(request, AdminStatsQuery if admin else StatsQuery)
+        tasks = filtered_tasks(request, params, admin=admin)
+        return envelope(
+            task_stats(tasks, start=params.get("start_timestamp"), end=params.get("end_timestamp"))
+        )
 
 
 class SelfTaskList(GenerationView):
@@ -182,6 +235,37 @@ class AllTaskList(GenerationView):
     )
     def get(self, request: Request) -> Response:
         return self.list_response(request, admin=True)
+
+
+STATS_DESCRIPTION = (
+    "What the task log page's dashboard shows for the tasks the filters select: unfinished "
+    "tasks, tasks per hour (a range within today) or per day, and running/success/failure in "
+    "all, image and video tasks. Hours and days are in the server's time zone (TIME_ZONE)."
+)
+
+
+class SelfTaskStats(GenerationView):
+    @extend_schema(
+        parameters=[StatsQuery, NEW_API_USER],
+        responses={200: GenerationStatsResponse, **errors(400)},
+        summary="new-api: statistics of the caller's generation tasks",
+        description=STATS_DESCRIPTION,
+    )
+    def get(self, request: Request) -> Response:
+        return self.stats_response(request, admin=False)
+
+
+class AllTaskStats(GenerationView):
+    permission_classes = [IsAuthenticated, NewApiUserMatches, IsStaff]
+
+    @extend_schema(
+        parameters=[AdminStatsQuery, NEW_API_USER],
+        responses={200: GenerationStatsResponse, **errors(400, 403)},
+        summary="new-api: statistics of every generation task (administrators)",
+        description=STATS_DESCRIPTION,
+    )
+    def get(self, request: Request) -> Response:
+        return self.stats_response(request, admin=True)
 
 
 class SubmitTask(GenerationView):

@@ -96,8 +96,9 @@ def test_a_song_is_submitted_once_polled_with_progress_and_completes(
     assert (item["task_id"], item["progress"], item["data"]) == (
         task.external_id,
         "100%",
-        task.result,
-    )
+        task.result["clips"],
+    ), "new-api's data of a Suno song: the list of its clips"
+    assert item["properties"]["input"] == "a song about the sea"
     assert item["properties"]["remote_status"] == "SUCCESS"
     assert quota.balance_of(user.pk) == 100 - SONG_PRICE, "a success keeps its charge"
 

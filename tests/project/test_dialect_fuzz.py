@@ -39,7 +39,7 @@ from tests.support.dialects import (
 )
 from tests.support.publishing import add_account, mp4_bytes, upload
 
-# 50 examples for each of 45 endpoints take about half a minute: the full run has them, the
+# 50 examples for each of 47 endpoints take about half a minute: the full run has them, the
 # fast set (-m "not slow") does not.
 pytestmark = [pytest.mark.fuzz, pytest.mark.slow]
 
@@ -124,13 +124,43 @@ ENDPOINTS = [
         GENERATION,
         "GET",
         "/api/task/self",
-        query=("p", "page_size", "platform", "task_id", "status", "action", "start_timestamp"),
+        query=(
+            "p",
+            "page_size",
+            "platform",
+            "task_id",
+            "status",
+            "action",
+            "media_type",
+            "start_timestamp",
+        ),
     ),
     Endpoint(
         GENERATION,
         "GET",
         "/api/task/",
-        query=("p", "page_size", "channel_id", "user_id", "status", "start_timestamp"),
+        query=(
+            "p",
+            "page_size",
+            "channel_id",
+            "user_id",
+            "status",
+            "media_type",
+            "start_timestamp",
+        ),
+        staff=True,
+    ),
+    Endpoint(
+        GENERATION,
+        "GET",
+        "/api/task/self/stats",
+        query=("start_timestamp", "end_timestamp", "media_type", "status"),
+    ),
+    Endpoint(
+        GENERATION,
+        "GET",
+        "/api/task/stats",
+        query=("start_timestamp", "end_timestamp", "media_type", "channel_id"),
         staff=True,
     ),
     post(
