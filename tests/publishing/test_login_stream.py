@@ -4,7 +4,6 @@ over real HTTP against the sandbox platform's QR-code login."""
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 import sys
@@ -22,26 +21,11 @@ from sandbox.login import area_of as login_area_of
 from sandbox.publishing import area_of as publishing_area_of
 from taskcenter.models.tokens import ApiToken
 from tests.publishing.test_credentials_encryption import raw_credentials
+from tests.support.login import PNG_DATA_URL, answer, platform_logins, read_qr_code
 from tests.support.png import is_qr_code_of
 from tests.support.processes import ROOT, test_database_url, wait_for
 from tests.support.sse import EventStream, session_cookie
 from tests.support.throwaway_postgres import free_port
-
-PNG_DATA_URL = "data:image/png;base64,"
-AUTH = {"Authorization": "Bearer sandbox-token"}
-
-
-@pytest.fixture
-def login_settings(settings, platform):
-    """The platform provider pointed at the sandbox, looking every 50 ms, giving up after 10 s."""
-    settings.PUBLISHING = {
-        **settings.PUBLISHING,
-        "BASE_URL": platform.url,
-        "TOKEN": "sandbox-token",
-        "LOGIN_POLL_SECONDS": 0.05,
-        "LOGIN_TIMEOUT_SECONDS": 10.0,
-    }
-    return settings
 
 
 @pytest.fixture
@@ -56,26 +40,6 @@ def open_stream(
 ) -> EventStream:
     query = {"type": str(platform_type), "id": name}
     return EventStream(live_server.url, "/login", query, headers=headers, timeout=timeout)
-
-
-def answer(platform, verb: str, **body) -> dict:
-    response = requests.post(
-        f"{platform.url}/publish/_logins/{verb}", json=body, headers=AUTH, timeout=5
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def platform_logins(platform) -> list[dict]:
-    return requests.get(f"{platform.url}/publish/_logins", headers=AUTH, timeout=5).json()
-
-
-def read_qr_code(messages) -> bytes:
-    """The first message, as the front end takes it: a data URL of the QR code's PNG."""
-    first = next(messages)
-    assert first.startswith(PNG_DATA_URL)
-    assert len(first) > 100  # what the front end checks before it shows an image
-    return base64.b64decode(first.removeprefix(PNG_DATA_URL), validate=True)
 
 
 # --- the front end's stream, end to end -------------------------------------------------------
