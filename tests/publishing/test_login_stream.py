@@ -434,3 +434,26 @@ def test_under_gunicorn_a_closed_page_frees_the_only_thread_for_the_next_login(
     assert time.monotonic() - started < 15  # far under the first login's 60 s deadline
     assert [login["status"] for login in platform_logins(platform)] == ["cancelled", "confirmed"]
     assert PlatformAccount.objects.get().owner == user
+
+
+def test_two_logins_of_one_new_account_confirmed_together_make_one_account(
+    live_server, login_settings, platform, browser_cookie, user
+):
+    streams = [open_stream(live_server, 3, "alice_dy", Cookie=browser_cookie) for _ in range(2)]
+    try:
+        readers = [stream.messages() for stream in streams]
+        for messages in readers:
+            read_qr_code(messages)
+        for login in platform_logins(platform):
+            answer(platform, "confirm", login_id=login["login_id"])
+
+        assert [next(messages) for messages in readers] == ["200", "200"]
+    finally:
+        for stream in streams:
+            stream.close()
+    account = PlatformAccount.objects.get()
+    assert (account.owner, account.account_name, account.login_status) == (
+        user,
+        "alice_dy",
+        LoginStatus.VALID,
+    )
