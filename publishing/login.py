@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -128,23 +128,15 @@ def _data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def login_events(
-    target: LoginTarget,
-    *,
-    provider: PublishProvider | None = None,
-    timeout: float | None = None,
-    poll: float | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Iterator[LoginEvent]:
-    """Run one login on the platform; the last event is always a ``LoginOutcome``.
-
-    Closing the generator early (the client went away) cancels the login on the platform.
-    """
+def login_events(target: LoginTarget) -> Iterator[LoginEvent]:
+    """Run one login on the platform with the configured provider; the last event is always a
+    ``LoginOutcome``. Closing the generator early (the client went away) cancels the login on
+    the platform."""
     config = settings.PUBLISHING
-    timeout = float(config["LOGIN_TIMEOUT_SECONDS"] if timeout is None else timeout)
-    poll = max(0.05, float(config["LOGIN_POLL_SECONDS"] if poll is None else poll))
+    timeout = float(config["LOGIN_TIMEOUT_SECONDS"])
+    poll = max(0.05, float(config["LOGIN_POLL_SECONDS"]))
     deadline = time.monotonic() + timeout
-    provider = provider or get_provider()
+    provider = get_provider()
     platform, account = target.platform, str(target.account_id or "")
     try:
         challenge = provider.start_login(platform, target.account_name, account=account)
@@ -160,7 +152,7 @@ def login_events(
             if remaining <= 0:
                 outcome = LoginOutcome(False, f"Nobody confirmed the login within {timeout:g} s")
                 break
-            sleep(min(poll, remaining))
+            time.sleep(min(poll, remaining))
             try:
                 progress = provider.login_status(platform, challenge.login_id)
             except RetryableError as exc:  # a hiccup: ask again until the deadline
@@ -215,10 +207,7 @@ HEARTBEAT = b": waiting\n\n"  # a comment line: EventSource ignores it, the sock
 
 
 def sse_messages(
-    events: Iterator[LoginEvent],
-    *,
-    linger: float = LINGER_SECONDS,
-    sleep: Callable[[float], None] = time.sleep,
+    events: Iterator[LoginEvent], *, linger: float = LINGER_SECONDS
 ) -> Iterator[bytes]:
     """The stream social-auto-upload's front end reads: the QR code's data URL, then ``200``
     or ``500``; comments in between keep the connection checked. ``events`` is not started
@@ -250,7 +239,7 @@ def sse_messages(
     waited = 0.0
     while waited < linger:
         step = min(HEARTBEAT_SECONDS, linger - waited)
-        sleep(step)
+        time.sleep(step)
         waited += step
         yield HEARTBEAT
 

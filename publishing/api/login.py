@@ -12,7 +12,6 @@ from collections.abc import Iterable
 
 from django.http import HttpResponseBase
 from django.urls import path
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
@@ -46,6 +45,17 @@ class LoginQuery(serializers.Serializer):
     )
 
 
+# One Server-Sent Event of the stream, as an EventSource hands it to the page.
+STREAM_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["message"]},
+        "data": {"type": "string", "description": "A data URL of the QR code, or 200, or 500."},
+    },
+    "required": ["data"],
+}
+
+
 class ErrorsAsJson(BaseContentNegotiation):
     """Errors are answered in the JSON envelope even to ``Accept: text/event-stream``: the
     stream itself is a response of its own, which DRF does not render."""
@@ -68,9 +78,9 @@ class LoginStreamView(SocialAutoUploadView):
         parameters=[LoginQuery],
         responses={
             (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR,
-                description="`data: data:image/png;base64,...` (the QR code), then `data: 200` "
-                "(logged in, credentials stored) or `data: 500`; `:` comment lines between.",
+                STREAM_EVENT,
+                description="Messages: the QR code as `data:image/png;base64,...`, then `200` "
+                "(logged in, credentials stored) or `500`; `:` comment lines between.",
             ),
             400: EnvelopeSerializer,
             401: EnvelopeSerializer,
