@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -25,6 +26,7 @@ from taskcenter.admin.tasks import lifecycle_action, status_badge
 from taskcenter.api.status_words import PUBLISHING, word_for, words
 from taskcenter.models import Status, Task
 
+from . import admin_login
 from .models import PlatformAccount, PublishTaskRecord, VideoFile
 
 if TYPE_CHECKING:
@@ -226,9 +228,27 @@ class PlatformAccountAdmin(admin.ModelAdmin):
     list_display = ["id", "account_name", "name", "platform_type", "login_status", "owner"]
     list_filter = ["platform_type", "login_status"]
     search_fields = ["account_name", "name", "owner__username"]
-    # Credentials are never shown or edited here: they are sent by the owner through the API.
+    # Credentials are never shown or edited here: they come from the owner through the API, or
+    # from the platform through a QR-code login (the page this admin links to).
     exclude = ["credentials"]
     readonly_fields = ["login_checked_at", "created_at", "has_credentials"]
+    actions = [admin_login.log_in_again]
+    change_list_template = "admin/publishing/platformaccount/change_list.html"
+
+    def get_urls(self):
+        extra = [
+            path(
+                "qr-login/",
+                self.admin_site.admin_view(partial(admin_login.qr_login_view, self)),
+                name="publishing_platformaccount_qr_login",
+            ),
+            path(
+                "qr-login/stream/",
+                self.admin_site.admin_view(partial(admin_login.qr_login_stream_view, self)),
+                name="publishing_platformaccount_qr_login_stream",
+            ),
+        ]
+        return extra + super().get_urls()
 
     @admin.display(description=_("has credentials"), boolean=True)
     def has_credentials(self, obj: PlatformAccount) -> bool:

@@ -6,10 +6,16 @@ worker: ``upload`` (once per record; the remote id is kept on the task), ``proce
 (polled until "ready"), ``publish`` (idempotent on the platform's side). Errors are
 ``RetryableError`` for what may pass (5xx, 429, timeouts) and ``PermanentError`` for what will
 not (expired login, rejected video); ``LoginExpired`` tells the kind to mark the account.
+
+Adding an account is a login on the platform (``publishing.login``): ``start_login`` answers a
+QR code for the person to scan, ``login_status`` is polled until the platform says how it went
+(with the account's credentials once confirmed), ``cancel_login`` gives up on one.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import uuid
 from collections.abc import Iterator
@@ -27,6 +33,18 @@ from taskcenter.kinds import platform_http
 
 READY = "ready"
 PUBLISHED = "published"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class LoginState:
+    """Where a platform login stands, as ``login_status`` reports it."""
+
+    WAITING = "waiting"
+    CONFIRMED = "confirmed"
+    REFUSED = "refused"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    FINISHED = frozenset({CONFIRMED, REFUSED, EXPIRED, CANCELLED})
 
 
 class LoginExpired(PermanentError):
@@ -43,6 +61,24 @@ class Upload:
 class Publication:
     remote_id: str
     url: str
+
+
+@dataclass(frozen=True)
+class LoginChallenge:
+    """A login the platform started: the QR code (PNG bytes) to show until it is answered."""
+
+    login_id: str
+    qr_png: bytes
+    expires_in: float
+
+
+@dataclass(frozen=True)
+class LoginProgress:
+    """``status`` is a ``LoginState``; ``credentials`` and ``nickname`` once confirmed."""
+
+    status: str
+    credentials: dict
+    nickname: str = ""
 
 
 class PublishProvider:
@@ -72,6 +108,18 @@ class PublishProvider:
         tags: list[str],
         schedule_time: str | None,
     ) -> Publication:
+        raise NotImplementedError
+
+    def start_login(self, platform: str, account_name: str, *, account: str = "") -> LoginChallenge:
+        """Start a QR-code login for ``account_name``; ``account`` is the id of the account it
+        logs in again, if there is one."""
+        raise NotImplementedError
+
+    def login_status(self, platform: str, login_id: str) -> LoginProgress:
+        raise NotImplementedError
+
+    def cancel_login(self, platform: str, login_id: str) -> None:
+        """Give up on a login nobody will wait for any more (the code stops working)."""
         raise NotImplementedError
 
 
@@ -189,6 +237,50 @@ class HttpProvider(PublishProvider):
         payload = {"title": title, "tags": tags, "schedule_time": schedule_time}
         data = self._call("POST", path, account, json=payload)
         return Publication(remote_id=remote_id, url=str(data.get("url") or ""))
+
+    # Login calls are short: a login stream polls them while a person looks at the code.
+    LOGIN_TIMEOUT = 10.0
+
+    def _login_call(self, method: str, path: str, account: str = "", **kwargs: Any) -> dict:
+        timeout = min(self.client.timeout, self.LOGIN_TIMEOUT)
+        return self._call(method, path, account, timeout=timeout, **kwargs)
+
+    def start_login(self, platform: str, account_name: str, *, account: str = "") -> LoginChallenge:
+        payload = {"account_name": account_name, "account_id": account}
+        data = self._login_call(
+            "POST", f"/publish/{_segment(platform)}/logins", account, json=payload
+        )
+        login_id = str(data.get("login_id") or "")
+        try:
+            image = base64.b64decode(str(data.get("qr_png") or ""), validate=True)
+        except (binascii.Error, ValueError):
+            image = b""
+        if not login_id or not image.startswith(PNG_SIGNATURE):
+            raise PermanentError("The platform started a login without a login id or a PNG QR code")
+        try:
+            expires_in = float(data.get("expires_in") or 0)
+        except (TypeError, ValueError):
+            expires_in = 0.0
+        return LoginChallenge(login_id=login_id, qr_png=image, expires_in=expires_in)
+
+    def login_status(self, platform: str, login_id: str) -> LoginProgress:
+        path = f"/publish/{_segment(platform)}/logins/{_segment(login_id)}"
+        data = self._login_call("GET", path)
+        status = str(data.get("status") or "")
+        if status not in LoginState.FINISHED and status != LoginState.WAITING:
+            raise RetryableError(f"The platform answered an unknown login status {status!r}")
+        credentials = data.get("credentials")
+        if status == LoginState.CONFIRMED and not (isinstance(credentials, dict) and credentials):
+            raise PermanentError("The platform confirmed the login without credentials")
+        return LoginProgress(
+            status=status,
+            credentials=credentials if isinstance(credentials, dict) else {},
+            nickname=str(data.get("nickname") or "")[:100],
+        )
+
+    def cancel_login(self, platform: str, login_id: str) -> None:
+        path = f"/publish/{_segment(platform)}/logins/{_segment(login_id)}/cancel"
+        self._login_call("POST", path)
 
 
 def _raise_for(response: requests.Response, body: dict) -> None:

@@ -1,7 +1,8 @@
 """The sandbox platform server: the third-party platforms Task Center talks to, over real HTTP.
 
-Stdlib only. Each platform area is a module of routes (``sandbox.twitter`` for the scrape kinds;
-see ``sandbox.routing`` for how an area registers). Every API call needs
+Stdlib only, but for segno, which draws the QR codes of the login area (``sandbox.login``).
+Each platform area is a module of routes (``sandbox.twitter`` for the scrape kinds; see
+``sandbox.routing`` for how an area registers). Every API call needs
 ``Authorization: Bearer <token>``; ``X-Account-Id`` and ``X-Proxy-Id`` are recorded in the
 request log. Errors are ``{"error": "..."}``: 401 bad token, 403 "Account suspended", 404
 unknown path or object, 400 bad input, 429 with ``Retry-After``, 503.
@@ -27,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 from . import (
     datasource,  # noqa: F401
     generation,  # noqa: F401  (registers its routes)
+    login,  # noqa: F401
     publishing,  # noqa: F401
     twitter,  # noqa: F401  (registers its routes)
 )

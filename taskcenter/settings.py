@@ -399,6 +399,8 @@ class PublishingSettings(TypedDict):
     TIMEOUT: float
     POLL_SECONDS: float
     RETRY_BASE_SECONDS: float
+    LOGIN_TIMEOUT_SECONDS: float
+    LOGIN_POLL_SECONDS: float
 
 
 PUBLISHING: PublishingSettings = {
@@ -417,6 +419,10 @@ PUBLISHING: PublishingSettings = {
     "POLL_SECONDS": env_float("PUBLISHING_POLL_SECONDS", 10.0),
     # First back-off after a retryable failure (an upload error, a platform outage).
     "RETRY_BASE_SECONDS": env_float("PUBLISHING_RETRY_BASE_SECONDS", 10.0),
+    # The account login stream (GET /login): how long it waits for the person to scan the QR
+    # code (it holds a web thread meanwhile) and how often it asks the platform.
+    "LOGIN_TIMEOUT_SECONDS": env_float("PUBLISHING_LOGIN_TIMEOUT_SECONDS", 180.0),
+    "LOGIN_POLL_SECONDS": env_float("PUBLISHING_LOGIN_POLL_SECONDS", 1.0),
 }
 
 

@@ -1,6 +1,6 @@
 """social-auto-upload's paths, at the site root as social-auto-upload serves them."""
 
-from django.urls import path
+from django.urls import include, path
 
 from publishing.api import views
 
@@ -23,4 +23,5 @@ urlpatterns = [
     path("updatePublishTaskStatus", views.StatusUpdateView.as_view(), name="publishing-status"),
     path("retryPublishTask", views.RetryView.as_view(), name="publishing-retry"),
     path("cancelPublishTask", views.CancelView.as_view(), name="publishing-cancel"),
+    path("", include("publishing.api.login")),  # GET /login, the account login stream
 ]

@@ -1,4 +1,5 @@
-"""Fixtures of the publishing tests: the sandbox platform's publishing area."""
+"""Fixtures of the publishing tests: the sandbox platform's publishing area, and the platform
+provider pointed at it for account logins."""
 
 from __future__ import annotations
 
@@ -18,3 +19,16 @@ def platform(platform) -> SandboxPlatform:
 @pytest.fixture
 def area(platform) -> PublishingArea:
     return area_of(platform)
+
+
+@pytest.fixture
+def login_settings(settings, platform):
+    """The platform provider pointed at the sandbox, looking every 50 ms, giving up after 10 s."""
+    settings.PUBLISHING = {
+        **settings.PUBLISHING,
+        "BASE_URL": platform.url,
+        "TOKEN": "sandbox-token",
+        "LOGIN_POLL_SECONDS": 0.05,
+        "LOGIN_TIMEOUT_SECONDS": 10.0,
+    }
+    return settings

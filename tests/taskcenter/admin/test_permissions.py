@@ -11,14 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core import signing
 from django.test import Client
 from django.urls import URLPattern, URLResolver, reverse
 
+from publishing import admin_login
 from publishing.models import PlatformAccount, PublishTaskRecord
 from scraping.models import ScrapeResult
 from taskcenter.admin import registry
@@ -124,6 +127,21 @@ def _batch_page(make_task) -> Target:
     return Target(reverse("admin:publishing_publishtaskrecord_batch", args=["batch-1"]), None)
 
 
+def _qr_login_page(make_task) -> Target:
+    return Target(reverse("admin:publishing_platformaccount_qr_login"), None)
+
+
+def _qr_login_stream(make_task) -> Target:
+    """A stream for a new account (so adding is the right it needs); the test client does not
+    read it, so no login starts."""
+    ticket = signing.dumps(
+        {"owner": make_task().owner_id, "type": 3, "name": "new-account"},
+        salt=admin_login.TICKET_SALT,
+    )
+    url = reverse("admin:publishing_platformaccount_qr_login_stream")
+    return Target(f"{url}?{urlencode({'t': ticket})}", None)
+
+
 def _password_page(make_task) -> Target:
     """Django's own extra URL on the user admin, held to the same rule."""
     victim = User.objects.create_user("victim", password="victim-pass-123")
@@ -159,6 +177,24 @@ URL_CASES = [
         ("taskcenter.view_task",),
         200,
         _batch_page,
+    ),
+    *(
+        UrlCase(
+            case_id,
+            url_name,
+            "publishing.add_platformaccount",
+            ("publishing.view_platformaccount",),
+            200,
+            target,
+        )
+        for case_id, url_name, target in [
+            ("account-qr-login", "publishing_platformaccount_qr_login", _qr_login_page),
+            (
+                "account-qr-login-stream",
+                "publishing_platformaccount_qr_login_stream",
+                _qr_login_stream,
+            ),
+        ]
     ),
     UrlCase(
         "user-password",
@@ -328,6 +364,14 @@ def _exports(of_task: bool) -> Callable[[Any], tuple[int, Callable]]:
     return target
 
 
+def _opens_qr_login(make_task):
+    account = PlatformAccount.objects.create(
+        owner=make_task().owner, platform_type=3, account_name="shop-main"
+    )
+    page = reverse("admin:publishing_platformaccount_qr_login")
+    return account.pk, lambda response: response.get("Location", "").startswith(page)
+
+
 def _deletes_task(make_task):
     task = task_in(Status.COMPLETED, make_task)
     return task.pk, lambda response: not Task.objects.filter(pk=task.pk).exists()
@@ -356,6 +400,13 @@ ACTION_CASES = [
         "cancelled_selected",
         CHANGE_TASK,
         _moves_record(P, Status.CANCELLED),
+    ),
+    ActionCase(
+        "account-log-in-again",
+        PlatformAccount,
+        "log_in_again",
+        "publishing.change_platformaccount",
+        _opens_qr_login,
     ),
     ActionCase("results-csv", ScrapeResult, "export_csv", VIEW_RESULTS, _exports(of_task=False)),
     ActionCase("results-json", ScrapeResult, "export_json", VIEW_RESULTS, _exports(of_task=False)),

@@ -1,0 +1,70 @@
+"""A Server-Sent Events client that sends what a browser's ``EventSource`` sends and reads the
+stream as it does: ``data:`` lines joined into one message per blank line, comments skipped."""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Iterator
+from urllib.parse import urlencode, urlsplit
+
+
+class EventStream:
+    """One ``GET`` of an event stream over a real socket; ``close()`` is the page going away."""
+
+    def __init__(
+        self,
+        base_url: str,
+        path: str,
+        query: dict[str, str],
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: float = 15.0,
+    ) -> None:
+        parts = urlsplit(base_url)
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        # What EventSource sends on a first connection (no Last-Event-ID): no Authorization.
+        sent = {"Accept": "text/event-stream", "Cache-Control": "no-cache", **(headers or {})}
+        self.connection.request("GET", f"{path}?{urlencode(query)}", headers=sent)
+        self.response = self.connection.getresponse()
+        self.comments: list[str] = []
+
+    @property
+    def status(self) -> int:
+        return self.response.status
+
+    def header(self, name: str) -> str | None:
+        return self.response.getheader(name)
+
+    def messages(self) -> Iterator[str]:
+        """Each message's data, as ``event.data`` shows it, until the server ends the stream."""
+        data: list[str] = []
+        while True:
+            raw = self.response.readline()
+            if not raw:
+                return
+            line = raw.decode("utf-8").rstrip("\r\n")
+            if not line:
+                if data:
+                    yield "\n".join(data)
+                    data = []
+                continue
+            if line.startswith(":"):
+                self.comments.append(line[1:].strip())
+                continue
+            field, _, value = line.partition(":")
+            if field == "data":
+                data.append(value[1:] if value.startswith(" ") else value)
+
+    def body(self) -> bytes:
+        """The rest of a response that is not a stream (an error envelope)."""
+        return self.response.read()
+
+    def close(self) -> None:
+        # The response holds the socket once http.client has handed it over: close both.
+        self.response.close()
+        self.connection.close()
+
+
+def session_cookie(client, settings) -> str:
+    """The ``Cookie`` header of a Django test client's logged-in session."""
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
