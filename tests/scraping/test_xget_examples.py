@@ -182,9 +182,10 @@ def test_every_xget_scraper_api_example_over_http(client_of, start_worker):
         detail = call("GET", f"/tasks/{tweets_id}")
         assert detail.status_code == 200
         assert detail.json() == task | {"updated_at": detail.json()["updated_at"]}
-        missing = call("GET", "/tasks/999999")
-        assert missing.status_code == 404
-        assert missing.json() == {"detail": "Task not found"}
+        for unknown in ("999999", "task-abc123"):
+            missing = call("GET", f"/tasks/{unknown}")
+            assert missing.status_code == 404
+            assert missing.json() == {"detail": "Task not found"}
 
         # 1.4 update with the XGet example's body (its "status": "PENDING" changes nothing).
         updated = call("PUT", f"/tasks/{tweets_id}", json=UPDATE)

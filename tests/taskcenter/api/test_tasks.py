@@ -116,8 +116,10 @@ def test_unknown_task_is_404_json(api):
     response = api.get(f"{TASKS}/999999")
     assert response.status_code == 404
     assert response.json() == {"detail": "Task not found"}
-    # Ids too long for the column never reach the database.
-    assert api.get(f"{TASKS}/{'9' * 40}").json() == {"detail": "Not found."}
+    # Ids too long for the column never reach the database, and ids that are no number at all
+    # are the same 404, as the XGet scraper API answers any id it cannot find.
+    assert api.get(f"{TASKS}/{'9' * 40}").json() == {"detail": "Task not found"}
+    assert api.get(f"{TASKS}/task-abc123").json() == {"detail": "Task not found"}
 
 
 @pytest.mark.parametrize("method", ["put", "patch"])
