@@ -294,13 +294,32 @@ class LocField(serializers.ListField):
 
 
 class ValidationErrorItem(serializers.Serializer):
-    loc = LocField(help_text="Field path; list positions (batch items) are integers.")
+    loc = LocField(
+        help_text="Field path; list positions (batch items) are integers. A body's fields "
+        "start with `body` (422), a query parameter's do not (400)."
+    )
     msg = serializers.CharField()
-    type = serializers.CharField()
+    type = serializers.CharField(
+        help_text="On a 422, pydantic's error type (`missing`, `string_type`, `int_parsing`, "
+        "`less_than_equal`, `value_error`, `json_invalid`...)."
+    )
+    input = serializers.JSONField(required=False, help_text="422 only: the value refused.")
+    ctx = serializers.DictField(
+        required=False, help_text="422 only, where there is one: the limit broken (`le`, ...)."
+    )
 
 
 class ValidationErrorResponse(serializers.Serializer):
     detail = ValidationErrorItem(many=True)
+
+
+UnprocessableResponse = PolymorphicProxySerializer(
+    component_name="Unprocessable",
+    serializers=[ValidationErrorResponse, ErrorResponse],
+    resource_type_field_name=None,
+    help_text="The body failed validation (the list), or an Idempotency-Key was reused with "
+    "another body (one message).",
+)
 
 
 BadRequestResponse = PolymorphicProxySerializer(
