@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from rest_framework import serializers, status
 from rest_framework.exceptions import ErrorDetail, ParseError, ValidationError
 from rest_framework.response import Response
@@ -257,9 +258,8 @@ def _text_error(
     if code in {"invalid", "null"}:
         if not isinstance(value, str):
             return "string_type", "Input should be a valid string", None
-        regex = getattr(field, "regex", None)
-        if code == "invalid" and regex is not None:
-            pattern = getattr(regex, "pattern", str(regex))
+        pattern = _pattern(field)
+        if code == "invalid" and pattern is not None:
             return (
                 "string_pattern_mismatch",
                 f"String should match pattern '{pattern}'",
@@ -280,6 +280,16 @@ def _text_error(
             f"String should have at most {most} character{_plural(most)}",
             {"max_length": most},
         )
+    return None
+
+
+def _pattern(field: serializers.CharField) -> str | None:
+    """The pattern of a ``RegexField`` (DRF keeps it only in its validator)."""
+    if not isinstance(field, serializers.RegexField):
+        return None
+    for validator in field.validators:
+        if isinstance(validator, RegexValidator):
+            return str(getattr(validator.regex, "pattern", validator.regex))
     return None
 
 

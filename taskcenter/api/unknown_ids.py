@@ -36,6 +36,11 @@ class UnknownIdView(APIView):
 
     message = TASK_NOT_FOUND
 
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # `format` may be the path's own parameter (an export's `csv`), not a renderer's name:
+        # whatever it says, the answer is this JSON 404.
+        return super().perform_content_negotiation(request, force=True)
+
     def _refuse(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         raise NotFound(self.message)
 
