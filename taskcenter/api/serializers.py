@@ -252,6 +252,12 @@ class TaskCreateInput(_TaskFieldsInput):
     start = TypedBooleanField(
         required=False, default=False, help_text="Queue at once (QUEUED) instead of PENDING."
     )
+    user_id = _text(
+        150,
+        help_text="Whose task it is: a user's id or username. Staff create the task for that "
+        "user (who owns it and pays its quota); anyone else may name only themselves. Absent, "
+        "null or empty: the caller.",
+    )
 
 
 class TaskUpdateInput(_TaskFieldsInput):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
@@ -32,7 +33,7 @@ from rest_framework.response import Response
 from .. import lifecycle
 from ..errors import UnknownKind
 from ..models import Task, TaskExecution
-from . import idempotency, schema  # noqa: F401  (schema registers OpenAPI extensions)
+from . import idempotency, owners, schema  # noqa: F401  (schema registers OpenAPI extensions)
 from .authentication import authenticated_user
 from .body_errors import BodyJSONParser, body_errors, xget_exception_handler
 from .filters import TaskExecutionFilter, TaskFilter
@@ -150,7 +151,8 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         },
     )
     def create(self, request: Request) -> Response:
-        """Create a task, PENDING (or QUEUED with `start`)."""
+        """Create a task, PENDING (or QUEUED with `start`); staff may create it for the user
+        `user_id` names, who then owns it and pays its quota."""
         start = _query_bool(request, "start")
         key = idempotency.key_from(request)
         user = authenticated_user(request)
@@ -158,11 +160,12 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         with body_errors(data, request.data):
             data.is_valid(raise_exception=True)
             fields = _create_kwargs(data.validated_data, start=start)
+            owner = owners.task_owner(request, fields.pop("user_id", None))
             if key is None:
-                task = lifecycle.create_task(owner=user, actor=user, **fields)
+                task = lifecycle.create_task(owner=owner, actor=user, **fields)
                 return self._task_response(task, status.HTTP_201_CREATED)
             digest = idempotency.request_hash(request, start)
-            task, created = idempotency.create_once(request, key, digest, fields)
+            task, created = idempotency.create_once(request, key, digest, fields, owner=owner)
         response = self._task_response(task, status.HTTP_201_CREATED if created else 200)
         if not created:
             response["Idempotent-Replayed"] = "true"
@@ -228,7 +231,8 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     )
     @action(detail=False, methods=["post"], parser_classes=[BodyJSONParser], pagination_class=None)
     def batch(self, request: Request) -> Response:
-        """Create up to 100 tasks, all or nothing; items share a generated batch_id."""
+        """Create up to 100 tasks, all or nothing; items share a generated batch_id. Staff
+        may give each item the `user_id` of the user it is for."""
         # DRF passes max_length and min_length to the list serializer that many=True makes;
         # the stubs' BaseSerializer.__init__ does not list them.
         items = TaskCreateInput(many=True, data=request.data, max_length=BATCH_MAX, min_length=1)  # type: ignore[call-arg]
@@ -240,11 +244,20 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         with body_errors(items, request.data):
             items.is_valid(raise_exception=True)
             rows = [dict(fields) for fields in items.validated_data]
+            task_owners: list[User] = []
+            refused: dict[int, Any] = {}
+            for index, fields in enumerate(rows):
+                try:
+                    task_owners.append(owners.task_owner(request, fields.pop("user_id", None)))
+                except ValidationError as exc:
+                    refused[index] = exc.detail
+            if refused:
+                raise ValidationError(refused)  # type: ignore[arg-type]
             with transaction.atomic():
-                for index, fields in enumerate(rows):
+                for index, (fields, owner) in enumerate(zip(rows, task_owners, strict=True)):
                     fields["batch_id"] = fields.get("batch_id") or batch_id
                     try:
-                        task = lifecycle.create_task(owner=user, actor=user, **fields)
+                        task = lifecycle.create_task(owner=owner, actor=user, **fields)
                     except UnknownKind as exc:
                         unknown = ErrorDetail(str(exc), code="unknown_kind")
                         raise ValidationError({index: {"task_type": [unknown]}}) from None  # type: ignore[dict-item]
