@@ -133,7 +133,9 @@ def located(
     detail: Any, data: Any, schema: serializers.BaseSerializer | None, *, task_type: str | None
 ) -> list[dict[str, Any]]:
     """DRF's nested ``detail`` for ``data`` validated by ``schema``, as FastAPI's items."""
-    return list(_walk(detail, data, schema, ["body"], None, task_type))
+    items = list(_walk(detail, data, schema, ["body"], None, task_type))
+    # A refusal always names something, if only the body.
+    return items or [_error("value_error", ["body"], "Value error, Invalid input.", data)]
 
 
 def _walk(

@@ -62,6 +62,10 @@ BAD_REQUEST = OpenApiResponse(BadRequestResponse, "Invalid input; `loc` names th
 UNREADABLE = OpenApiResponse(
     ErrorResponse, "The body cannot be read: JSON nested too deeply, or not text."
 )
+EDIT_REFUSED = OpenApiResponse(
+    BadRequestResponse,
+    "The body cannot be read, or the task's kind is no longer known (a demo kind turned off).",
+)
 UNPROCESSABLE = OpenApiResponse(
     ValidationErrorResponse,
     "The body failed validation, in FastAPI's shape: `loc` starts with `body`.",
@@ -175,7 +179,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         request=TaskUpdateInput,
         responses={
             200: TaskSerializer,
-            400: UNREADABLE,
+            400: EDIT_REFUSED,
             404: NOT_FOUND,
             409: CONFLICT,
             422: UNPROCESSABLE,
@@ -197,7 +201,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         request=TaskUpdateInput,
         responses={
             200: TaskSerializer,
-            400: UNREADABLE,
+            400: EDIT_REFUSED,
             404: NOT_FOUND,
             409: CONFLICT,
             422: UNPROCESSABLE,
