@@ -2,6 +2,7 @@
 
 from django.urls import re_path
 
+from taskcenter.api.unknown_ids import ANY_ID, unknown_id_route
 from taskcenter.api.views import ID_PATTERN
 
 from .views import ResultSearchView, TaskExportView, TaskResultsView
@@ -12,4 +13,7 @@ urlpatterns = [
     re_path(
         rf"^tasks/(?P<id>{ID_PATTERN})/results$", TaskResultsView.as_view(), name="task-results"
     ),
+    # Any other id is the XGet scraper API's 404 "Task not found", as an unknown numeric one.
+    unknown_id_route(rf"^tasks/export/(?P<id>{ANY_ID})$", ("GET", "POST")),
+    unknown_id_route(rf"^tasks/(?P<id>{ANY_ID})/results$", ("GET",)),
 ]

@@ -79,22 +79,26 @@ def _replay(owner: User, key: str, digest: str) -> Task | None:
 
 
 def create_once(
-    request: Request, key: str, digest: str, fields: dict[str, Any]
+    request: Request, key: str, digest: str, fields: dict[str, Any], *, owner: User | None = None
 ) -> tuple[Task, bool]:
-    """Create the task unless this key was used before; return it and whether it is new."""
-    owner = authenticated_user(request)
-    earlier = _replay(owner, key, digest)
+    """Create the task unless this key was used before; return it and whether it is new.
+
+    Keys belong to the caller who sends them; the task to ``owner`` (default: the caller),
+    for staff creating on someone's behalf.
+    """
+    caller = authenticated_user(request)
+    earlier = _replay(caller, key, digest)
     if earlier is not None:
         return earlier, False
     try:
         with transaction.atomic():
             IdempotencyKey.objects.filter(
-                owner=owner, key=key, created_at__lt=_expired_before()
+                owner=caller, key=key, created_at__lt=_expired_before()
             ).delete()
-            task = lifecycle.create_task(owner=owner, actor=owner, **fields)
-            IdempotencyKey.objects.create(owner=owner, key=key, request_hash=digest, task=task)
+            task = lifecycle.create_task(owner=owner or caller, actor=caller, **fields)
+            IdempotencyKey.objects.create(owner=caller, key=key, request_hash=digest, task=task)
     except IntegrityError:
-        earlier = _replay(owner, key, digest)
+        earlier = _replay(caller, key, digest)
         if earlier is None:
             raise
         return earlier, False

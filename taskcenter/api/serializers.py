@@ -252,6 +252,12 @@ class TaskCreateInput(_TaskFieldsInput):
     start = TypedBooleanField(
         required=False, default=False, help_text="Queue at once (QUEUED) instead of PENDING."
     )
+    user_id = _text(
+        150,
+        help_text="Whose task it is: a user's id or username. Staff create the task for that "
+        "user (who owns it and pays its quota); anyone else may name only themselves. Absent, "
+        "null or empty: the caller.",
+    )
 
 
 class TaskUpdateInput(_TaskFieldsInput):
@@ -294,13 +300,32 @@ class LocField(serializers.ListField):
 
 
 class ValidationErrorItem(serializers.Serializer):
-    loc = LocField(help_text="Field path; list positions (batch items) are integers.")
+    loc = LocField(
+        help_text="Field path; list positions (batch items) are integers. A body's fields "
+        "start with `body` (422), a query parameter's do not (400)."
+    )
     msg = serializers.CharField()
-    type = serializers.CharField()
+    type = serializers.CharField(
+        help_text="On a 422, pydantic's error type (`missing`, `string_type`, `int_parsing`, "
+        "`less_than_equal`, `value_error`, `json_invalid`...)."
+    )
+    input = serializers.JSONField(required=False, help_text="422 only: the value refused.")
+    ctx = serializers.DictField(
+        required=False, help_text="422 only, where there is one: the limit broken (`le`, ...)."
+    )
 
 
 class ValidationErrorResponse(serializers.Serializer):
     detail = ValidationErrorItem(many=True)
+
+
+UnprocessableResponse = PolymorphicProxySerializer(
+    component_name="Unprocessable",
+    serializers=[ValidationErrorResponse, ErrorResponse],
+    resource_type_field_name=None,
+    help_text="The body failed validation (the list), or an Idempotency-Key was reused with "
+    "another body (one message).",
+)
 
 
 BadRequestResponse = PolymorphicProxySerializer(

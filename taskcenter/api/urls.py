@@ -3,6 +3,7 @@
 from rest_framework.routers import DefaultRouter
 
 from taskcenter.api.routes import registered_viewsets
+from taskcenter.api.unknown_ids import task_routes
 from taskcenter.api.views import TaskExecutionViewSet, TaskViewSet
 
 router = DefaultRouter(trailing_slash=False)
@@ -11,4 +12,5 @@ router.register("task-executions", TaskExecutionViewSet, basename="task-executio
 for prefix, viewset, basename in registered_viewsets():
     router.register(prefix, viewset, basename=basename)
 
-urlpatterns = router.urls
+# After the router's: ids it does not take (task-abc123, 40 digits) get the XGet 404 too.
+urlpatterns = [*router.urls, *task_routes()]

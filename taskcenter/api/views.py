@@ -1,9 +1,11 @@
 """Thin views: validate input, call exactly one ``taskcenter.lifecycle`` function, serialize.
 
-Lifecycle refusals (``InvalidTransition``) become 409 ``{"detail", "status"}`` and unknown kinds
-a 400 naming ``task_type`` in ``exceptions.api_exception_handler``. Every queryset is scoped to
-the requesting user (staff see all) in ``get_queryset``, so another user's task is a 404 on every
-detail route and action.
+Lifecycle refusals (``InvalidTransition``) become 409 ``{"detail", "status"}`` in
+``exceptions.api_exception_handler``. A body that fails validation (an unknown kind, a kind's
+parameters included) is the XGet scraper API's 422 in FastAPI's shape (``body_errors``); bad
+query parameters and headers stay 400. Every queryset is scoped to the requesting user (staff
+see all) in ``get_queryset``, so another user's task is a 404 on every detail route and action;
+ids the routes do not take are the same 404 (``unknown_ids``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
@@ -22,17 +25,18 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import lifecycle
 from ..errors import UnknownKind
 from ..models import Task, TaskExecution
-from . import idempotency, schema  # noqa: F401  (schema registers OpenAPI extensions)
+from . import idempotency, owners, schema  # noqa: F401  (schema registers OpenAPI extensions)
 from .authentication import authenticated_user
+from .body_errors import BodyJSONParser, body_errors, xget_exception_handler
 from .filters import TaskExecutionFilter, TaskFilter
-from .parsers import SafeJSONParser
 from .serializers import (
     BATCH_MAX,
     BadRequestResponse,
@@ -47,12 +51,25 @@ from .serializers import (
     TaskExecutionSerializer,
     TaskSerializer,
     TaskUpdateInput,
+    UnprocessableResponse,
+    ValidationErrorResponse,
 )
 from .statistics import TALLY_FILTERS, tallied_statistics, task_statistics
 
 ID_PATTERN = "[0-9]{1,18}"  # longer ids would overflow the integer column: 404, not 500
 
 BAD_REQUEST = OpenApiResponse(BadRequestResponse, "Invalid input; `loc` names the field.")
+UNREADABLE = OpenApiResponse(
+    ErrorResponse, "The body cannot be read: JSON nested too deeply, or not text."
+)
+EDIT_REFUSED = OpenApiResponse(
+    BadRequestResponse,
+    "The body cannot be read, or the task's kind is no longer known (a demo kind turned off).",
+)
+UNPROCESSABLE = OpenApiResponse(
+    ValidationErrorResponse,
+    "The body failed validation, in FastAPI's shape: `loc` starts with `body`.",
+)
 NOT_FOUND = OpenApiResponse(ErrorResponse, "No such task, or not yours.")
 CONFLICT = OpenApiResponse(ConflictResponse, "Not allowed in the task's current status.")
 START_PARAM = OpenApiParameter(
@@ -90,6 +107,10 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     serializer_class = TaskSerializer
     filterset_class = TaskFilter
     lookup_value_regex = ID_PATTERN
+    parser_classes = [BodyJSONParser, FormParser, MultiPartParser]
+
+    def get_exception_handler(self) -> Any:
+        return xget_exception_handler
 
     def get_queryset(self) -> QuerySet[Task]:
         if getattr(self, "swagger_fake_view", False):
@@ -130,22 +151,25 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             201: TaskSerializer,
             200: OpenApiResponse(TaskSerializer, "Replay of an earlier Idempotency-Key."),
             400: BAD_REQUEST,
-            422: ErrorResponse,
+            422: OpenApiResponse(UnprocessableResponse, "Invalid body, or a reused key."),
         },
     )
     def create(self, request: Request) -> Response:
-        """Create a task, PENDING (or QUEUED with `start`)."""
+        """Create a task, PENDING (or QUEUED with `start`); staff may create it for the user
+        `user_id` names, who then owns it and pays its quota."""
         start = _query_bool(request, "start")
-        data = TaskCreateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = _create_kwargs(data.validated_data, start=start)
         key = idempotency.key_from(request)
-        if key is None:
-            user = authenticated_user(request)
-            task = lifecycle.create_task(owner=user, actor=user, **fields)
-            return self._task_response(task, status.HTTP_201_CREATED)
-        digest = idempotency.request_hash(request, start)
-        task, created = idempotency.create_once(request, key, digest, fields)
+        user = authenticated_user(request)
+        data = TaskCreateInput(data=request.data)
+        with body_errors(data, request.data):
+            data.is_valid(raise_exception=True)
+            fields = _create_kwargs(data.validated_data, start=start)
+            owner = owners.task_owner(request, fields.pop("user_id", None))
+            if key is None:
+                task = lifecycle.create_task(owner=owner, actor=user, **fields)
+                return self._task_response(task, status.HTTP_201_CREATED)
+            digest = idempotency.request_hash(request, start)
+            task, created = idempotency.create_once(request, key, digest, fields, owner=owner)
         response = self._task_response(task, status.HTTP_201_CREATED if created else 200)
         if not created:
             response["Idempotent-Replayed"] = "true"
@@ -153,21 +177,35 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     @extend_schema(
         request=TaskUpdateInput,
-        responses={200: TaskSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, 409: CONFLICT},
+        responses={
+            200: TaskSerializer,
+            400: EDIT_REFUSED,
+            404: NOT_FOUND,
+            409: CONFLICT,
+            422: UNPROCESSABLE,
+        },
     )
     def update(self, request: Request, pk: str) -> Response:
         """Change the fields sent (PUT and PATCH alike); status and history are read-only."""
         task = self.get_object()
         data = TaskUpdateInput(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        if not data.validated_data:
-            return self._task_response(task)
-        task = lifecycle.update_task(task, actor=authenticated_user(request), **data.validated_data)
+        with body_errors(data, request.data, task_type=task.task_type):
+            data.is_valid(raise_exception=True)
+            if not data.validated_data:
+                return self._task_response(task)
+            changes = data.validated_data
+            task = lifecycle.update_task(task, actor=authenticated_user(request), **changes)
         return self._task_response(task)
 
     @extend_schema(
         request=TaskUpdateInput,
-        responses={200: TaskSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, 409: CONFLICT},
+        responses={
+            200: TaskSerializer,
+            400: EDIT_REFUSED,
+            404: NOT_FOUND,
+            409: CONFLICT,
+            422: UNPROCESSABLE,
+        },
     )
     def partial_update(self, request: Request, pk: str) -> Response:
         """Change the fields sent; status and history are read-only."""
@@ -188,31 +226,48 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                 "items": {"$ref": "#/components/schemas/TaskCreateInputRequest"},
             }
         },
-        responses={200: TaskSerializer(many=True), 400: BAD_REQUEST},
+        responses={
+            200: TaskSerializer(many=True),
+            400: UNREADABLE,
+            422: UNPROCESSABLE,
+        },
         filters=False,  # a create: the list filters would be documented yet ignored
     )
-    @action(detail=False, methods=["post"], parser_classes=[SafeJSONParser], pagination_class=None)
+    @action(detail=False, methods=["post"], parser_classes=[BodyJSONParser], pagination_class=None)
     def batch(self, request: Request) -> Response:
-        """Create up to 100 tasks, all or nothing; items share a generated batch_id."""
+        """Create up to 100 tasks, all or nothing; items share a generated batch_id. Staff
+        may give each item the `user_id` of the user it is for."""
         # DRF passes max_length and min_length to the list serializer that many=True makes;
         # the stubs' BaseSerializer.__init__ does not list them.
         items = TaskCreateInput(many=True, data=request.data, max_length=BATCH_MAX, min_length=1)  # type: ignore[call-arg]
-        items.is_valid(raise_exception=True)
         user = authenticated_user(request)
         batch_id = uuid.uuid4().hex
         created: list[int] = []
-        with transaction.atomic():
-            for index, fields in enumerate(items.validated_data):
-                fields = {**fields, "batch_id": fields.get("batch_id") or batch_id}
-                # Errors are keyed by the item's index, which the error envelopes put in `loc`;
-                # DRF takes any key there, the stubs only str.
+        # Errors are keyed by the item's index, which the error envelopes put in `loc`; DRF
+        # takes any key there, the stubs only str.
+        with body_errors(items, request.data):
+            items.is_valid(raise_exception=True)
+            rows = [dict(fields) for fields in items.validated_data]
+            task_owners: list[User] = []
+            refused: dict[int, Any] = {}
+            for index, fields in enumerate(rows):
                 try:
-                    task = lifecycle.create_task(owner=user, actor=user, **fields)
-                except UnknownKind as exc:
-                    raise ValidationError({index: {"task_type": [str(exc)]}}) from None  # type: ignore[dict-item]
+                    task_owners.append(owners.task_owner(request, fields.pop("user_id", None)))
                 except ValidationError as exc:
-                    raise ValidationError({index: exc.detail}) from None  # type: ignore[dict-item]
-                created.append(task.pk)
+                    refused[index] = exc.detail
+            if refused:
+                raise ValidationError(refused)  # type: ignore[arg-type]
+            with transaction.atomic():
+                for index, (fields, owner) in enumerate(zip(rows, task_owners, strict=True)):
+                    fields["batch_id"] = fields.get("batch_id") or batch_id
+                    try:
+                        task = lifecycle.create_task(owner=owner, actor=user, **fields)
+                    except UnknownKind as exc:
+                        unknown = ErrorDetail(str(exc), code="unknown_kind")
+                        raise ValidationError({index: {"task_type": [unknown]}}) from None  # type: ignore[dict-item]
+                    except ValidationError as exc:
+                        raise ValidationError({index: exc.detail}) from None  # type: ignore[dict-item]
+                    created.append(task.pk)
         tasks = self.get_queryset().filter(pk__in=created).order_by("pk")
         return Response(TaskSerializer(tasks, many=True).data)
 
@@ -234,13 +289,20 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     @extend_schema(
         request=CancelInput,
-        responses={200: TaskSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, 409: CONFLICT},
+        responses={
+            200: TaskSerializer,
+            400: UNREADABLE,
+            404: NOT_FOUND,
+            409: CONFLICT,
+            422: UNPROCESSABLE,
+        },
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         """PENDING, QUEUED, RUNNING or STOPPED -> CANCELLED (terminal)."""
         data = CancelInput(data=request.data or {})
-        data.is_valid(raise_exception=True)
+        with body_errors(data, request.data):
+            data.is_valid(raise_exception=True)
         return self._transition(
             request, lifecycle.cancel_task, reason=data.validated_data["reason"]
         )
@@ -254,15 +316,20 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @extend_schema(
         request=TaskCloneInput,
         parameters=[START_PARAM],
-        responses={201: TaskSerializer, 400: BAD_REQUEST, 404: NOT_FOUND},
+        responses={201: TaskSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, 422: UNPROCESSABLE},
     )
     @action(detail=True, methods=["post"])
     def clone(self, request: Request, pk: str) -> Response:
         """A new task from this one's type and parameters; body fields override them."""
         source = self.get_object()
+        start = _query_bool(request, "start")
         data = TaskCloneInput(data=request.data or {})
-        data.is_valid(raise_exception=True)
-        edits = dict(data.validated_data)
+        with body_errors(data, request.data, task_type=source.task_type):
+            data.is_valid(raise_exception=True)
+            task = self._clone(request, source, dict(data.validated_data), start=start)
+        return self._task_response(task, status.HTTP_201_CREATED)
+
+    def _clone(self, request: Request, source: Task, edits: dict, *, start: bool | None) -> Task:
         parameters = {**source.parameters, **(edits.pop("parameters", None) or {})}
         fields = {
             "name": source.name,
@@ -276,14 +343,13 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             **edits,
         }
         user = authenticated_user(request)
-        task = lifecycle.create_task(
+        return lifecycle.create_task(
             owner=user,
             actor=user,
             task_type=source.task_type,
             parameters=parameters,
-            **_create_kwargs(fields, start=_query_bool(request, "start")),
+            **_create_kwargs(fields, start=start),
         )
-        return self._task_response(task, status.HTTP_201_CREATED)
 
     @extend_schema(
         responses={200: TaskEventSerializer(many=True), 400: BAD_REQUEST, 404: NOT_FOUND}

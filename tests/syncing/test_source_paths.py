@@ -56,8 +56,9 @@ def test_canonical_api_refuses_dot_ids_for_both_sync_kinds(api, platform, source
             format="json",
         )
 
-        assert response.status_code == 400, response.json()
-        assert "data_source_id" in str(response.json())
+        assert response.status_code == 422, response.json()
+        [error] = response.json()["detail"]
+        assert error["loc"] == ["body", "parameters", "data_source_id"]
     assert not Task.objects.exists()
     assert platform.requests == []
 

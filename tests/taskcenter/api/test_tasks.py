@@ -24,7 +24,7 @@ def test_create_task_is_pending_with_the_xget_field_names(api, user):
         "parameters": {"seconds": 10},
         "account_id": "account-123",
         "proxy_id": "proxy-456",
-        "user_id": "user-789",
+        "user_id": "alice",  # a non-staff caller may name only herself
     }
     response = api.post(TASKS, body, format="json")
     assert response.status_code == 201, response.json()
@@ -35,7 +35,7 @@ def test_create_task_is_pending_with_the_xget_field_names(api, user):
     assert data["describe"] == "ten seconds"
     assert data["status"] == "PENDING"
     assert data["parameters"] == {"seconds": 10, "interval": 1.0}
-    assert data["user_id"] == str(user.pk)  # the owner, not the client-supplied value
+    assert data["user_id"] == str(user.pk)  # the owner's id
     assert data["owner"] == "alice"
     assert data["error_message"] is None
     assert task.owner == user
@@ -69,13 +69,14 @@ def test_create_ignores_read_only_fields(api):
     assert (task.status, task.attempts, task.result) == (Status.PENDING, 0, None)
 
 
-def test_create_unknown_kind_is_400_naming_task_type_and_known_kinds(api):
+def test_create_unknown_kind_is_422_naming_task_type_and_known_kinds(api):
     response = api.post(TASKS, {"task_type": "NO_SUCH_TYPE"}, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 422
     [error] = response.json()["detail"]
-    assert error["loc"] == ["task_type"]
-    assert "demo.noop" in error["msg"]
-    assert error["type"] == "unknown_kind"
+    assert error["loc"] == ["body", "task_type"]
+    assert "'demo.noop'" in error["msg"]
+    assert error["type"] == "enum"
+    assert error["input"] == "NO_SUCH_TYPE"
     assert not Task.objects.exists()
 
 
@@ -83,17 +84,20 @@ def test_create_bad_parameters_names_the_nested_field(api):
     response = api.post(
         TASKS, {"task_type": "demo.countdown", "parameters": {"seconds": 0}}, format="json"
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     [error] = response.json()["detail"]
-    assert error["loc"] == ["parameters", "seconds"]
-    assert error["type"] == "min_value"
+    assert error["loc"] == ["body", "parameters", "seconds"]
+    assert error["type"] == "greater_than_equal"
+    assert error["ctx"] == {"ge": 1}
     assert not Task.objects.exists()
 
 
 def test_create_missing_task_type(api):
     response = api.post(TASKS, {}, format="json")
-    assert response.status_code == 400
-    assert response.json()["detail"][0]["loc"] == ["task_type"]
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {"type": "missing", "loc": ["body", "task_type"], "msg": "Field required", "input": {}}
+    ]
 
 
 def test_list_and_detail(api, make_task):
@@ -116,8 +120,10 @@ def test_unknown_task_is_404_json(api):
     response = api.get(f"{TASKS}/999999")
     assert response.status_code == 404
     assert response.json() == {"detail": "Task not found"}
-    # Ids too long for the column never reach the database.
-    assert api.get(f"{TASKS}/{'9' * 40}").json() == {"detail": "Not found."}
+    # Ids too long for the column never reach the database, and ids that are no number at all
+    # are the same 404, as the XGet scraper API answers any id it cannot find.
+    assert api.get(f"{TASKS}/{'9' * 40}").json() == {"detail": "Task not found"}
+    assert api.get(f"{TASKS}/task-abc123").json() == {"detail": "Task not found"}
 
 
 @pytest.mark.parametrize("method", ["put", "patch"])
@@ -150,11 +156,13 @@ def test_update_running_task_parameters_is_409_but_labels_are_editable(api, make
     assert task.status == Status.RUNNING
 
 
-def test_update_bad_parameters_is_400(api, make_task):
+def test_update_bad_parameters_is_422(api, make_task):
     task = make_task("demo.countdown", {"seconds": 5})
     response = api.patch(f"{TASKS}/{task.pk}", {"parameters": {"seconds": "x"}}, format="json")
-    assert response.status_code == 400
-    assert response.json()["detail"][0]["loc"] == ["parameters", "seconds"]
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "parameters", "seconds"]
+    task.refresh_from_db()
+    assert task.parameters["seconds"] == 5
 
 
 def test_delete_task_with_history(api, make_task):
@@ -252,12 +260,13 @@ def test_clone_copies_and_edits_parameters(api, make_task):
     assert source.status == Status.CANCELLED
 
 
-def test_clone_with_bad_edit_is_400(api, make_task):
+def test_clone_with_bad_edit_is_422(api, make_task):
     source = make_task("demo.countdown", {"seconds": 5})
     response = api.post(
         f"{TASKS}/{source.pk}/clone", {"parameters": {"seconds": -1}}, format="json"
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "parameters", "seconds"]
     assert Task.objects.count() == 1
 
 
@@ -274,18 +283,18 @@ def test_batch_creates_all_with_one_batch_id(api):
 @pytest.mark.parametrize(
     ("bad", "loc"),
     [
-        ({"task_type": "nope"}, [1, "task_type"]),
+        ({"task_type": "nope"}, ["body", 1, "task_type"]),
         (
             {"task_type": "demo.countdown", "parameters": {"seconds": 0}},
-            [1, "parameters", "seconds"],
+            ["body", 1, "parameters", "seconds"],
         ),
-        ({"task_type": "demo.noop", "priority": 1000}, [1, "priority"]),
+        ({"task_type": "demo.noop", "priority": 1000}, ["body", 1, "priority"]),
     ],
 )
 def test_batch_is_all_or_nothing(api, bad, loc):
     items = [{"task_type": "demo.noop"}, bad, {"task_type": "demo.noop", "start": True}]
     response = api.post(f"{TASKS}/batch", items, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == loc
     assert not Task.objects.exists()
     assert not TaskEvent.objects.exists()
@@ -293,12 +302,15 @@ def test_batch_is_all_or_nothing(api, bad, loc):
 
 def test_batch_size_is_capped(api):
     response = api.post(f"{TASKS}/batch", [{"task_type": "demo.noop"}] * 101, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "too_long"
     assert not Task.objects.exists()
     response = api.post(f"{TASKS}/batch", [], format="json")
-    assert response.status_code == 400
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "too_short"
     response = api.post(f"{TASKS}/batch", {"task_type": "demo.noop"}, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "list_type"
 
 
 def test_statistics_counts_rates_and_durations(api, make_task, other_user):

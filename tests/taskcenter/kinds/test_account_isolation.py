@@ -118,16 +118,16 @@ def test_worker_runs_alices_task_at_once_after_bobs_hour_long_cooldown_on_her_id
 
 
 @pytest.mark.django_db
-def test_demo_account_cooldown_above_its_bound_is_400_naming_cooldown(api):
+def test_demo_account_cooldown_above_its_bound_is_422_naming_cooldown(api):
     response = api.post(
         TASKS,
         {"task_type": "demo.account", "account_id": "a", "parameters": {"cooldown": HOUR}},
         format="json",
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     [error] = response.json()["detail"]
-    assert error["loc"] == ["parameters", "cooldown"]
+    assert error["loc"] == ["body", "parameters", "cooldown"]
     assert not Task.objects.exists()
     ok = api.post(
         TASKS,

@@ -19,18 +19,19 @@ def demo_off(settings):
 
 
 @pytest.mark.django_db
-def test_creating_a_demo_task_while_they_are_off_is_400_naming_task_type(api, demo_off):
+def test_creating_a_demo_task_while_they_are_off_is_422_naming_task_type(api, demo_off):
     response = api.post(
         TASKS,
         {"task_type": "demo.account", "account_id": "a", "parameters": {"cooldown": 60}},
         format="json",
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     [error] = response.json()["detail"]
-    assert error["loc"] == ["task_type"]
-    assert error["type"] == "unknown_kind"
-    assert OFF in error["msg"]
+    assert error["loc"] == ["body", "task_type"]
+    assert error["type"] == "enum"
+    assert "'noop'" in error["ctx"]["expected"]
+    assert "demo." not in error["ctx"]["expected"]
     assert not Task.objects.exists()
     assert not [name for name in all_kinds() if name.startswith("demo.")]
     assert {"noop", "http.request"} <= set(all_kinds())

@@ -146,9 +146,9 @@ def test_misreadable_urls_are_refused_at_creation_naming_url(api, servers, url, 
         format="json",
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     [error] = response.json()["detail"]
-    assert error["loc"] == ["parameters", "url"]
+    assert error["loc"] == ["body", "parameters", "url"]
     assert not Task.objects.exists()
     assert servers.victim_hits == []
 
