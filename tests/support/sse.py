@@ -55,6 +55,19 @@ class EventStream:
             if field == "data":
                 data.append(value[1:] if value.startswith(" ") else value)
 
+    def wait_for_comment(self, text: str) -> None:
+        """Read on until the server has sent the comment ``text`` (a message first is a failure).
+
+        For a test that must act only once the server is waiting, not before it has started to.
+        """
+        while text not in self.comments:
+            raw = self.response.readline()
+            assert raw, f"the stream ended before the comment {text!r}"
+            line = raw.decode("utf-8").rstrip("\r\n")
+            assert not line or line.startswith(":"), f"a message came before {text!r}: {line}"
+            if line:
+                self.comments.append(line[1:].strip())
+
     def body(self) -> bytes:
         """The rest of a response that is not a stream (an error envelope)."""
         return self.response.read()
