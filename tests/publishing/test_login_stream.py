@@ -260,7 +260,8 @@ def test_the_stream_stays_open_a_moment_after_200_for_the_page_to_close_it(
         started = time.monotonic()
         assert list(messages) == []  # then it ends, with heartbeats only
         assert LINGER_SECONDS - 0.5 < time.monotonic() - started < LINGER_SECONDS + 3
-        assert stream.comments.count("waiting") >= int(LINGER_SECONDS)
+        # Heartbeats go on while it lingers (about one a second; a loaded machine sends fewer).
+        assert stream.comments.count("waiting") >= 2
     finally:
         stream.close()
 
