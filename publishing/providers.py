@@ -6,13 +6,15 @@ worker: ``upload`` (once per record; the remote id is kept on the task), ``proce
 (polled until "ready"), ``publish`` (idempotent on the platform's side). Errors are
 ``RetryableError`` for what may pass (5xx, 429, timeouts) and ``PermanentError`` for what will
 not (expired login, rejected video); ``LoginExpired`` tells the kind to mark the account.
+``check_login`` asks the platform whether an account's saved login still works (social-auto-upload's
+``/getValidAccounts``).
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,7 +73,20 @@ class PublishProvider:
         title: str,
         tags: list[str],
         schedule_time: str | None,
+        options: Mapping[str, Any] | None = None,
     ) -> Publication:
+        """Publish an uploaded video, now or at ``schedule_time`` (ISO 8601); ``options`` are
+        the platform's own settings (category, draft, product link...), passed as they are."""
+        raise NotImplementedError
+
+    def check_login(
+        self, platform: str, account: str, credentials: Mapping[str, Any], *, timeout: float
+    ) -> bool:
+        """Whether the platform still accepts ``credentials`` for ``account``.
+
+        False is the platform's verdict; a platform that cannot answer raises
+        ``RetryableError`` (or ``PermanentError``), which says nothing about the login.
+        """
         raise NotImplementedError
 
 
@@ -184,11 +199,24 @@ class HttpProvider(PublishProvider):
         title: str,
         tags: list[str],
         schedule_time: str | None,
+        options: Mapping[str, Any] | None = None,
     ) -> Publication:
         path = f"/publish/{_segment(platform)}/videos/{_segment(remote_id)}/publish"
-        payload = {"title": title, "tags": tags, "schedule_time": schedule_time}
+        payload = {**(options or {}), "title": title, "tags": tags, "schedule_time": schedule_time}
         data = self._call("POST", path, account, json=payload)
         return Publication(remote_id=remote_id, url=str(data.get("url") or ""))
+
+    def check_login(
+        self, platform: str, account: str, credentials: Mapping[str, Any], *, timeout: float
+    ) -> bool:
+        path = f"/publish/{_segment(platform)}/accounts/check"
+        try:
+            data = self._call(
+                "POST", path, account, json={"credentials": dict(credentials)}, timeout=timeout
+            )
+        except LoginExpired:
+            return False
+        return data.get("logged_in") is True
 
 
 def _raise_for(response: requests.Response, body: dict) -> None:

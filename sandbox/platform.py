@@ -28,6 +28,7 @@ from . import (
     datasource,  # noqa: F401
     generation,  # noqa: F401  (registers its routes)
     publishing,  # noqa: F401
+    publishing_login_check,  # noqa: F401
     twitter,  # noqa: F401  (registers its routes)
 )
 from .routing import PlatformError, Request, normalise, resolve
