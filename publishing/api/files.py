@@ -124,7 +124,12 @@ def _serve(request: Request, stored_name: str, field: str, *, as_attachment: boo
 class FilePreviewView(SocialAutoUploadView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("filename", str, required=True, description="The stored `file_path`.")
+            OpenApiParameter(
+                "filename",
+                {"type": "string", "minLength": 1},
+                required=True,
+                description="The stored `file_path`.",
+            )
         ],
         responses=FILE_RESPONSES,
     )
