@@ -8,8 +8,9 @@ returns at once (the worker uploads, never the request).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -34,17 +35,25 @@ def create_publish_batch(
     title: str,
     tags: Sequence[str] = (),
     schedule_time: datetime | None = None,
+    schedule_times: Sequence[datetime | None] = (),
+    options: Mapping[str, Any] | None = None,
     batch_id: str = "",
 ) -> tuple[str, list[PublishTaskRecord]]:
     """Queue ``files`` x ``accounts`` under one batch id; return it and the records, in order.
 
+    Every file goes out at ``schedule_time`` (None: at once), or file *i* at
+    ``schedule_times[i]`` when those are given (``publishing.schedule``); ``options`` are the
+    platform settings every record passes on (category, is_draft, product_link, product_title).
     The caller has checked that the files and accounts are the owner's and that the batch is
     at most ``BATCH_MAX``; parameters are validated again by the kind.
     """
+    if schedule_times and len(schedule_times) != len(files):
+        raise ValueError("schedule_times must name one time per file")
     batch_id = batch_id or new_batch_id()
     records: list[PublishTaskRecord] = []
     with transaction.atomic():
-        for video in files:
+        for index, video in enumerate(files):
+            at = schedule_times[index] if schedule_times else schedule_time
             for account in accounts:
                 task = lifecycle.create_task(
                     owner=owner,
@@ -55,7 +64,8 @@ def create_publish_batch(
                         "account_id": account.pk,
                         "title": title,
                         "tags": list(tags),
-                        "schedule_time": schedule_time.isoformat() if schedule_time else None,
+                        "schedule_time": at.isoformat() if at else None,
+                        **(options or {}),
                     },
                     start=True,
                     name=f"{video.filename} -> {account.account_name}"[:200],

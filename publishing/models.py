@@ -8,6 +8,7 @@ changes it.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from django.conf import settings
@@ -61,8 +62,14 @@ class LoginStatus(models.IntegerChoices):
     VALID = 1, _("Logged in")
 
 
+def new_account_file_path() -> str:
+    """A fresh ``file_path`` for an account: a name like social-auto-upload's cookie files."""
+    return f"{uuid.uuid4()}.json"
+
+
 class PlatformAccount(models.Model):
-    """A social account on one platform. ``credentials`` never leave the server."""
+    """A social account on one platform. ``credentials`` leave the server only to their owner,
+    as the credentials file download social-auto-upload's front end offers."""
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -73,6 +80,12 @@ class PlatformAccount(models.Model):
     platform_type = models.PositiveSmallIntegerField(_("platform type"), choices=PlatformType)
     name = models.CharField(_("name"), max_length=100, blank=True)
     account_name = models.CharField(_("account name"), max_length=100)
+    # social-auto-upload's ``filePath``: the name its front end knows the account's credentials
+    # by (it sends it back in a publish's accountList and in /downloadCookie). Opaque and never
+    # a path on disk: the credentials themselves are the encrypted column below.
+    file_path = models.CharField(
+        _("credentials file name"), max_length=64, unique=True, default=new_account_file_path
+    )
     # Encrypted at rest (TASKCENTER_CREDENTIALS_KEYS); decrypted only when loaded.
     credentials = EncryptedJSONField(_("credentials"), default=dict, blank=True)
     login_status = models.PositiveSmallIntegerField(
@@ -121,9 +134,13 @@ class PublishTaskRecord(models.Model):
         related_name="publish_records",
         verbose_name=_("file"),
     )
+    # A finished record outlives its account (social-auto-upload deletes accounts outright); it
+    # keeps the account's name and platform below. /deleteAccount refuses while one is active.
     account = models.ForeignKey(
         PlatformAccount,
-        on_delete=models.PROTECT,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="publish_records",
         verbose_name=_("account"),
     )

@@ -10,6 +10,8 @@ not (expired login, rejected video); ``LoginExpired`` tells the kind to mark the
 Adding an account is a login on the platform (``publishing.login``): ``start_login`` answers a
 QR code for the person to scan, ``login_status`` is polled until the platform says how it went
 (with the account's credentials once confirmed), ``cancel_login`` gives up on one.
+``check_login`` asks the platform whether an account's saved login still works (social-auto-upload's
+``/getValidAccounts``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import base64
 import binascii
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,7 +109,20 @@ class PublishProvider:
         title: str,
         tags: list[str],
         schedule_time: str | None,
+        options: Mapping[str, Any] | None = None,
     ) -> Publication:
+        """Publish an uploaded video, now or at ``schedule_time`` (ISO 8601); ``options`` are
+        the platform's own settings (category, draft, product link...), passed as they are."""
+        raise NotImplementedError
+
+    def check_login(
+        self, platform: str, account: str, credentials: Mapping[str, Any], *, timeout: float
+    ) -> bool:
+        """Whether the platform still accepts ``credentials`` for ``account``.
+
+        False is the platform's verdict; a platform that cannot answer raises
+        ``RetryableError`` (or ``PermanentError``), which says nothing about the login.
+        """
         raise NotImplementedError
 
     def start_login(self, platform: str, account_name: str, *, account: str = "") -> LoginChallenge:
@@ -232,9 +247,10 @@ class HttpProvider(PublishProvider):
         title: str,
         tags: list[str],
         schedule_time: str | None,
+        options: Mapping[str, Any] | None = None,
     ) -> Publication:
         path = f"/publish/{_segment(platform)}/videos/{_segment(remote_id)}/publish"
-        payload = {"title": title, "tags": tags, "schedule_time": schedule_time}
+        payload = {**(options or {}), "title": title, "tags": tags, "schedule_time": schedule_time}
         data = self._call("POST", path, account, json=payload)
         return Publication(remote_id=remote_id, url=str(data.get("url") or ""))
 
@@ -281,6 +297,18 @@ class HttpProvider(PublishProvider):
     def cancel_login(self, platform: str, login_id: str) -> None:
         path = f"/publish/{_segment(platform)}/logins/{_segment(login_id)}/cancel"
         self._login_call("POST", path)
+
+    def check_login(
+        self, platform: str, account: str, credentials: Mapping[str, Any], *, timeout: float
+    ) -> bool:
+        path = f"/publish/{_segment(platform)}/accounts/check"
+        try:
+            data = self._call(
+                "POST", path, account, json={"credentials": dict(credentials)}, timeout=timeout
+            )
+        except LoginExpired:
+            return False
+        return data.get("logged_in") is True
 
 
 def _raise_for(response: requests.Response, body: dict) -> None:

@@ -28,7 +28,11 @@ from .providers import PUBLISHED, LoginExpired, get_provider
 KIND = "publish.video"
 MAX_TITLE = 200
 MAX_TAGS = 30
+MAX_PRODUCT_LINK = 1000
+MAX_PRODUCT_TITLE = 200
 UPLOADED = "uploaded"
+# The parameters passed to the platform as they are, beside the title, tags and time.
+OPTIONS = ("category", "is_draft", "product_link", "product_title")
 
 
 class PublishVideoParams(serializers.Serializer):
@@ -39,6 +43,18 @@ class PublishVideoParams(serializers.Serializer):
         child=serializers.CharField(max_length=50), max_length=MAX_TAGS, default=list
     )
     schedule_time = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    # social-auto-upload's publish settings: category (its front end sends 1 for "original"),
+    # save as a draft (WeChat Channels), and a product to link (Douyin).
+    category = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=0, max_value=2**31 - 1
+    )
+    is_draft = serializers.BooleanField(required=False, default=False)
+    product_link = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=MAX_PRODUCT_LINK
+    )
+    product_title = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=MAX_PRODUCT_TITLE
+    )
 
     def validate(self, attrs: dict) -> dict:
         # Stored as JSON: keep the time as ISO 8601 text.
@@ -67,6 +83,8 @@ def publish_video(task: Task, ctx) -> dict:
     if record is None:
         raise PermanentError(f"Task {task.pk} has no publish record")
     account = record.account
+    if account is None:
+        raise PermanentError(f"The account {record.account_name!r} was deleted")
     ctx.hold_account(
         str(account.pk),
         platform=record.platform_name,
@@ -105,6 +123,7 @@ def publish_video(task: Task, ctx) -> dict:
                 title=params["title"],
                 tags=params.get("tags") or [],
                 schedule_time=params.get("schedule_time"),
+                options={name: params[name] for name in OPTIONS if name in params},
             )
             ctx.remember_remote_job(remote_id, PUBLISHED)
             url = publication.url

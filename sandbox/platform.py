@@ -30,6 +30,7 @@ from . import (
     generation,  # noqa: F401  (registers its routes)
     login,  # noqa: F401
     publishing,  # noqa: F401
+    publishing_login_check,  # noqa: F401
     twitter,  # noqa: F401  (registers its routes)
 )
 from .routing import PlatformError, Request, normalise, resolve

@@ -9,8 +9,11 @@ uploaded it::
                                                    and account) -> 200, the first upload's video
     GET  /publish/<platform>/videos/<id>           -> {"data": {"video_id", "status"}}
                                                    status: processing | ready | published
-    POST /publish/<platform>/videos/<id>/publish   {"title", "tags", "schedule_time"}
+    POST /publish/<platform>/videos/<id>/publish   {"title", "tags", "schedule_time", ...}
                                                    -> {"data": {"status": "published", "url"}}
+                                                   schedule_time: ISO 8601 or null (now); the
+                                                   other fields (category, is_draft,
+                                                   product_link, ...) are kept as sent
 
 A video is "processing" for the first ``processing_polls`` status checks, then "ready";
 publishing a video that is not ready is a 409, publishing it twice answers the same. Errors:
@@ -38,6 +41,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from .routing import PlatformError, Request, route
@@ -385,16 +389,24 @@ def publish(request: Request) -> dict:
     title = body.get("title")
     if not isinstance(title, str) or not title.strip():
         raise PlatformError(400, "title is required")
+    schedule_time = body.get("schedule_time")
+    if schedule_time is not None:
+        try:
+            datetime.fromisoformat(schedule_time)
+        except (TypeError, ValueError):
+            raise PlatformError(400, "schedule_time must be an ISO 8601 time or null") from None
+    options = {key: value for key, value in body.items() if key not in ("title", "tags")}
     with area.lock:
         if video.published is None:
             if video.polls <= area.processing_polls:
                 raise PlatformError(409, "Video is still processing")
             video.published = {
+                **options,
                 "status": "published",
                 "url": f"https://{platform}.example/v/{video.video_id}",
                 "title": title,
                 "tags": body.get("tags") or [],
-                "schedule_time": body.get("schedule_time"),
+                "schedule_time": schedule_time,
             }
         published = dict(video.published)
     area.record(
@@ -402,6 +414,7 @@ def publish(request: Request) -> dict:
         platform=platform,
         account_id=account,
         video_id=video.video_id,
+        schedule_time=published["schedule_time"],
         at=time.time(),
     )
     return {"data": {"video_id": video.video_id, **published}}

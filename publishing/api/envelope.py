@@ -41,7 +41,7 @@ class EnvelopeSerializer(serializers.Serializer):
     data = serializers.JSONField(allow_null=True)  # type: ignore[assignment]  # a field, not Serializer.data
 
 
-def ok(data: Any = None, msg: str = "success", code: int = status.HTTP_200_OK) -> Response:
+def ok(data: Any = None, msg: str | None = "success", code: int = status.HTTP_200_OK) -> Response:
     return Response({"code": 200, "msg": msg, "data": data}, status=code)
 
 

@@ -14,14 +14,14 @@ from django.http import HttpResponseBase
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 
 from publishing import login
-from publishing.api.envelope import EnvelopeSerializer, SocialAutoUploadView, fail
+from publishing.api.csrf import UnsafeGetMixin
+from publishing.api.envelope import EnvelopeSerializer, SocialAutoUploadView
 from publishing.platforms import PlatformType
 from taskcenter.api.authentication import authenticated_user
 
@@ -70,7 +70,10 @@ class ErrorsAsJson(BaseContentNegotiation):
         return renderer, str(renderer.media_type)
 
 
-class LoginStreamView(SocialAutoUploadView):
+class LoginStreamView(UnsafeGetMixin, SocialAutoUploadView):
+    """A GET that adds an account: another site's page must not start one with the session
+    cookie (someone might scan its code without knowing whose account it adds)."""
+
     renderer_classes = [JSONRenderer]
     content_negotiation_class = ErrorsAsJson
 
@@ -91,12 +94,6 @@ class LoginStreamView(SocialAutoUploadView):
         """Log an account in on its platform by QR code, as a Server-Sent Events stream."""
         query = LoginQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        if isinstance(request.successful_authenticator, SessionAuthentication) and (
-            request.headers.get("Sec-Fetch-Site") == "cross-site"
-        ):
-            # A session cookie sent by another site's page: that page cannot start a login
-            # whose QR code someone might scan without knowing whose account it adds.
-            return fail(403, "Cross-site login streams are refused; use a bearer token.")
         owner = authenticated_user(request)
         target = login.login_target(
             owner.pk, query.validated_data["type"], query.validated_data["id"]

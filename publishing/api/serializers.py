@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import time
 from typing import Any
 
 from django.utils import timezone
@@ -12,7 +13,8 @@ from rest_framework import serializers
 
 from publishing.models import PlatformAccount, PublishTaskRecord, VideoFile
 from publishing.platforms import PLATFORM_LABELS, PlatformType
-from publishing.task_kinds import MAX_TAGS, MAX_TITLE
+from publishing.schedule import DEFAULT_DAILY_TIMES
+from publishing.task_kinds import MAX_PRODUCT_LINK, MAX_PRODUCT_TITLE, MAX_TAGS, MAX_TITLE
 from taskcenter.api.envelope import StrictCharField
 from taskcenter.api.serializers import SafeJSONField
 from taskcenter.api.status_words import PUBLISHING, words
@@ -70,10 +72,23 @@ def file_data(video: VideoFile) -> dict[str, Any]:
     }
 
 
+def account_row(account: PlatformAccount) -> list[Any]:
+    """One account as social-auto-upload's ``user_info`` row, which its front end reads by
+    position: ``[id, type, filePath, userName, status]`` (status 1 logged in, 0 not)."""
+    return [
+        account.pk,
+        account.platform_type,
+        account.file_path,
+        account.account_name,
+        account.login_status,
+    ]
+
+
 def account_data(account: PlatformAccount) -> dict[str, Any]:
-    """An account without its credentials: those never leave the server."""
+    """An account without its credentials (only ``/downloadCookie`` hands those to the owner)."""
     return {
         "id": account.pk,
+        "filePath": account.file_path,
         "type": account.platform_type,
         "platform_name": account.platform_name,
         "platform_label": account.platform_label,
@@ -251,25 +266,134 @@ class TagsField(serializers.Field):
         return value
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "pattern": "^([01]?[0-9]|2[0-3]):[0-5][0-9]$"},
+            {"type": "integer", "minimum": 0, "maximum": 23},
+        ]
+    }
+)
+class TimeOfDayField(serializers.Field):
+    """A time of day as social-auto-upload's front end sends it, ``"10:00"``, or a whole hour
+    as its backend's own default list has it (``10``)."""
+
+    default_error_messages = {"invalid": 'Must be a time of day, "HH:MM" (or an hour, 0-23).'}
+
+    def to_internal_value(self, data: Any) -> time:
+        if isinstance(data, int) and not isinstance(data, bool) and 0 <= data <= 23:
+            return time(data)
+        if isinstance(data, str) and len(data) <= 5:
+            hour, colon, minute = data.strip().partition(":")
+            if (
+                colon
+                and hour.isascii()
+                and hour.isdigit()
+                and minute.isascii()
+                and minute.isdigit()
+                and len(minute) == 2
+                and int(hour) <= 23
+                and int(minute) <= 59
+            ):
+                return time(int(hour), int(minute))
+        self.fail("invalid")
+        return time()  # unreachable: fail() raises
+
+    def to_representation(self, value: time) -> str:
+        return value.strftime("%H:%M")
+
+
 class PublishInput(serializers.Serializer):
-    """``/postVideosToMultiplePlatforms``: files x accounts, accounts on any platforms."""
+    """``/postVideosToMultiplePlatforms``: files x accounts, accounts on any platforms.
+
+    Files are named by id, name or stored ``file_path`` (what ``/upload`` answers), accounts by
+    id, ``userName`` or ``filePath`` (what ``/getAccounts`` lists). A timed publish is either
+    social-auto-upload's ``enableTimer`` with ``videosPerDay``, ``dailyTimes`` and
+    ``startDays`` (one time per file, ``publishing.schedule``), or one ``scheduleTime`` for all.
+    """
 
     fileList = serializers.ListField(child=RefField(), min_length=1, max_length=100)
     accountList = serializers.ListField(child=RefField(), min_length=1, max_length=100)
     title = StrictCharField(max_length=MAX_TITLE)
     tags = TagsField(required=False, default=list)
     enableTimer = serializers.BooleanField(required=False, default=False)
+    videosPerDay = serializers.IntegerField(required=False, default=1, min_value=1, max_value=24)
+    dailyTimes = serializers.ListField(
+        child=TimeOfDayField(),
+        required=False,
+        default=lambda: list(DEFAULT_DAILY_TIMES),
+        min_length=1,
+        max_length=24,
+    )
+    startDays = serializers.IntegerField(required=False, default=0, min_value=0, max_value=3650)
     scheduleTime = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    category = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0,
+        max_value=2**31 - 1,
+        help_text="Platform category; social-auto-upload's front end sends 1 for original "
+        "content, 0 for none.",
+    )
+    productLink = StrictCharField(
+        required=False, allow_blank=True, default="", max_length=MAX_PRODUCT_LINK
+    )
+    productTitle = StrictCharField(
+        required=False, allow_blank=True, default="", max_length=MAX_PRODUCT_TITLE
+    )
+    isDraft = serializers.BooleanField(required=False, default=False)
+    thumbnail = StrictCharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=300,
+        help_text="A cover image; not supported (only videos are uploaded), so only empty.",
+    )
+
+    def validate_thumbnail(self, value: str) -> str:
+        if value:
+            raise serializers.ValidationError(
+                "Cover images are not supported: uploads are videos only; leave it empty."
+            )
+        return value
 
     def validate(self, attrs: dict) -> dict:
-        if attrs["enableTimer"] and not attrs["scheduleTime"]:
+        if attrs["videosPerDay"] > len(attrs["dailyTimes"]):
             raise serializers.ValidationError(
-                {"scheduleTime": ["Required when enableTimer is on."]}
+                {
+                    "videosPerDay": [
+                        f"{attrs['videosPerDay']} videos a day need as many dailyTimes; "
+                        f"{len(attrs['dailyTimes'])} given."
+                    ]
+                }
             )
+        if attrs["category"] == 0:  # the front end's "not original": no category
+            attrs["category"] = None
         return attrs
+
+
+def publish_options(data: dict[str, Any]) -> dict[str, Any]:
+    """The platform settings every record of a publish passes on (``task_kinds.OPTIONS``), from
+    a validated ``PublishInput``."""
+    return {
+        "category": data["category"],
+        "is_draft": data["isDraft"],
+        "product_link": data["productLink"],
+        "product_title": data["productTitle"],
+    }
 
 
 class PostVideoInput(PublishInput):
     """``/postVideo``: the same, with every account on the platform ``type``."""
 
     type = serializers.ChoiceField(choices=PlatformType.choices, help_text=PLATFORM_TYPE_HELP)
+
+
+class UploadCookieInput(serializers.Serializer):
+    """``/uploadCookie``'s form fields beside the file (the front end's account row)."""
+
+    id = IdField()
+    platform = StrictCharField(
+        max_length=50, help_text="The account's platform: label (抖音), name or type code."
+    )

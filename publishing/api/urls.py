@@ -2,21 +2,33 @@
 
 from django.urls import include, path
 
-from publishing.api import views
+from publishing.api import accounts, files, publish, views
 
 urlpatterns = [
-    path("upload", views.UploadFileView.as_view(), name="publishing-upload"),
-    path("uploadSave", views.UploadFileView.as_view(), name="publishing-upload-save"),
+    path("upload", views.UploadView.as_view(), name="publishing-upload"),
+    path("uploadSave", views.UploadSaveView.as_view(), name="publishing-upload-save"),
     path("getFiles", views.FileListView.as_view(), name="publishing-files"),
+    path("getFile", files.FilePreviewView.as_view(), name="publishing-file"),
+    path("download/<path:file_path>", files.FileDownloadView.as_view(), name="publishing-download"),
     path("deleteFile", views.FileDeleteView.as_view(), name="publishing-delete-file"),
     path("getAccounts", views.AccountListView.as_view(), name="publishing-accounts"),
+    path(
+        "getValidAccounts",
+        accounts.ValidAccountListView.as_view(),
+        name="publishing-check-accounts",
+    ),
     path("addAccount", views.AccountCreateView.as_view(), name="publishing-add-account"),
     path("updateUserinfo", views.AccountUpdateView.as_view(), name="publishing-update-account"),
     path("deleteAccount", views.AccountDeleteView.as_view(), name="publishing-delete-account"),
-    path("postVideo", views.PostVideoView.as_view(), name="publishing-post-video"),
+    path("uploadCookie", accounts.UploadCookieView.as_view(), name="publishing-upload-cookie"),
+    path(
+        "downloadCookie", accounts.DownloadCookieView.as_view(), name="publishing-download-cookie"
+    ),
+    path("postVideo", publish.PostVideoView.as_view(), name="publishing-post-video"),
+    path("postVideoBatch", publish.PostVideoBatchView.as_view(), name="publishing-post-batch"),
     path(
         "postVideosToMultiplePlatforms",
-        views.PostMultiPlatformView.as_view(),
+        publish.PostMultiPlatformView.as_view(),
         name="publishing-post-multi",
     ),
     path("getPublishTaskRecords", views.RecordListView.as_view(), name="publishing-records"),

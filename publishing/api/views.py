@@ -1,8 +1,10 @@
 """social-auto-upload's endpoints at its own paths, in its ``{code, msg, data}`` envelope.
 
-Thin, as the canonical API: validate, call one ``taskcenter.lifecycle`` function per record (or
-``batches.create_publish_batch``), serialize. A user sees and acts on their own files, accounts
-and records; staff see every record. Another user's record is "not found".
+Thin, as the canonical API: validate, call one ``taskcenter.lifecycle`` function per record,
+serialize. Here: files, accounts and records; the publish endpoints are in ``publish``, the
+login checks and credentials files in ``accounts``, serving files back in ``files``. A user sees
+and acts on their own files, accounts and records; staff see every record. Another user's record
+is "not found".
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, ProtectedError, Q, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.fields.json import KT
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ValidationError
@@ -20,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from publishing import media
+from publishing.api.csrf import UnsafeGetMixin
 from publishing.api.envelope import (
     EnvelopeSerializer,
     RecordPagination,
@@ -35,16 +38,14 @@ from publishing.api.serializers import (
     AccountInput,
     AccountUpdateInput,
     IdInput,
-    PostVideoInput,
-    PublishInput,
     RecordQuery,
     RecordTargetInput,
     StatusUpdateInput,
     account_data,
+    account_row,
     file_data,
     record_data,
 )
-from publishing.batches import BATCH_MAX, create_publish_batch
 from publishing.models import LoginStatus, PlatformAccount, PublishTaskRecord, VideoFile
 from publishing.platforms import platform_names_matching
 from taskcenter import lifecycle
@@ -58,7 +59,8 @@ ENVELOPE = {200: EnvelopeSerializer, 400: EnvelopeSerializer, 404: EnvelopeSeria
 JSON_OR_FORM = [SafeJSONParser, FormParser, MultiPartParser]
 
 
-def _valid(serializer_class: type, data: Any) -> dict:
+def validated(serializer_class: type, data: Any) -> dict:
+    """``data`` checked by ``serializer_class``; a 400 in the envelope naming the field if not."""
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
@@ -76,8 +78,22 @@ def records_for(user) -> QuerySet[PublishTaskRecord]:
 # --- files ----------------------------------------------------------------------------------
 
 
-class UploadFileView(SocialAutoUploadView):
-    """``POST /upload`` and ``/uploadSave``: store a video (multipart field ``file``)."""
+UPLOAD_SCHEMA = {
+    "multipart/form-data": {
+        "type": "object",
+        "properties": {
+            "file": {"type": "string", "format": "binary"},
+            "filename": {"type": "string", "description": "/uploadSave only: a new name."},
+        },
+        "required": ["file"],
+    }
+}
+
+
+class UploadView(SocialAutoUploadView):
+    """``POST /upload``: store a video (multipart ``file``); ``data`` is its stored name (the
+    ``file_path`` a publish's ``fileList`` names), as social-auto-upload's publish center
+    expects."""
 
     parser_classes = [MultiPartParser]
 
@@ -85,25 +101,33 @@ class UploadFileView(SocialAutoUploadView):
     def max_body(self) -> int:  # type: ignore[override]
         return upload_body_limit()
 
+    def store(self, request: Request, filename: str = "") -> VideoFile:
+        upload = request.FILES.get("file")
+        return media.store_upload(authenticated_user(request), upload, filename=filename)
+
     @extend_schema(
-        request={
-            "multipart/form-data": {
-                "type": "object",
-                "properties": {
-                    "file": {"type": "string", "format": "binary"},
-                    "filename": {"type": "string", "description": "Optional new name."},
-                },
-                "required": ["file"],
-            }
-        },
+        request=UPLOAD_SCHEMA,
         responses={**ENVELOPE, 413: EnvelopeSerializer, 415: EnvelopeSerializer},
     )
     def post(self, request: Request) -> Response:
-        """Upload a video; checks size, type and content; answers the stored file."""
-        upload = request.FILES.get("file")
+        """Upload a video; checks size, type and content; answers its stored name."""
+        return ok(self.store(request).stored_name, "File uploaded successfully")
+
+
+class UploadSaveView(UploadView):
+    @extend_schema(
+        request=UPLOAD_SCHEMA,
+        responses={**ENVELOPE, 413: EnvelopeSerializer, 415: EnvelopeSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        """``POST /uploadSave`` (multipart ``file``, optional ``filename``): store a video in
+        the material library; answers the file, with social-auto-upload's ``filepath``."""
         filename = str(request.data.get("filename") or "").strip()[:200]
-        video = media.store_upload(authenticated_user(request), upload, filename=filename)
-        return ok(file_data(video), "File uploaded and saved successfully")
+        video = self.store(request, filename)
+        return ok(
+            {**file_data(video), "filepath": video.stored_name},
+            "File uploaded and saved successfully",
+        )
 
 
 class FileListView(SocialAutoUploadView):
@@ -115,13 +139,24 @@ class FileListView(SocialAutoUploadView):
         return ok([file_data(video) for video in files])
 
 
-class FileDeleteView(SocialAutoUploadView):
+DELETE_RESPONSES = {**ENVELOPE, 403: EnvelopeSerializer, 409: EnvelopeSerializer}
+
+
+class FileDeleteView(UnsafeGetMixin, SocialAutoUploadView):
     parser_classes = JSON_OR_FORM
 
-    @extend_schema(request=IdInput, responses={**ENVELOPE, 409: EnvelopeSerializer})
+    @extend_schema(parameters=[IdInput], responses=DELETE_RESPONSES)
+    def get(self, request: Request) -> Response:
+        """``GET /deleteFile?id=``, as social-auto-upload's front end deletes (under a browser
+        session, with the CSRF header a POST needs)."""
+        return self.delete_file(request, validated(IdInput, request.query_params)["id"])
+
+    @extend_schema(request=IdInput, responses=DELETE_RESPONSES)
     def post(self, request: Request) -> Response:
         """``POST /deleteFile`` {id}: delete a video that no queued or running record uses."""
-        file_id = _valid(IdInput, request.data)["id"]
+        return self.delete_file(request, validated(IdInput, request.data)["id"])
+
+    def delete_file(self, request: Request, file_id: int) -> Response:
         video = VideoFile.objects.filter(owner=authenticated_user(request), pk=file_id).first()
         if video is None:
             return fail(404, f"id: file {file_id} not found", field="id")
@@ -142,9 +177,11 @@ class FileDeleteView(SocialAutoUploadView):
 class AccountListView(SocialAutoUploadView):
     @extend_schema(responses=ENVELOPE)
     def get(self, request: Request) -> Response:
-        """``GET /getAccounts``: the user's platform accounts (credentials are never shown)."""
+        """``GET /getAccounts``: your accounts as social-auto-upload's rows, ``[id, type,
+        filePath, userName, status]``, without asking the platforms (``/getValidAccounts``
+        does)."""
         accounts = PlatformAccount.objects.filter(owner=authenticated_user(request))
-        return ok([account_data(account) for account in accounts])
+        return ok([account_row(account) for account in accounts.order_by("id")], None)
 
 
 class AccountCreateView(SocialAutoUploadView):
@@ -153,7 +190,7 @@ class AccountCreateView(SocialAutoUploadView):
     @extend_schema(request=AccountInput, responses={**ENVELOPE, 409: EnvelopeSerializer})
     def post(self, request: Request) -> Response:
         """``POST /addAccount`` {type, userName, name, credentials}."""
-        data = _valid(AccountInput, request.data)
+        data = validated(AccountInput, request.data)
         try:
             with transaction.atomic():
                 account = PlatformAccount.objects.create(
@@ -210,124 +247,34 @@ class AccountUpdateView(SocialAutoUploadView):
         return ok(account_data(account), "account update successfully")
 
 
-class AccountDeleteView(SocialAutoUploadView):
+class AccountDeleteView(UnsafeGetMixin, SocialAutoUploadView):
     parser_classes = JSON_OR_FORM
 
-    @extend_schema(request=IdInput, responses={**ENVELOPE, 409: EnvelopeSerializer})
+    @extend_schema(parameters=[IdInput], responses=DELETE_RESPONSES)
+    def get(self, request: Request) -> Response:
+        """``GET /deleteAccount?id=``, as social-auto-upload's front end deletes (under a
+        browser session, with the CSRF header a POST needs)."""
+        return self.delete_account(request, validated(IdInput, request.query_params)["id"])
+
+    @extend_schema(request=IdInput, responses=DELETE_RESPONSES)
     def post(self, request: Request) -> Response:
-        """``POST /deleteAccount`` {id}: refused while publish records refer to it."""
-        account_id = _valid(IdInput, request.data)["id"]
+        """``POST /deleteAccount`` {id}: delete an account and its credentials; refused while
+        one of its records is waiting or publishing (finished records keep its name)."""
+        return self.delete_account(request, validated(IdInput, request.data)["id"])
+
+    def delete_account(self, request: Request, account_id: int) -> Response:
         owner = authenticated_user(request)
         account = PlatformAccount.objects.filter(owner=owner, pk=account_id).first()
         if account is None:
             return fail(404, f"id: account {account_id} not found", field="id")
-        try:
-            account.delete()
-        except ProtectedError:
-            return fail(409, "id: the account has publish records", field="id")
-        return ok(None, "account deleted successfully")
-
-
-# --- publishing -----------------------------------------------------------------------------
-
-
-def _item_error(field: str, index: int, message: str) -> ValidationError:
-    """A 400 on one item of a list field, keyed by the item's position."""
-    # DRF takes any key in an error dict; the stubs only str.
-    return ValidationError({field: {index: [message]}})  # type: ignore[dict-item]
-
-
-def _resolve(queryset: QuerySet, refs: list, field: str, name_fields: tuple[str, ...]) -> list:
-    """The objects ``refs`` name (ids or names), in order; 400 naming the first bad one."""
-    found = []
-    for index, ref in enumerate(refs):
-        if isinstance(ref, int):
-            matches = list(queryset.filter(pk=ref)[:2])
-        else:
-            condition = Q()
-            for name_field in name_fields:
-                condition |= Q(**{name_field: ref})
-            matches = list(queryset.filter(condition)[:2])
-        if not matches:
-            raise _item_error(field, index, f"{ref!r} not found.")
-        if len(matches) > 1:
-            raise _item_error(field, index, f"{ref!r} is ambiguous; use the id.")
-        if matches[0] in found:
-            raise _item_error(field, index, f"{ref!r} is listed twice.")
-        found.append(matches[0])
-    return found
-
-
-class PublishView(SocialAutoUploadView):
-    parser_classes = [SafeJSONParser]
-    input_class: type = PublishInput
-
-    def post(self, request: Request) -> Response:
-        data = _valid(self.input_class, request.data)
-        user = authenticated_user(request)
-        files = _resolve(
-            VideoFile.objects.filter(owner=user),
-            data["fileList"],
-            "fileList",
-            ("stored_name", "filename"),
-        )
-        accounts = _resolve(
-            PlatformAccount.objects.filter(owner=user),
-            data["accountList"],
-            "accountList",
-            ("account_name",),
-        )
-        platform_type = data.get("type")
-        if platform_type is not None:
-            for index, account in enumerate(accounts):
-                if account.platform_type != platform_type:
-                    message = (
-                        f"Account {account.pk} is on {account.platform_name}, not type "
-                        f"{platform_type}; /postVideosToMultiplePlatforms mixes platforms."
-                    )
-                    raise _item_error("accountList", index, message)
-        if len(files) * len(accounts) > BATCH_MAX:
-            message = (
-                f"{len(files)} files x {len(accounts)} accounts is more than {BATCH_MAX} records."
+        # A publish queued between this check and the delete is not lost silently: its record
+        # keeps the account's name and fails with "the account was deleted".
+        if account.publish_records.filter(task__status__in=ACTIVE_STATUSES).exists():
+            return fail(
+                409, "id: the account is publishing; cancel its waiting records first", field="id"
             )
-            raise ValidationError({"accountList": [message]})
-        batch_id, records = create_publish_batch(
-            owner=user,
-            files=files,
-            accounts=accounts,
-            title=data["title"],
-            tags=data["tags"],
-            schedule_time=data["scheduleTime"]
-            if data["enableTimer"] or data["scheduleTime"]
-            else None,
-        )
-        fresh = records_for(user).filter(pk__in=[r.pk for r in records]).order_by("pk")
-        return ok(
-            {
-                "task_id": batch_id,
-                "count": len(records),
-                "records": [record_data(r) for r in fresh],
-            },
-            "发布任务已提交",
-        )
-
-
-class PostVideoView(PublishView):
-    input_class = PostVideoInput
-
-    @extend_schema(request=PostVideoInput, responses=ENVELOPE)
-    def post(self, request: Request) -> Response:
-        """``POST /postVideo``: publish files to accounts of one platform ``type``."""
-        return super().post(request)
-
-
-class PostMultiPlatformView(PublishView):
-    input_class = PublishInput
-
-    @extend_schema(request=PublishInput, responses=ENVELOPE)
-    def post(self, request: Request) -> Response:
-        """``POST /postVideosToMultiplePlatforms``: publish files to accounts on any platforms."""
-        return super().post(request)
+        account.delete()
+        return ok(None, "account deleted successfully")
 
 
 # --- records --------------------------------------------------------------------------------
@@ -337,7 +284,7 @@ class RecordListView(SocialAutoUploadView):
     @extend_schema(parameters=[RecordQuery], responses=ENVELOPE)
     def get(self, request: Request) -> Response:
         """``GET /getPublishTaskRecords``: newest first, filtered, paged."""
-        query = _valid(RecordQuery, request.query_params)
+        query = validated(RecordQuery, request.query_params)
         records = records_for(request.user)
         if query.get("status"):
             records = records.filter(task__status__in=statuses_for(query["status"], PUBLISHING))
@@ -397,7 +344,7 @@ class _RecordActionView(SocialAutoUploadView):
     move: Callable[..., Any]  # the lifecycle function, as a staticmethod
 
     def act(self, request: Request) -> Response:
-        target = _valid(RecordTargetInput, request.data)
+        target = validated(RecordTargetInput, request.data)
         if "task_id" in target:
             return _act_on_batch(request, target["task_id"], self.move, self.allowed)
         record = _record_or_none(request, target["id"])
@@ -453,7 +400,7 @@ class StatusUpdateView(SocialAutoUploadView):
         待发布 starts a pending or stopped record or retries a failed or cancelled one. The
         other words are the worker's to set and are refused.
         """
-        data = _valid(StatusUpdateInput, request.data)
+        data = validated(StatusUpdateInput, request.data)
         word = data["status"]
         if word not in (PENDING_WORD, CANCELLED_WORD):
             return fail(

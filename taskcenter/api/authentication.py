@@ -9,13 +9,17 @@ with 429, the right one too, so a guesser learns nothing from the answers.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.utils.datastructures import MultiValueDict
 from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import (
+    CSRFCheck,
     SessionAuthentication,
     TokenAuthentication,
     get_authorization_header,
@@ -117,9 +121,44 @@ class BrowserSessionAuthentication(SessionAuthentication):
     """
 
     def enforce_csrf(self, request: Request) -> None:
-        if request.META.get("HTTP_SEC_FETCH_SITE") == "same-origin":
+        if _from_this_origin(request):
             return
         super().enforce_csrf(request)
+
+
+def _from_this_origin(request: Request) -> bool:
+    return request.META.get("HTTP_SEC_FETCH_SITE") == "same-origin"
+
+
+def _not_called(request: HttpRequest) -> HttpResponse:
+    """The "next handler" and the "view" a middleware's methods take; the check calls neither."""
+    raise AssertionError("the CSRF check does not call the view")
+
+
+def enforce_csrf_as_unsafe(request: Request) -> None:
+    """For a GET that changes data under a browser session: the CSRF check of a POST.
+
+    Django and DRF check CSRF on unsafe methods only, so a link or an image on any site could
+    reach a GET that deletes (social-auto-upload deletes with GET) or starts a login with the
+    session cookie. Such a GET must come from a page of this origin: ``Sec-Fetch-Site:
+    same-origin``, or the token in the header the settings name (a GET has no form to carry
+    one) with the origin checks of a POST. Raises ``PermissionDenied`` (403) otherwise. A
+    bearer token is not ambient: requests it authenticates are not checked.
+    """
+    if not isinstance(request.successful_authenticator, SessionAuthentication):
+        return
+    if _from_this_origin(request):
+        return
+    as_post = copy.copy(request._request)
+    as_post.method = "POST"
+    as_post._post = QueryDict()  # type: ignore[attr-defined]  # the form a GET does not have
+    as_post._files = MultiValueDict()  # type: ignore[attr-defined]
+    as_post.csrf_processing_done = False  # type: ignore[attr-defined]
+    check = CSRFCheck(_not_called)
+    check.process_request(as_post)  # reads the CSRF cookie, as the middleware does
+    reason = check.process_view(as_post, _not_called, (), {})
+    if reason:
+        raise exceptions.PermissionDenied(f"CSRF Failed: {reason}")
 
 
 class BrowserSessionScheme(SessionScheme):

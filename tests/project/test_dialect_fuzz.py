@@ -39,7 +39,7 @@ from tests.support.dialects import (
 )
 from tests.support.publishing import add_account, mp4_bytes, upload
 
-# 50 examples for each of 47 endpoints take about half a minute: the full run has them, the
+# 50 examples for each of 52 endpoints take about half a minute: the full run has them, the
 # fast set (-m "not slow") does not.
 pytestmark = [pytest.mark.fuzz, pytest.mark.slow]
 
@@ -82,6 +82,17 @@ ROW = {
     "task_type": "noop",
 }
 PUBLISH = {"fileList": ["{file}"], "accountList": ["{account}"], "title": "t", "tags": ["a"]}
+# What social-auto-upload's publish center adds to every /postVideo body.
+TIMER = {
+    "enableTimer": 1,
+    "videosPerDay": 1,
+    "dailyTimes": ["10:00"],
+    "startDays": 0,
+    "category": 0,
+    "productLink": "",
+    "productTitle": "",
+    "isDraft": False,
+}
 ACCOUNT = {"type": 3, "userName": "fuzzed", "name": "n", "credentials": {"cookie": "c"}}
 
 
@@ -98,12 +109,25 @@ ENDPOINTS = [
     Endpoint(PUBLISHING, "POST", "/upload", upload=True, body=("filename",)),
     Endpoint(PUBLISHING, "POST", "/uploadSave", upload=True, body=("filename",)),
     Endpoint(PUBLISHING, "GET", "/getFiles", query=("id",)),
+    Endpoint(PUBLISHING, "GET", "/getFile", query=("filename",)),
+    Endpoint(PUBLISHING, "GET", "/download/{stored}"),
+    Endpoint(PUBLISHING, "GET", "/deleteFile", query=("id",)),
     post(PUBLISHING, "/deleteFile", {"id": "{file}"}, form=True),
     Endpoint(PUBLISHING, "GET", "/getAccounts", query=("type",)),
+    Endpoint(PUBLISHING, "GET", "/getValidAccounts", query=("type",)),
     post(PUBLISHING, "/addAccount", ACCOUNT, form=True),
     post(PUBLISHING, "/updateUserinfo", {"id": "{account}", **ACCOUNT}, form=True),
+    Endpoint(PUBLISHING, "GET", "/deleteAccount", query=("id",)),
     post(PUBLISHING, "/deleteAccount", {"id": "{account}"}, form=True),
-    post(PUBLISHING, "/postVideo", {**PUBLISH, "type": 3}, body=("enableTimer", "scheduleTime")),
+    Endpoint(PUBLISHING, "POST", "/uploadCookie", upload=True, body=("id", "platform")),
+    Endpoint(PUBLISHING, "GET", "/downloadCookie", query=("filePath",)),
+    post(
+        PUBLISHING,
+        "/postVideo",
+        {**PUBLISH, "type": 3, **TIMER},
+        body=("scheduleTime", "thumbnail"),
+    ),
+    Endpoint(PUBLISHING, "POST", "/postVideoBatch", body=()),
     post(PUBLISHING, "/postVideosToMultiplePlatforms", PUBLISH, body=("scheduleTime",)),
     Endpoint(
         PUBLISHING,
@@ -398,7 +422,9 @@ def path_ids(name: str, world: dict[str, Any]) -> st.SearchStrategy:
 
 
 @pytest.fixture
-def world(user, staff_user, media_root, make_task) -> dict[str, Any]:
+def world(user, staff_user, media_root, make_task, settings) -> dict[str, Any]:
+    # /getValidAccounts asks the platform: nothing listens on the discard port.
+    settings.PUBLISHING = {**settings.PUBLISHING, "BASE_URL": "http://127.0.0.1:9"}
     quota.grant(user.pk, 1_000_000)
     client = new_api_client(user)
     video_file = upload(client, "clip.mp4")
@@ -427,12 +453,15 @@ def world(user, staff_user, media_root, make_task) -> dict[str, Any]:
         "integration": integration["id"],
         "record": published["records"][0]["id"],
         "file": video_file["id"],
+        "stored": video_file["file_path"],
         "account": account["id"],
         "batch": published["task_id"],
         "ids": [
             task.pk,
             video_file["id"],
+            video_file["file_path"],
             account["id"],
+            account["filePath"],
             published["task_id"],
             published["records"][0]["id"],
             sync["id"],

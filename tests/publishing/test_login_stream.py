@@ -13,6 +13,7 @@ import time
 import pytest
 import requests
 from django.db import connections
+from django.test import Client
 
 from publishing.login import LINGER_SECONDS, QrCode, sse_messages
 from publishing.models import LoginStatus, PlatformAccount
@@ -312,15 +313,19 @@ def test_a_bad_type_or_id_is_400_naming_the_field(api, query, field):
 
 
 @pytest.mark.django_db
-def test_another_sites_page_cannot_use_the_session_for_a_stream(client, user):
+def test_another_sites_page_cannot_use_the_session_for_a_stream(user):
+    client = Client(enforce_csrf_checks=True)  # as a browser is: Django's test client is not
     client.force_login(user)
 
-    refused = client.get(
-        "/login",
-        {"type": 3, "id": "x"},
-        HTTP_ACCEPT="text/event-stream",
-        HTTP_SEC_FETCH_SITE="cross-site",
-    )
+    refused = [
+        client.get("/login", {"type": 3, "id": "x"}, HTTP_ACCEPT="text/event-stream", **fetch_site)
+        # Another site; another port or subdomain of this one; a client that says nothing.
+        for fetch_site in (
+            {"HTTP_SEC_FETCH_SITE": "cross-site"},
+            {"HTTP_SEC_FETCH_SITE": "same-site"},
+            {},
+        )
+    ]
     allowed = client.get(
         "/login",
         {"type": 3, "id": "x"},
@@ -328,8 +333,8 @@ def test_another_sites_page_cannot_use_the_session_for_a_stream(client, user):
         HTTP_SEC_FETCH_SITE="same-origin",
     )
 
-    assert refused.status_code == 403
-    assert refused.json()["code"] == 403
+    assert [answer.status_code for answer in refused] == [403] * 3
+    assert all(answer.json()["code"] == 403 for answer in refused)
     assert allowed.status_code == 200
     assert allowed["Content-Type"] == "text/event-stream"
     # Its body is not read here, so that login never starts.

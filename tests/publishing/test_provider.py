@@ -103,3 +103,21 @@ def test_an_upload_key_seen_before_answers_with_the_first_video(provider, area, 
     assert again == first
     assert len({first.remote_id, other_account.remote_id, unkeyed.remote_id}) == 3
     assert len(area.uploads()) == 3
+
+
+def test_login_check_asks_the_platform_with_the_accounts_credentials(provider, area):
+    area.apply({"expire_login": "8"})
+
+    assert provider.check_login("douyin", "7", {"cookies": [1]}, timeout=5) is True
+    assert provider.check_login("douyin", "8", {"cookies": [1]}, timeout=5) is False
+    assert provider.check_login("douyin", "9", {}, timeout=5) is False
+    with area.lock:
+        checks = [
+            (e["account_id"], e["logged_in"]) for e in area.log if e["event"] == "login_check"
+        ]
+    assert checks == [("7", True), ("8", False), ("9", False)]
+
+
+def test_login_check_on_an_unknown_platform_is_no_verdict(provider, area):
+    with pytest.raises(PermanentError):
+        provider.check_login("myspace", "7", {"cookies": [1]}, timeout=5)

@@ -47,9 +47,9 @@ def test_failed_record_retried_publishes_without_uploading_again(
     remote_id = failed[0]["remote_id"]
     assert remote_id
     assert PlatformAccount.objects.get(pk=account["id"]).login_status == LoginStatus.EXPIRED
+    # social-auto-upload's row: [id, type, filePath, userName, status], no credentials.
     listed = api.get("/getAccounts").json()["data"]
-    assert listed[0]["status"] == 0
-    assert "credentials" not in listed[0]
+    assert listed == [[account["id"], 1, account["filePath"], "red-note", 0]]
 
     # The owner logs in again (new credentials), then retries the record.
     area.apply({"restore_login": str(account["id"])})

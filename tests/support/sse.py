@@ -22,8 +22,16 @@ class EventStream:
     ) -> None:
         parts = urlsplit(base_url)
         self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-        # What EventSource sends on a first connection (no Last-Event-ID): no Authorization.
-        sent = {"Accept": "text/event-stream", "Cache-Control": "no-cache", **(headers or {})}
+        # What a page's EventSource sends on a first connection (no Last-Event-ID): no
+        # Authorization, and the browser's own Fetch Metadata of a same-origin stream.
+        sent = {
+            "Accept": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "Sec-Fetch-Site": "same-origin",
+            "Sec-Fetch-Mode": "cors",
+            "Sec-Fetch-Dest": "empty",
+            **(headers or {}),
+        }
         self.connection.request("GET", f"{path}?{urlencode(query)}", headers=sent)
         self.response = self.connection.getresponse()
         self.comments: list[str] = []
