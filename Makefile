@@ -39,7 +39,7 @@ run: install
 	$(PY) manage.py migrate --noinput --verbosity 0
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py grant_quota admin 100000 --at-least --note "make run demo"
-	TASKCENTER_DEMO_KINDS=$(TASKCENTER_DEMO_KINDS) $(PY) manage.py run_service
+	TASKCENTER_DEMO_KINDS=$(TASKCENTER_DEMO_KINDS) $(PY) manage.py run_service --with-sandbox
 
 test: install
 	$(VENV)/bin/ruff check .

@@ -22,6 +22,16 @@ def _provider_settings() -> dict[str, dict[str, Any]]:
     }
 
 
+def sandbox_addresses() -> list[tuple[str, int]]:
+    """Where the settings expect the sandbox platform: each loopback ``BASE_URL``'s address."""
+    found = set()
+    for config in _provider_settings().values():
+        parts = urlsplit(str(config.get("BASE_URL") or ""))
+        if (parts.hostname or "") in _SANDBOX_HOSTS:
+            found.add((parts.hostname or "", parts.port or 80))
+    return sorted(found)
+
+
 def check_providers_off_the_sandbox(
     app_configs: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:

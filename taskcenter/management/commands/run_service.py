@@ -1,4 +1,5 @@
-"""Run the whole service in the foreground: the web server and one worker, as child processes.
+"""Run the whole service in the foreground: the web server and one worker, as child processes
+(and, for a demo, the sandbox platform that stands in for the remote platforms).
 
 Each child gets its own process group, so a Ctrl-C in the terminal reaches only this supervisor,
 which forwards it exactly once. That matters: the worker treats a second signal as "exit now,
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from taskcenter.checks import sandbox_addresses
 from taskcenter.execution import dispatch
 
 MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
@@ -46,21 +48,39 @@ class Command(BaseCommand):
             "--concurrency", type=int, default=8, help="Worker threads (default: %(default)s)."
         )
         parser.add_argument("--no-worker", action="store_true", help="Start only the web server.")
+        parser.add_argument(
+            "--with-sandbox",
+            action="store_true",
+            help="Also start the sandbox platform where the settings point the platforms at it "
+            "(a loopback BASE_URL), unless something already listens there. For demos.",
+        )
 
-    def handle(self, *args, port, host, concurrency, no_worker, **options):
+    def handle(self, *args, port, host, concurrency, no_worker, with_sandbox, **options):
         if concurrency < 1:
             raise CommandError("--concurrency must be at least 1")
         ensure_port_free(host, port)
         # whitenoise serves the admin's CSS from STATIC_ROOT; DEBUG stays off.
         call_command("collectstatic", interactive=False, verbosity=0)
 
-        children = {"web": start_web(host, port)}
+        children = {}
+        sandbox = ""
+        sandboxes = []
+        if with_sandbox:
+            for address in sandbox_addresses():
+                if port_is_free(*address):
+                    sandboxes.append((address, start_sandbox(*address)))
+                    sandbox = "{}:{}".format(*address)
+                else:
+                    sandbox = "{}:{} (already running, used as it is)".format(*address)
+        children.update({f"sandbox {address[1]}": child for address, child in sandboxes})
+        children["web"] = start_web(host, port)
         if not no_worker:
             children["worker"] = start_worker(concurrency)
         supervisor = Supervisor(children)
         supervisor.install_signal_handlers()
-        if wait_for_port(host, port, supervisor):
-            self.print_banner(host, port, no_worker)
+        started = [(host, port)] + [address for address, _child in sandboxes]
+        if all(wait_for_port(*address, supervisor) for address in started):
+            self.print_banner(host, port, no_worker, sandbox)
         exit_code = supervisor.run()
         if exit_code:
             raise CommandError(
@@ -68,7 +88,7 @@ class Command(BaseCommand):
                 returncode=exit_code,
             )
 
-    def print_banner(self, host: str, port: int, no_worker: bool) -> None:
+    def print_banner(self, host: str, port: int, no_worker: bool, sandbox: str) -> None:
         url = f"http://{local_address(host)}:{port}"
         secret = Path(settings.VAR_DIR) / "admin_password"
         lines = [
@@ -78,6 +98,11 @@ class Command(BaseCommand):
             f"  web:     gunicorn on {host}:{port}",
             "  worker:  " + ("not started (--no-worker)" if no_worker else "manage.py run_worker"),
             f"  data:    {settings.DATABASES['default']['NAME']}",
+            *(
+                [f"  sandbox: the sandbox platform on {sandbox}, standing in for the platforms"]
+                if sandbox
+                else []
+            ),
             "  stop:    Ctrl-C (waits for running attempts; press again to force)",
             "",
         ]
@@ -96,6 +121,20 @@ def ensure_port_free(host: str, port: int) -> None:
                 f"Cannot listen on {host}:{port} ({exc.strerror}). "
                 "Pick another port with --port or PORT=..."
             ) from exc
+
+
+def port_is_free(host: str, port: int) -> bool:
+    try:
+        ensure_port_free(host, port)
+    except CommandError:
+        return False
+    return True
+
+
+def start_sandbox(host: str, port: int) -> subprocess.Popen:
+    command = [sys.executable, str(MANAGE_PY), "run_sandbox_platform"]
+    command += ["--host", host, "--port", str(port)]
+    return subprocess.Popen(command, cwd=settings.BASE_DIR, process_group=0)
 
 
 def start_web(host: str, port: int) -> subprocess.Popen:

@@ -97,7 +97,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_service(tmp_path, *args: str) -> tuple[subprocess.Popen, int, object]:
+def start_service(tmp_path, *args: str, **env: str) -> tuple[subprocess.Popen, int, object]:
     port = free_port()
     log = (tmp_path / "service.log").open("w+")
     env = {
@@ -107,6 +107,7 @@ def start_service(tmp_path, *args: str) -> tuple[subprocess.Popen, int, object]:
         "TASKCENTER_VAR_DIR": str(tmp_path / "var"),
         "STATIC_ROOT": str(tmp_path / "static"),
         "PYTHONUNBUFFERED": "1",
+        **env,
     }
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "run_service", "--port", str(port), *args],
@@ -207,6 +208,42 @@ def test_run_service_stops_the_web_server_and_fails_when_the_worker_dies(
         wait_for(lambda: not is_running(web), timeout=5)
         log.seek(0)
         assert "The worker process exited with code -9" in log.read()
+    finally:
+        stop_service(process)
+        log.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_run_service_with_sandbox_starts_the_platforms_stand_in_where_the_settings_point(
+    transactional_db, tmp_path
+):
+    """make run's demo: publishing, scraping and generating need a platform to talk to."""
+    sandbox_port = free_port()
+    platforms = {
+        f"{name}_BASE_URL": f"http://127.0.0.1:{sandbox_port}"
+        for name in ("PUBLISHING", "SCRAPING", "GENERATION", "SYNC_SOURCE")
+    }
+    process, _port, log = start_service(tmp_path, "--with-sandbox", **platforms)
+    try:
+        wait_for(
+            lambda: b"Task Center is running" in (tmp_path / "service.log").read_bytes(),
+            timeout=60,
+        )
+        log.seek(0)
+        assert f"sandbox: the sandbox platform on 127.0.0.1:{sandbox_port}" in log.read()
+        children = children_of(process.pid)
+        assert len(children) == 3  # the sandbox platform, gunicorn and the worker
+        logins = requests.get(
+            f"http://127.0.0.1:{sandbox_port}/publish/_logins",
+            headers={"Authorization": "Bearer sandbox-token"},
+            timeout=30,
+        )
+        assert logins.status_code == 200, logins.text
+
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        wait_for(lambda: not any(is_running(pid) for pid in children), timeout=5)
     finally:
         stop_service(process)
         log.close()
