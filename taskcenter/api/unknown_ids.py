@@ -60,7 +60,9 @@ def unknown_id_route(
 def task_routes() -> list[URLPattern]:
     """The core's task-scoped paths (``/tasks/{id}``, its actions, a task's executions)."""
     return [
-        unknown_id_route(rf"^tasks/(?P<id>{ANY_ID})$", ("GET", "PUT", "PATCH", "DELETE")),
+        # POST too: ``tasks/start`` is also an action whose id went missing (a client that
+        # builds ``tasks/{id}/start`` from an empty id), an unknown URL: 404, as it was.
+        unknown_id_route(rf"^tasks/(?P<id>{ANY_ID})$", ("GET", "POST", "PUT", "PATCH", "DELETE")),
         unknown_id_route(rf"^tasks/(?P<id>{ANY_ID})/(?:start|stop|cancel|retry|clone)$", ("POST",)),
         unknown_id_route(rf"^tasks/(?P<id>{ANY_ID})/events$", ("GET",)),
         unknown_id_route(rf"^task-executions/task/(?P<id>{ANY_ID})$", ("GET",)),

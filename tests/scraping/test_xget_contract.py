@@ -314,7 +314,15 @@ def test_an_id_naming_no_execution_is_404_execution_not_found(xget_api):
 
 def test_unknown_ids_keep_the_methods_of_their_path(xget_api):
     assert call(xget_api, "GET", "/tasks/task-abc123/start").status_code == 405
-    assert call(xget_api, "POST", "/tasks/task-abc123").status_code == 405
+    assert call(xget_api, "DELETE", "/tasks/task-abc123/start").status_code == 405
+
+
+def test_an_action_whose_id_went_missing_is_an_unknown_task_not_a_405(xget_api):
+    """``tasks/{id}/start`` built from an empty id is ``tasks/start``: a 404, as any unknown
+    URL was before the catch-all routes, not a method error on a task's path."""
+    response = call(xget_api, "POST", "/tasks/start")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Task not found"}
 
 
 def test_unknown_ids_still_need_authentication(client):
