@@ -9,6 +9,9 @@ from taskcenter.api.dialect_errors import error_response
 # The apps' routes are included by name: the core's modules never import the apps.
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The admin's language switch (set_language). No language prefix on any URL: the dialects'
+    # paths are their clients' contract.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("scraping.api.urls")),  # XGet scraper API: results, export, search
     path("api/v1/", include("taskcenter.api.urls")),
     path("api/sync/", include("syncing.api.urls")),
