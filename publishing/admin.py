@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from taskcenter import lifecycle
 from taskcenter.admin.tasks import lifecycle_action, status_badge
@@ -44,7 +45,7 @@ def _record_action(verb: str, transition: Callable, description: StrOrPromise) -
         transition,
         description,
         task_field="task_id",
-        noun="record",
+        noun=gettext_noop("record"),  # translated where the message is written
         status_label=_status_word,
         permission="change_task",
     )
@@ -177,7 +178,7 @@ class PublishTaskRecordAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": f"Batch {batch_id}",
+            "title": _("Batch %(batch)s") % {"batch": batch_id},
             "batch_id": batch_id,
             "columns": columns,
             "rows": rows,

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PublishingConfig(AppConfig):
     name = "publishing"
-    verbose_name = "Publishing"
+    verbose_name = _("Publishing")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -36,7 +36,10 @@ class QuotaBalanceForm(forms.ModelForm):
         amount = self.cleaned_data.get("grant") or 0
         balance = self.instance.balance if self.instance.pk else quota.default_balance()
         if balance + amount < 0:
-            raise forms.ValidationError(f"The balance is {balance}; it cannot go below zero.")
+            raise forms.ValidationError(
+                _("The balance is %(balance)s; it cannot go below zero."),
+                params={"balance": balance},
+            )
         return amount
 
 

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class QuotaConfig(AppConfig):
     name = "quota"
-    verbose_name = "Quota"
+    verbose_name = _("Quota")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

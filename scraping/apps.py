@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 def _ensure_search_index(sender, using: str = "default", **kwargs) -> None:
@@ -13,7 +14,7 @@ def _ensure_search_index(sender, using: str = "default", **kwargs) -> None:
 
 class ScrapingConfig(AppConfig):
     name = "scraping"
-    verbose_name = "Scraping"
+    verbose_name = _("Scraping")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class TaskCenterConfig(AppConfig):
     name = "taskcenter"
-    verbose_name = "Task Center"
+    verbose_name = _("Task Center")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

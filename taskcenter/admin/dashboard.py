@@ -16,6 +16,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from taskcenter import lifecycle
 from taskcenter.errors import InvalidTransition
@@ -30,8 +32,22 @@ TASK_ACTIONS: dict[str, tuple[Callable[..., Task], tuple[str, ...]]] = {
 }
 
 
+# The buttons' words, in the operator's language.
+ACTION_LABELS = {
+    "start": _("Start"),
+    "stop": _("Stop"),
+    "cancel": _("Cancel"),
+    "retry": _("Retry"),
+}
+
+
 def legal_actions(task: Task) -> list[str]:
-    return [name for name, (_, allowed) in TASK_ACTIONS.items() if task.status in allowed]
+    return [name for name, (_fn, allowed) in TASK_ACTIONS.items() if task.status in allowed]
+
+
+def action_buttons(names: list[str]) -> list[tuple[str, str]]:
+    """(action, label) for the task page's buttons."""
+    return [(name, str(ACTION_LABELS[name])) for name in names]
 
 
 class CappedCountPaginator(Paginator):
@@ -64,10 +80,18 @@ def run_task_action(model_admin, request: HttpRequest, task_id: int, action: str
         transition(task.pk, actor=request.user)
     except InvalidTransition as exc:
         model_admin.message_user(
-            request, f"Could not {action} the task: it is {exc.current_status}.", messages.ERROR
+            request,
+            gettext("Could not %(action)s the task: it is %(status)s.")
+            % {"action": str(ACTION_LABELS[action]).lower(), "status": exc.current_status},
+            messages.ERROR,
         )
     else:
-        model_admin.message_user(request, f"Task #{task.pk}: {action} done.", messages.SUCCESS)
+        model_admin.message_user(
+            request,
+            gettext("Task #%(id)s: %(action)s done.")
+            % {"id": task.pk, "action": str(ACTION_LABELS[action]).lower()},
+            messages.SUCCESS,
+        )
     return HttpResponseRedirect(change_url)
 
 
@@ -107,7 +131,7 @@ def dashboard(model_admin, request: HttpRequest) -> HttpResponse:
     )
     context = {
         **model_admin.admin_site.each_context(request),
-        "title": "Task Center dashboard",
+        "title": gettext("Task Center dashboard"),
         "status_rows": [
             (status, label, by_status.get(status, 0)) for status, label in Status.choices
         ],

@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse, reverse_lazy
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from taskcenter import lifecycle
@@ -130,18 +131,28 @@ def lifecycle_action(
             try:
                 transition(task_id, actor=request.user)
             except InvalidTransition as exc:
-                refused[status_label(exc.current_status) if exc.current_status else "deleted"] += 1
+                gone = gettext("deleted")
+                refused[status_label(exc.current_status) if exc.current_status else gone] += 1
             else:
                 changed += 1
+        # The verb and the noun are msgids of the catalogues too (the event verbs, the models'
+        # names), so they are looked up in the operator's language here.
+        words = {"verb": gettext(verb), "noun": gettext(noun)}
         modeladmin.message_user(
-            request, f"{verb.capitalize()}: {changed} {noun}(s).", messages.SUCCESS
+            request,
+            gettext("%(verb)s: %(count)d %(noun)s(s).")
+            % {**words, "verb": words["verb"].capitalize(), "count": changed},
+            messages.SUCCESS,
         )
         if refused:
             detail = ", ".join(f"{count} {status}" for status, count in sorted(refused.items()))
             modeladmin.message_user(
                 request,
-                f"Refused for {sum(refused.values())} {noun}(s) in a status that cannot be "
-                f"{verb}: {detail}.",
+                gettext(
+                    "Refused for %(count)d %(noun)s(s) in a status that cannot be %(verb)s: "
+                    "%(detail)s."
+                )
+                % {**words, "count": sum(refused.values()), "detail": detail},
                 messages.WARNING,
             )
 
@@ -179,8 +190,11 @@ def delete_selected(
         listed = ", ".join(f"#{pk} {status}" for pk, status in busy)
         modeladmin.message_user(
             request,
-            f"Nothing deleted: selected tasks are queued or running ({listed}). "
-            "Cancel them first, then delete.",
+            gettext(
+                "Nothing deleted: selected tasks are queued or running (%(listed)s). "
+                "Cancel them first, then delete."
+            )
+            % {"listed": listed},
             messages.ERROR,
         )
         return None
@@ -312,11 +326,16 @@ class TaskAdmin(admin.ModelAdmin):
 
     def _busy(self, request: HttpRequest, task_id: int, status: str | None) -> HttpResponse:
         if status is None:
-            self.message_user(request, f"Task #{task_id} no longer exists.", messages.WARNING)
+            self.message_user(
+                request,
+                gettext("Task #%(id)s no longer exists.") % {"id": task_id},
+                messages.WARNING,
+            )
             return HttpResponseRedirect(reverse("admin:taskcenter_task_changelist"))
         self.message_user(
             request,
-            f"Task #{task_id} is {status}: cancel it first, then delete it.",
+            gettext("Task #%(id)s is %(status)s: cancel it first, then delete it.")
+            % {"id": task_id, "status": status},
             messages.ERROR,
         )
         return HttpResponseRedirect(reverse("admin:taskcenter_task_change", args=[task_id]))
@@ -334,8 +353,11 @@ class TaskAdmin(admin.ModelAdmin):
         if refused:
             self.message_user(
                 request,
-                f"Not deleted, queued or running since you confirmed: {', '.join(refused)}. "
-                "Cancel them first.",
+                gettext(
+                    "Not deleted, queued or running since you confirmed: %(listed)s. "
+                    "Cancel them first."
+                )
+                % {"listed": ", ".join(refused)},
                 messages.WARNING,
             )
 
@@ -369,6 +391,7 @@ class TaskAdmin(admin.ModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         allowed = obj is not None and self.has_change_permission(request, obj)
         context["legal_actions"] = admin_views.legal_actions(obj) if allowed else []
+        context["action_buttons"] = admin_views.action_buttons(context["legal_actions"])
         # A queued or running task cannot be deleted (cancel it first): no Delete link.
         context["show_delete"] = obj is None or obj.status in lifecycle.DELETABLE
         return super().render_change_form(request, context, add, change, form_url, obj)
@@ -469,9 +492,9 @@ class AccountHoldAdmin(ReadOnlyModelAdmin):
         if obj.execution is None:
             return "-"
         return format_html(
-            '<a href="{}">task #{}</a>',
+            '<a href="{}">{}</a>',
             reverse("admin:taskcenter_task_change", args=[obj.execution.task_id]),
-            obj.execution.task_id,
+            gettext("task #%(id)s") % {"id": obj.execution.task_id},
         )
 
     @admin.display(description=_("state"))
