@@ -349,7 +349,8 @@ class TaskAdmin(admin.ModelAdmin):
             try:
                 lifecycle.delete_task(task_id, actor=_staff_user(request))
             except InvalidTransition as exc:  # started since the confirmation page was read
-                refused.append(f"#{exc.task_id} {exc.current_status or 'gone'}")
+                status = exc.current_status or gettext("gone")
+                refused.append(f"#{exc.task_id} {status}")
         if refused:
             self.message_user(
                 request,
