@@ -5,18 +5,23 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.db.models import Sum
 
 from taskcenter.models import DurationTally, TaskTally
-from taskcenter.models.tally_triggers import rebuild_tallies
+from taskcenter.models.tally_triggers import lock_all_shards, rebuild_tallies
+
+KEYS = (
+    (TaskTally, ("owner_id", "status", "task_type", "platform")),
+    (DurationTally, ("owner_id", "task_type", "platform", "bin")),
+)
 
 
 def _rows() -> Counter:
+    """Every key's count: the sum of its rows over the shards (keys that sum to zero left out)."""
     rows: Counter = Counter()
-    for model, key in (
-        (TaskTally, ("owner_id", "status", "task_type", "platform")),
-        (DurationTally, ("owner_id", "task_type", "platform", "bin")),
-    ):
-        for *values, n in model.objects.filter(n__gt=0).values_list(*key, "n"):
+    for model, key in KEYS:
+        sums = model.objects.order_by().values_list(*key).annotate(total=Sum("n"))
+        for *values, n in sums.exclude(total=0):
             rows[(model.__name__, *values)] = n
     return rows
 
@@ -25,7 +30,8 @@ class Command(BaseCommand):
     help = (
         "Recount the running totals behind GET /api/v1/tasks/statistics from the task and "
         "execution tables. Triggers keep them exact; run this after loading tasks with the "
-        "triggers dropped, or with --check to compare without writing (exit 1 on drift)."
+        "triggers dropped, or with --check to compare without writing (exit 1 on drift). "
+        "Workers may run meanwhile: a recount or check makes their tally writes wait until it ends."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -33,6 +39,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
+            lock_all_shards()
             before = _rows()
             rebuild_tallies()
             after = _rows()

@@ -7,6 +7,7 @@ from collections import Counter
 from functools import partial
 
 import pytest
+from django.db.models import Sum
 from rest_framework.test import APIClient
 
 from taskcenter import lifecycle
@@ -19,16 +20,14 @@ from tests.support.races import race
 TASKS = "/api/v1/tasks"
 
 
+def summed(model, *key: str) -> Counter:
+    """Each key's count: the sum of its rows over the shards (keys that sum to zero left out)."""
+    rows = model.objects.order_by().values_list(*key).annotate(total=Sum("n"))
+    return Counter({tuple(values): n for *values, n in rows if n})
+
+
 def task_tally() -> Counter:
-    return Counter(
-        {
-            tuple(key): n
-            for *key, n in TaskTally.objects.values_list(
-                "owner_id", "status", "task_type", "platform", "n"
-            )
-            if n
-        }
-    )
+    return summed(TaskTally, "owner_id", "status", "task_type", "platform")
 
 
 def task_recount() -> Counter:
@@ -39,15 +38,7 @@ def task_recount() -> Counter:
 
 
 def duration_tally() -> Counter:
-    return Counter(
-        {
-            tuple(key): n
-            for *key, n in DurationTally.objects.values_list(
-                "owner_id", "task_type", "platform", "bin", "n"
-            )
-            if n
-        }
-    )
+    return summed(DurationTally, "owner_id", "task_type", "platform", "bin")
 
 
 def duration_recount() -> Counter:
@@ -227,3 +218,48 @@ def test_rebuild_tallies_command_checks_and_repairs_drift(make_task):
 
     call_command("rebuild_tallies", stdout=StringIO())
     assert_tallies_match_rows()
+
+
+# --- shards ---------------------------------------------------------------------------------
+
+
+def split_into_shards() -> None:
+    """Spread every recounted key over three shards, and add keys whose shards cancel out."""
+    rebuild_tallies()
+    for model in (TaskTally, DurationTally):
+        for row in model.objects.all():
+            n = row.n
+            model.objects.filter(pk=row.pk).update(n=1)
+            for shard, share in ((3, n + 1), (9, -2)):
+                row.pk, row.shard, row.n = None, shard, share
+                row.save(force_insert=True)
+    key = {"owner_id": 424242, "task_type": "gone.kind", "platform": "p"}
+    TaskTally.objects.create(**key, status="RUNNING", shard=0, n=-2)
+    TaskTally.objects.create(**key, status="RUNNING", shard=4, n=2)
+    TaskTally.objects.create(**key, status="QUEUED", shard=0, n=0)
+    DurationTally.objects.create(**key, bin=7, shard=5, n=0)
+
+
+def tasks_with_durations(make_task, other_user) -> None:
+    for n in range(6):
+        task = make_task("demo.noop", start=True, platform="ab"[n % 2])
+        _, execution = lifecycle.claim_attempt(task, worker_id=WORKER)
+        lifecycle.complete_attempt(execution, result={})
+    make_task("demo.sleep", owner=other_user)
+
+
+@pytest.mark.django_db
+def test_writers_add_to_shard_zero_on_sqlite_and_to_a_shard_of_their_own_on_postgresql(
+    make_task,
+):
+    from django.db import connection
+
+    from taskcenter.models.tally_triggers import SHARDS
+
+    make_task("demo.noop")
+    shards = set(TaskTally.objects.values_list("shard", flat=True))
+    if connection.vendor == "sqlite":
+        assert shards == {0}
+    else:
+        assert len(shards) == 1
+        assert 1 <= shards.pop() <= SHARDS
