@@ -1,4 +1,4 @@
-"""``manage.py rebuild_tallies``: recount the statistics tallies from the task tables."""
+"""``manage.py rebuild_tallies``: recount the statistics tallies, check them, or fold them."""
 
 from collections import Counter
 from typing import Any
@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from taskcenter.models import DurationTally, TaskTally
+from taskcenter.models.tally_fold import fold_tallies
 from taskcenter.models.tally_triggers import lock_all_shards, rebuild_tallies
 
 KEYS = (
@@ -30,14 +31,29 @@ class Command(BaseCommand):
     help = (
         "Recount the running totals behind GET /api/v1/tasks/statistics from the task and "
         "execution tables. Triggers keep them exact; run this after loading tasks with the "
-        "triggers dropped, or with --check to compare without writing (exit 1 on drift). "
-        "Workers may run meanwhile: a recount or check makes their tally writes wait until it ends."
+        "triggers dropped, or with --check to compare without writing (exit 1 on drift), or "
+        "with --fold to fold the per-writer shards into one row per key. Workers may run "
+        "meanwhile: a recount or check makes their tally writes wait until it ends."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--check", action="store_true", help="Compare only; write nothing.")
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument("--check", action="store_true", help="Compare only; write nothing.")
+        group.add_argument(
+            "--fold",
+            action="store_true",
+            help="Fold the shards into one row per key and delete rows of zero (no recount).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["fold"]:
+            report = fold_tallies()
+            self.stdout.write(
+                f"Folded {report.moved} shard rows and deleted {report.deleted} rows of zero "
+                f"in {report.batches} transactions"
+                + (f"; {report.busy} shards were busy, left for later" if report.busy else "")
+            )
+            return
         with transaction.atomic():
             lock_all_shards()
             before = _rows()
