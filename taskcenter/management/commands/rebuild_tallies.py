@@ -4,12 +4,17 @@ from collections import Counter
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 
 from taskcenter.models import DurationTally, TaskTally
 from taskcenter.models.tally_fold import fold_tallies
-from taskcenter.models.tally_triggers import lock_all_shards, rebuild_tallies
+from taskcenter.models.tally_triggers import (
+    DURATION_TALLY,
+    TASK_TALLY,
+    lock_all_shards,
+    rebuild_tallies,
+)
 
 KEYS = (
     (TaskTally, ("owner_id", "status", "task_type", "platform")),
@@ -48,6 +53,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["fold"]:
             report = fold_tallies()
+            vacuum = connection.vendor == "postgresql" and not connection.in_atomic_block
+            if report.done and vacuum:
+                # A big fold leaves as many dead rows as it moved, and the statistics scan the
+                # tables: do not leave that to autovacuum's next round.
+                with connection.cursor() as cursor:
+                    cursor.execute(f"VACUUM (ANALYZE) {TASK_TALLY}, {DURATION_TALLY}")
             self.stdout.write(
                 f"Folded {report.moved} shard rows and deleted {report.deleted} rows of zero "
                 f"in {report.batches} transactions"

@@ -196,3 +196,24 @@ def test_fold_leaves_a_shard_that_a_writer_holds_and_does_not_wait_for_it(make_t
     fold_tallies()
     assert not TaskTally.objects.exclude(shard=0).exists()
     assert_tallies_match_rows()
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_fold_command_vacuums_the_tallies_it_folded(make_task):
+    def vacuums() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_force_next_flush()")
+            cursor.execute(
+                "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = %s",
+                ["taskcenter_tasktally"],
+            )
+            return cursor.fetchone()[0]
+
+    make_task("demo.noop")  # a row in this connection's shard
+    before = vacuums()
+
+    call_command("rebuild_tallies", "--fold", stdout=StringIO())
+
+    assert vacuums() == before + 1
+    assert not TaskTally.objects.exclude(shard=0).exists()
