@@ -1,6 +1,7 @@
 """Worker throughput and latency: Task Center's ``run_worker`` against raw ``db_worker``.
 
     .venv/bin/python bench/worker_throughput.py [--quick] [--database-url postgres://...]
+        [--workers N] [--count N] [--only a_tc,b_tc,...]
 
 Every scenario gets a fresh database (a new SQLite file in a temp dir, or the PostgreSQL database
 named in ``--database-url`` dropped and created again), is migrated, gets all of its jobs
@@ -21,6 +22,10 @@ Scenarios (targets in brackets):
     ``started_at``  [p50 < 50 ms]; ``db_worker`` at its default ``--interval 1`` and at 0.02 s
     for context.
 
+``--workers N`` starts N worker processes side by side for each throughput scenario (all on the
+same backlog, each with the scenario's ``--concurrency``), and ``--count N`` sets the backlog, so
+that the drain lasts long enough for the processes' staggered start not to matter.
+
 Each scenario runs in its own driver subprocess (``--driver``) because Django binds one database
 per process.
 """
@@ -37,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -153,8 +158,10 @@ def _enqueue_one(scenario: Scenario, owner: object) -> object:
     return getattr(jobs, scenario.job).enqueue().id
 
 
-def _start_worker(scenario: Scenario, log_dir: Path) -> tuple[subprocess.Popen, object]:
-    log = (log_dir / f"{scenario.key}.log").open("w")
+def _start_worker(
+    scenario: Scenario, log_dir: Path, number: int = 0
+) -> tuple[subprocess.Popen, object]:
+    log = (log_dir / f"{scenario.key}-{number}.log").open("w")
     process = subprocess.Popen(
         _worker_command(scenario), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
     )
@@ -162,8 +169,11 @@ def _start_worker(scenario: Scenario, log_dir: Path) -> tuple[subprocess.Popen, 
 
 
 def _fail(message: str, log_dir: Path, scenario: Scenario) -> None:
-    log = (log_dir / f"{scenario.key}.log").read_text()[-3000:]
-    raise SystemExit(f"{scenario.label}: {message}\n--- worker log ---\n{log}")
+    logs = "\n".join(
+        f"--- {path.name} ---\n{path.read_text()[-3000:]}"
+        for path in sorted(log_dir.glob(f"{scenario.key}-*.log"))
+    )
+    raise SystemExit(f"{scenario.label}: {message}\n{logs}")
 
 
 def _engine_span() -> tuple[float, float, int]:
@@ -186,7 +196,7 @@ def _check_all_completed(scenario: Scenario, log_dir: Path) -> None:
         _fail(f"{bad} task(s) did not complete", log_dir, scenario)
 
 
-def _drive_throughput(scenario: Scenario, owner: object, log_dir: Path) -> dict:
+def _drive_throughput(scenario: Scenario, owner: object, log_dir: Path, workers: int) -> dict:
     from django.db import transaction
 
     # One transaction for the whole backlog: enqueueing is not what is measured.
@@ -194,22 +204,28 @@ def _drive_throughput(scenario: Scenario, owner: object, log_dir: Path) -> dict:
         for _ in range(scenario.count):
             _enqueue_one(scenario, owner)
     started = time.perf_counter()
-    process, log = _start_worker(scenario, log_dir)
+    running = [_start_worker(scenario, log_dir, number) for number in range(workers)]
+    codes = []
     try:
-        code = process.wait(timeout=WORKER_TIMEOUT)
+        deadline = time.monotonic() + WORKER_TIMEOUT
+        for process, _ in running:
+            codes.append(process.wait(timeout=max(1.0, deadline - time.monotonic())))
     finally:
-        if process.poll() is None:
-            process.kill()
-        log.close()
+        for process, log in running:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            log.close()
     wall = time.perf_counter() - started
-    if code != 0:
-        _fail(f"worker exited with {code}", log_dir, scenario)
+    if any(codes):
+        _fail(f"worker exit codes {codes}", log_dir, scenario)
     first, last, done = _engine_span()
     if done != scenario.count:
         _fail(f"only {done}/{scenario.count} engine jobs succeeded", log_dir, scenario)
     _check_all_completed(scenario, log_dir)
     return {
         "count": scenario.count,
+        "workers": workers,
         "span": last - first,
         "rate": scenario.count / (last - first),
         "wall": wall,
@@ -281,7 +297,7 @@ def _drive_latency(scenario: Scenario, owner: object, log_dir: Path) -> dict:
     }
 
 
-def drive(scenario: Scenario, log_dir: Path) -> dict:
+def drive(scenario: Scenario, log_dir: Path, workers: int = 1) -> dict:
     import django
 
     django.setup()
@@ -291,7 +307,7 @@ def drive(scenario: Scenario, log_dir: Path) -> dict:
     call_command("migrate", verbosity=0, interactive=False)
     owner = get_user_model().objects.create_user("bench", password=None)
     if scenario.mode == "throughput":
-        return _drive_throughput(scenario, owner, log_dir)
+        return _drive_throughput(scenario, owner, log_dir, workers)
     return _drive_latency(scenario, owner, log_dir)
 
 
@@ -319,7 +335,9 @@ def _drop_postgres(url: str) -> None:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def run_scenario(scenario: Scenario, database_url: str | None, quick: bool) -> dict:
+def run_scenario(
+    scenario: Scenario, database_url: str | None, quick: bool, options: tuple[str, ...] = ()
+) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f"tc-bench-{scenario.key}-"))
     try:
         if database_url:
@@ -340,6 +358,7 @@ def run_scenario(scenario: Scenario, database_url: str | None, quick: bool) -> d
         command = [sys.executable, str(Path(__file__).resolve()), "--driver", scenario.key]
         if quick:
             command.append("--quick")
+        command += options
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             sys.stderr.write(done.stdout[-3000:] + done.stderr[-5000:])
@@ -457,13 +476,27 @@ def main() -> None:
         default=1,
         help="Run every scenario this many times and keep the best (for a busy machine).",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Worker processes per throughput scenario, side by side on one backlog.",
+    )
+    parser.add_argument(
+        "--count", type=int, default=None, help="Backlog of each throughput scenario."
+    )
     parser.add_argument("--driver", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     by_key = {scenario.key: scenario for scenario in scenarios(args.quick)}
+    if args.count:
+        by_key = {
+            key: replace(scenario, count=args.count) if scenario.mode == "throughput" else scenario
+            for key, scenario in by_key.items()
+        }
 
     if args.driver:
         log_dir = Path(os.environ["TASKCENTER_VAR_DIR"])
-        print(json.dumps(drive(by_key[args.driver], log_dir)))
+        print(json.dumps(drive(by_key[args.driver], log_dir, args.workers)))
         return
 
     if args.database_url and not args.database_url.startswith(("postgres://", "postgresql://")):
@@ -475,13 +508,18 @@ def main() -> None:
     )
     print(f"Database: {_database_description(args.database_url)}; settings {SETTINGS}")
     print(f"Best of {max(1, args.repeat)} run(s) per scenario; load average {_load()}")
+    if args.workers != 1:
+        print(f"{args.workers} worker processes per throughput scenario")
+    options = ("--workers", str(args.workers))
+    if args.count:
+        options += ("--count", str(args.count))
     print()
     results = {}
     try:
         for _ in range(max(1, args.repeat)):
             for key in wanted:
                 started = time.perf_counter()
-                result = run_scenario(by_key[key], args.database_url, args.quick)
+                result = run_scenario(by_key[key], args.database_url, args.quick, options)
                 took = time.perf_counter() - started
                 print(f"  ran {by_key[key].label} in {took:.1f} s", file=sys.stderr)
                 if key not in results or _better(result, results[key]):

@@ -47,7 +47,9 @@ def install_triggers(apps, schema_editor):
     from taskcenter.models import tally_triggers as tallies
 
     vendor = schema_editor.connection.vendor
-    for statement in tallies.install_statements(vendor) + tallies.rebuild_statements():
+    # The triggers as they were before the shard column (0013 installs today's).
+    statements = tallies.install_statements(vendor, sharded=False)
+    for statement in statements + tallies.rebuild_statements(sharded=False):
         schema_editor.execute(statement, params=None)
 
 

@@ -12,7 +12,11 @@ def _sqlite_tally_triggers(install: bool):
         vendor = schema_editor.connection.vendor
         if vendor != "sqlite":
             return
-        statements = tallies.install_statements(vendor) if install else tallies.drop_statements(vendor)
+        statements = (
+            tallies.install_statements(vendor, sharded=False)  # before the shard column (0013)
+            if install
+            else tallies.drop_statements(vendor)
+        )
         for statement in statements:
             schema_editor.execute(statement, params=None)
 

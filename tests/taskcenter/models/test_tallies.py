@@ -7,11 +7,13 @@ from collections import Counter
 from functools import partial
 
 import pytest
+from django.db.models import Sum
 from rest_framework.test import APIClient
 
 from taskcenter import lifecycle
 from taskcenter.api.statistics import histogram_percentiles, tallied_statistics
 from taskcenter.models import DurationTally, Status, Task, TaskExecution, TaskTally
+from taskcenter.models.tally_fold import fold_tallies
 from taskcenter.models.tally_triggers import bin_edge, bin_value, duration_bin, rebuild_tallies
 from tests.support.lifecycle import LEASE, WORKER, later
 from tests.support.races import race
@@ -19,16 +21,14 @@ from tests.support.races import race
 TASKS = "/api/v1/tasks"
 
 
+def summed(model, *key: str) -> Counter:
+    """Each key's count: the sum of its rows over the shards (keys that sum to zero left out)."""
+    rows = model.objects.order_by().values_list(*key).annotate(total=Sum("n"))
+    return Counter({tuple(values): n for *values, n in rows if n})
+
+
 def task_tally() -> Counter:
-    return Counter(
-        {
-            tuple(key): n
-            for *key, n in TaskTally.objects.values_list(
-                "owner_id", "status", "task_type", "platform", "n"
-            )
-            if n
-        }
-    )
+    return summed(TaskTally, "owner_id", "status", "task_type", "platform")
 
 
 def task_recount() -> Counter:
@@ -39,15 +39,7 @@ def task_recount() -> Counter:
 
 
 def duration_tally() -> Counter:
-    return Counter(
-        {
-            tuple(key): n
-            for *key, n in DurationTally.objects.values_list(
-                "owner_id", "task_type", "platform", "bin", "n"
-            )
-            if n
-        }
-    )
+    return summed(DurationTally, "owner_id", "task_type", "platform", "bin")
 
 
 def duration_recount() -> Counter:
@@ -226,4 +218,125 @@ def test_rebuild_tallies_command_checks_and_repairs_drift(make_task):
     assert TaskTally.objects.get().n == 5  # --check wrote nothing
 
     call_command("rebuild_tallies", stdout=StringIO())
+    assert_tallies_match_rows()
+
+
+# --- shards and the fold --------------------------------------------------------------------
+
+
+def split_into_shards() -> None:
+    """Spread every recounted key over three shards, and add keys whose shards cancel out."""
+    rebuild_tallies()
+    for model in (TaskTally, DurationTally):
+        for row in model.objects.all():
+            n = row.n
+            model.objects.filter(pk=row.pk).update(n=1)
+            for shard, share in ((3, n + 1), (9, -2)):
+                row.pk, row.shard, row.n = None, shard, share
+                row.save(force_insert=True)
+    key = {"owner_id": 424242, "task_type": "gone.kind", "platform": "p"}
+    TaskTally.objects.create(**key, status="RUNNING", shard=0, n=-2)
+    TaskTally.objects.create(**key, status="RUNNING", shard=4, n=2)
+    TaskTally.objects.create(**key, status="QUEUED", shard=0, n=0)
+    DurationTally.objects.create(**key, bin=7, shard=5, n=0)
+
+
+def tasks_with_durations(make_task, other_user) -> None:
+    for n in range(6):
+        task = make_task("demo.noop", start=True, platform="ab"[n % 2])
+        _, execution = lifecycle.claim_attempt(task, worker_id=WORKER)
+        lifecycle.complete_attempt(execution, result={})
+    make_task("demo.sleep", owner=other_user)
+
+
+@pytest.mark.django_db
+def test_writers_add_to_shard_zero_on_sqlite_and_to_a_shard_of_their_own_on_postgresql(
+    make_task,
+):
+    from django.db import connection
+
+    from taskcenter.models.tally_triggers import SHARDS
+
+    make_task("demo.noop")
+    shards = set(TaskTally.objects.values_list("shard", flat=True))
+    if connection.vendor == "sqlite":
+        assert shards == {0}
+    else:
+        assert len(shards) == 1
+        assert 1 <= shards.pop() <= SHARDS
+
+
+@pytest.mark.django_db
+def test_fold_moves_every_shard_into_shard_zero_and_deletes_keys_of_zero(make_task, other_user):
+    tasks_with_durations(make_task, other_user)
+    split_into_shards()
+    assert_tallies_match_rows()
+
+    report = fold_tallies(batch=2)
+
+    assert_tallies_match_rows()
+    for model, counted in ((TaskTally, task_tally), (DurationTally, duration_tally)):
+        rows = list(model.objects.values_list("shard", "n"))
+        assert {shard for shard, _ in rows} == {0}
+        assert all(n for _, n in rows)
+        assert len(rows) == len(counted())
+    assert report.moved == 2 * (len(task_tally()) + len(duration_tally())) + 2
+    assert report.deleted == 2  # the cancelled-out RUNNING key and the QUEUED row of zero
+    assert report.busy == 0
+    assert fold_tallies().done == 0
+
+
+@pytest.mark.django_db
+def test_fold_stops_after_its_batches_and_the_next_one_carries_on(make_task, other_user):
+    tasks_with_durations(make_task, other_user)
+    split_into_shards()
+    sharded = TaskTally.objects.exclude(shard=0).count()
+
+    report = fold_tallies(batch=2, max_batches=3)
+
+    assert report.batches == 3
+    assert 3 <= report.moved <= 6  # a batch of two rows, or what is left of a shard
+    assert TaskTally.objects.exclude(shard=0).count() == sharded - report.moved
+    assert_tallies_match_rows()
+    fold_tallies(batch=2)
+    assert not TaskTally.objects.exclude(shard=0).exists()
+    assert_tallies_match_rows()
+
+
+@pytest.mark.django_db
+def test_reaper_pass_folds_the_tallies(make_task, other_user):
+    from taskcenter.execution import reaper
+
+    tasks_with_durations(make_task, other_user)
+    split_into_shards()
+
+    report = reaper.reap()
+
+    assert report.folded > 0
+    assert not TaskTally.objects.exclude(shard=0).exists()
+    assert not DurationTally.objects.exclude(shard=0).exists()
+    assert_tallies_match_rows()
+
+
+@pytest.mark.django_db
+def test_rebuild_tallies_command_folds_and_a_rebuild_leaves_only_shard_zero(make_task, other_user):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    tasks_with_durations(make_task, other_user)
+    split_into_shards()
+    out = StringIO()
+    call_command("rebuild_tallies", "--check", stdout=out)
+    assert "0 tally rows differed" in out.getvalue()  # the check sums the shards
+
+    call_command("rebuild_tallies", "--fold", stdout=out)
+    assert "Folded" in out.getvalue()
+    assert "deleted 2 rows of zero" in out.getvalue()
+    assert not TaskTally.objects.exclude(shard=0).exists()
+
+    split_into_shards()
+    call_command("rebuild_tallies", stdout=StringIO())
+    assert set(TaskTally.objects.values_list("shard", flat=True)) == {0}
+    assert set(DurationTally.objects.values_list("shard", flat=True)) == {0}
     assert_tallies_match_rows()
