@@ -24,8 +24,8 @@ group by status, kind and platform across owners).
   and keeps the one it got for the rest of the transaction. Two open transactions therefore
   never write the same tally row and never wait on each other, however their pids fall; only
   when ``SHARDS`` transactions are writing at once does the next one queue for its own shard.
-  A per-connection shard (``pg_backend_pid() % SHARDS`` alone) would still make two of four
-  workers meet on every row one time in three (a birthday collision), and a per-transaction one
+  A per-connection shard (``pg_backend_pid() % SHARDS`` alone) would still put two of four
+  workers on the same rows one time in three (a birthday collision), and a per-transaction one
   (the transaction id) would spread every key over all shards at once.
 - SQLite has one writer at a time, so its triggers write shard 0 directly.
 - ``taskcenter.models.tally_fold`` moves shard rows into shard 0 and deletes rows that sum to
@@ -292,7 +292,7 @@ def lock_all_shards() -> None:
     Inside a transaction, from then until its end no other transaction changes a tally: writers
     that have not written theirs yet queue for a shard, so their changes are in neither the
     tallies nor the task rows this transaction reads. Taken in shard order, so two callers
-    cannot deadlock, and a writer holds at most one shard, so it cannot either.
+    cannot deadlock on them; a writer holds at most one.
     """
     if connection.vendor != "postgresql":
         return
