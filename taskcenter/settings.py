@@ -294,6 +294,7 @@ class TaskCenterSettings(TypedDict):
     QUOTA_DEFAULT_BALANCE: int
     DEMO_KINDS: bool
     ACCOUNT_COOLDOWN_MAX_SECONDS: float
+    WAKEUPS: bool
 
 
 TASKCENTER: TaskCenterSettings = {
@@ -329,6 +330,10 @@ TASKCENTER: TaskCenterSettings = {
     "DEMO_KINDS": env_bool("TASKCENTER_DEMO_KINDS", default=DEBUG),
     # The longest rest any platform account may be given between two tasks.
     "ACCOUNT_COOLDOWN_MAX_SECONDS": env_float("TASKCENTER_ACCOUNT_COOLDOWN_MAX", 86_400.0),
+    # Ready jobs are announced to idle workers (PostgreSQL LISTEN/NOTIFY, a local socket per
+    # worker on SQLite), which then start them within milliseconds and poll only as a safety
+    # net. Off: workers find jobs by polling every --interval alone.
+    "WAKEUPS": env_bool("TASKCENTER_WAKEUPS", default=True),
 }
 
 

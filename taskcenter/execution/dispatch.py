@@ -17,6 +17,8 @@ from django.utils import timezone
 from django_tasks import task as engine_task
 from django_tasks import task_backends
 
+from taskcenter.execution import wakeup
+
 MIN_PRIORITY, MAX_PRIORITY = -100, 100
 
 
@@ -32,10 +34,23 @@ RUN_ATTEMPT_PATH = run_attempt_job.module_path
 
 
 def enqueue_attempt(task_id: int, *, priority: int = 0, run_after: datetime | None = None) -> str:
-    """Ask the engine to run an attempt of ``task_id``; returns the engine's job id."""
+    """Ask the engine to run an attempt of ``task_id``; returns the engine's job id.
+
+    On the database engine the idle workers are told at once (``wakeup.announce``); RQ's
+    workers wait on Redis and need no telling.
+    """
     priority = max(MIN_PRIORITY, min(MAX_PRIORITY, int(priority)))
     job = run_attempt_job.using(priority=priority, run_after=run_after)
-    return str(job.enqueue(task_id).id)
+    job_id = str(job.enqueue(task_id).id)
+    if uses_database_engine():
+        wakeup.announce(job.queue_name, run_after, using=_job_database())
+    return job_id
+
+
+def _job_database() -> str:
+    from django_tasks_db.models import DBTaskResult
+
+    return router.db_for_write(DBTaskResult)
 
 
 def uses_database_engine() -> bool:
@@ -229,6 +244,25 @@ class JobTable:
             f"WHERE {qn('status')} = %s AND {qn('id')} IN ({', '.join(['%s'] * len(pks))})",
             ["READY", "RUNNING", *pks],
         )
+        wakeup.announce("", using=self.using)  # other workers may have a free slot
+
+    def next_due(self) -> float | None:
+        """When the earliest waiting job with a ``run_after`` comes due (epoch seconds)."""
+        from django.db.models import Min
+        from django_tasks_db.models import get_date_max
+
+        due = (
+            self.model.objects.using(self.using)
+            .filter(
+                status="READY",
+                backend_name=self.backend_name,
+                queue_name__in=self.queue_names,
+                run_after__gt=timezone.now(),
+                run_after__lt=get_date_max(),
+            )
+            .aggregate(due=Min("run_after"))["due"]
+        )
+        return due.timestamp() if due else None
 
     def get(self, job: EngineJob) -> Any:
         """The full row, for jobs that are not ours (run the way ``db_worker`` runs them)."""
