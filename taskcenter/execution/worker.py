@@ -6,6 +6,11 @@ has free slots in that one transaction and runs them on a thread pool: most hand
 HTTP, so one process can keep many platforms busy. With one slot the attempt runs on the main
 thread. Jobs that ended are marked done in the transaction of the next claim. The same loop
 reaps lost attempts. ``bench/worker_throughput.py`` measures it against ``db_worker``.
+
+An idle worker sleeps until a job is announced (``wakeup``: PostgreSQL's LISTEN/NOTIFY, a local
+socket on SQLite), an attempt of its own ends, or the next job it knows of comes due; it polls
+every ``safety_interval`` in case an announcement went missing, and every ``interval`` while it
+cannot hear announcements at all. ``bench/wakeup_latency.py`` measures how soon it starts a job.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from taskcenter import lifecycle
-from taskcenter.execution import reaper
+from taskcenter.execution import reaper, wakeup
 from taskcenter.execution.dispatch import RUN_ATTEMPT_PATH, EngineJob, JobTable
 from taskcenter.execution.heartbeat import heartbeat
 from taskcenter.execution.runner import run_attempt, run_claimed_attempt
@@ -63,6 +68,8 @@ class Worker:
         worker_id: str,
         concurrency: int = 4,
         interval: float = 0.02,
+        safety_interval: float = 1.0,
+        wakeups: bool | None = None,
         queue_names: tuple[str, ...] = ("default",),
         backend_name: str = "default",
         reap_interval: float = 10.0,
@@ -92,6 +99,13 @@ class Worker:
         self._jobs = JobTable(
             backend_name=backend_name, queue_names=queue_names, worker_id=worker_id
         )
+        self._wakeups = wakeup.Wakeups(
+            using=self._jobs.using,
+            queue_names=queue_names,
+            interval=interval,
+            safety_interval=safety_interval,
+            enabled=wakeup.enabled() if wakeups is None else wakeups,
+        )
 
     # -- signals ------------------------------------------------------------------------------
 
@@ -111,21 +125,25 @@ class Worker:
             signal.strsignal(signum),
             len(self._in_flight),
         )
-        self._stopping.set()
+        self.stop()
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wakeups.ring()
 
     # -- main loop ----------------------------------------------------------------------------
 
     def run(self) -> WorkerStats:
         logger.info(
-            "Worker %s started: concurrency=%d queues=%s poll=%gs",
+            "Worker %s started: concurrency=%d queues=%s poll=%gs (%gs while wake-ups arrive%s)",
             self.worker_id,
             self.concurrency,
             ",".join(self.queue_names),
             self.interval,
+            self._wakeups.safety_interval,
+            "" if self._wakeups.listener else "; none on this database or turned off",
         )
+        self._wakeups.start()
         # Spread the reapers of workers started together.
         self._next_reap = time.monotonic() + random.random() * self.reap_interval  # noqa: S311
         # One slot runs its attempt on this thread: no hand-off per task, and one database
@@ -160,6 +178,7 @@ class Worker:
                 self._wait_for_slot_or_work()
             self._drain()
         finally:
+            self._wakeups.close()
             if pool is not None:
                 pool.shutdown(wait=True)
         logger.info("Worker %s stopped after %d attempt(s)", self.worker_id, self.stats.finished)
@@ -169,13 +188,13 @@ class Worker:
         return self.max_tasks is not None and self.stats.claimed >= self.max_tasks
 
     def _wait_for_slot_or_work(self) -> None:
+        # The reaper runs from this loop: sleep no longer than its next pass.
+        until_reap = max(self._next_reap - time.monotonic(), 0.0)
         if len(self._in_flight) >= self.concurrency:
-            wait(list(self._in_flight), return_when=FIRST_COMPLETED)
-        elif self._in_flight:
-            # Wake early when an attempt ends: its engine row is flushed and its slot refilled.
-            wait(list(self._in_flight), timeout=self.interval, return_when=FIRST_COMPLETED)
-        else:
-            self._stopping.wait(self.interval)
+            wait(list(self._in_flight), timeout=until_reap, return_when=FIRST_COMPLETED)
+        elif not self._stopping.is_set():
+            # An attempt that ends rings too: its engine row is flushed and its slot refilled.
+            self._wakeups.wait(min(self._wakeups.timeout(), until_reap))
 
     def _drain(self) -> None:
         if self._in_flight:
@@ -202,8 +221,13 @@ class Worker:
             if pool is None:
                 self._execute(job, attempt)
             else:
-                self._in_flight.add(pool.submit(self._execute, job, attempt))
+                future = pool.submit(self._execute, job, attempt)
+                future.add_done_callback(self._ring)
+                self._in_flight.add(future)
         return len(jobs)
+
+    def _ring(self, _future: Future) -> None:
+        self._wakeups.ring()
 
     def _claim_attempts(self, jobs: list[EngineJob]) -> list[tuple[EngineJob, Callable[[], str]]]:
         """Pair each engine job with what runs it, claiming our tasks in one transaction.
@@ -251,6 +275,7 @@ class Worker:
             # Idle polls read without a lock, so a worker waiting for work every 20 ms does not
             # take SQLite's write lock from the web process 50 times a second.
             if not self._jobs.any_ready():
+                self._learn_next_due()
                 return []
         try:
             with exclusive_transaction(self._jobs.using):
@@ -263,7 +288,15 @@ class Worker:
                 return []
             raise
         self._idle = not jobs
+        if not jobs:
+            self._learn_next_due()
         return jobs
+
+    def _learn_next_due(self) -> None:
+        """Found nothing to run: when does the next waiting job come due? (The idle loop sleeps
+        until then; a job announced meanwhile with an earlier time shortens the sleep.)"""
+        if self._wakeups.wants_due_check():
+            self._wakeups.checked_due(self._jobs.next_due())
 
     # -- running ------------------------------------------------------------------------------
 
