@@ -93,6 +93,8 @@ class Worker:
         self._finished_lock = threading.Lock()
         self._next_reap = 0.0
         self._idle = True
+        self._rung = False  # the last wait ended on the doorbell (most often: a job announced)
+        self._next_tidy = 0.0
         # Moving average of how long an attempt takes; starts "long" so a fresh worker claims
         # one at a time until it knows better.
         self._attempt_seconds = BATCH_BUDGET
@@ -194,7 +196,7 @@ class Worker:
             wait(list(self._in_flight), timeout=until_reap, return_when=FIRST_COMPLETED)
         elif not self._stopping.is_set():
             # An attempt that ends rings too: its engine row is flushed and its slot refilled.
-            self._wakeups.wait(min(self._wakeups.timeout(), until_reap))
+            self._rung = self._wakeups.wait(min(self._wakeups.timeout(), until_reap))
 
     def _drain(self) -> None:
         if self._in_flight:
@@ -270,17 +272,27 @@ class Worker:
     def _claim_jobs(self, limit: int) -> list[EngineJob]:
         """Claim up to ``limit`` ready jobs; finished jobs are marked done in the same commit."""
         finished = self._take_finished()
+        rung, self._rung = self._rung, False
         if self._idle and not finished:
-            close_old_connections()
+            now = time.monotonic()
+            if not rung or now >= self._next_tidy:
+                # On PostgreSQL this makes the next query a health check: a round trip that an
+                # announced job need not wait for more than once a second.
+                self._next_tidy = now + 1.0
+                close_old_connections()
             # Idle polls read without a lock, so a worker waiting for work every 20 ms does not
-            # take SQLite's write lock from the web process 50 times a second.
-            if not self._jobs.any_ready():
+            # take SQLite's write lock from the web process 50 times a second. An announced job
+            # is most likely there: claim it straight away.
+            if not rung and not self._jobs.any_ready():
                 self._learn_next_due()
                 return []
         try:
-            with exclusive_transaction(self._jobs.using):
-                self._settle(finished)
-                jobs = self._jobs.claim(limit)
+            if finished or not self._jobs.can_claim_alone:
+                with exclusive_transaction(self._jobs.using):
+                    self._settle(finished)
+                    jobs = self._jobs.claim(limit)
+            else:
+                jobs = self._jobs.claim_alone(limit)
         except DATABASE_UNAVAILABLE as exc:
             # Keep what ended for the next claim: those jobs must still be marked done.
             self._restore_finished(finished)
