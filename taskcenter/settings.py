@@ -242,6 +242,35 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # the truth either way, the engine only carries "run an attempt of task N" messages.
 TASKS_BACKEND = env_str("TASKS_BACKEND", "database")
 REDIS_URL = env_str("REDIS_URL")
+
+
+def rq_queue(url: str) -> dict[str, Any]:
+    """django-rq's settings for a queue at ``url``, on one connection pool per process.
+
+    Given a URL, django-rq builds a new client for every enqueue: a new connection and its
+    handshake, about 5 ms between a task's commit and its job reaching an idle worker. Given a
+    host, it passes ``REDIS_CLIENT_KWARGS`` on, and with them this pool.
+    """
+    from urllib.parse import urlsplit
+
+    import redis
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        return {"URL": url, "DEFAULT_TIMEOUT": -1}
+    return {
+        # What django-rq's own tools (rqstats, rqworker) connect with; the pool wins otherwise.
+        "HOST": parts.hostname or "localhost",
+        "PORT": parts.port or 6379,
+        "DB": int(parts.path.strip("/") or 0),
+        "USERNAME": parts.username,
+        "PASSWORD": parts.password,
+        "SSL": parts.scheme == "rediss",
+        "DEFAULT_TIMEOUT": -1,
+        "REDIS_CLIENT_KWARGS": {"connection_pool": redis.ConnectionPool.from_url(url)},
+    }
+
+
 if TASKS_BACKEND == "database":
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 elif TASKS_BACKEND == "rq":
@@ -249,7 +278,7 @@ elif TASKS_BACKEND == "rq":
         raise ImproperlyConfigured("TASKS_BACKEND=rq needs REDIS_URL (redis://host:6379/0)")
     INSTALLED_APPS.append("django_rq")
     TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
-    RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": -1}}
+    RQ_QUEUES = {"default": rq_queue(REDIS_URL)}
 else:
     raise ImproperlyConfigured(
         f"TASKS_BACKEND={TASKS_BACKEND!r} is not supported (use 'database' or 'rq')"
@@ -296,6 +325,7 @@ class TaskCenterSettings(TypedDict):
     QUOTA_DEFAULT_BALANCE: int
     DEMO_KINDS: bool
     ACCOUNT_COOLDOWN_MAX_SECONDS: float
+    WAKEUPS: bool
 
 
 TASKCENTER: TaskCenterSettings = {
@@ -331,6 +361,10 @@ TASKCENTER: TaskCenterSettings = {
     "DEMO_KINDS": env_bool("TASKCENTER_DEMO_KINDS", default=DEBUG),
     # The longest rest any platform account may be given between two tasks.
     "ACCOUNT_COOLDOWN_MAX_SECONDS": env_float("TASKCENTER_ACCOUNT_COOLDOWN_MAX", 86_400.0),
+    # Ready jobs are announced to idle workers (PostgreSQL LISTEN/NOTIFY, a local socket per
+    # worker on SQLite), which then start them within milliseconds and poll only as a safety
+    # net. Off: workers find jobs by polling every --interval alone.
+    "WAKEUPS": env_bool("TASKCENTER_WAKEUPS", default=True),
 }
 
 

@@ -6,6 +6,11 @@ has free slots in that one transaction and runs them on a thread pool: most hand
 HTTP, so one process can keep many platforms busy. With one slot the attempt runs on the main
 thread. Jobs that ended are marked done in the transaction of the next claim. The same loop
 reaps lost attempts. ``bench/worker_throughput.py`` measures it against ``db_worker``.
+
+An idle worker sleeps until a job is announced (``wakeup``: PostgreSQL's LISTEN/NOTIFY, a local
+socket on SQLite), an attempt of its own ends, or the next job it knows of comes due; it polls
+every ``safety_interval`` in case an announcement went missing, and every ``interval`` while it
+cannot hear announcements at all. ``bench/wakeup_latency.py`` measures how soon it starts a job.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from taskcenter import lifecycle
-from taskcenter.execution import reaper
+from taskcenter.execution import reaper, wakeup
 from taskcenter.execution.dispatch import RUN_ATTEMPT_PATH, EngineJob, JobTable
 from taskcenter.execution.heartbeat import heartbeat
 from taskcenter.execution.runner import run_attempt, run_claimed_attempt
@@ -63,6 +68,8 @@ class Worker:
         worker_id: str,
         concurrency: int = 4,
         interval: float = 0.02,
+        safety_interval: float = 1.0,
+        wakeups: bool | None = None,
         queue_names: tuple[str, ...] = ("default",),
         backend_name: str = "default",
         reap_interval: float = 10.0,
@@ -86,11 +93,20 @@ class Worker:
         self._finished_lock = threading.Lock()
         self._next_reap = 0.0
         self._idle = True
+        self._rung = False  # the last wait ended on the doorbell (most often: a job announced)
+        self._next_tidy = 0.0
         # Moving average of how long an attempt takes; starts "long" so a fresh worker claims
         # one at a time until it knows better.
         self._attempt_seconds = BATCH_BUDGET
         self._jobs = JobTable(
             backend_name=backend_name, queue_names=queue_names, worker_id=worker_id
+        )
+        self._wakeups = wakeup.Wakeups(
+            using=self._jobs.using,
+            queue_names=queue_names,
+            interval=interval,
+            safety_interval=safety_interval,
+            enabled=wakeup.enabled() if wakeups is None else wakeups,
         )
 
     # -- signals ------------------------------------------------------------------------------
@@ -111,21 +127,25 @@ class Worker:
             signal.strsignal(signum),
             len(self._in_flight),
         )
-        self._stopping.set()
+        self.stop()
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wakeups.ring()
 
     # -- main loop ----------------------------------------------------------------------------
 
     def run(self) -> WorkerStats:
         logger.info(
-            "Worker %s started: concurrency=%d queues=%s poll=%gs",
+            "Worker %s started: concurrency=%d queues=%s poll=%gs (%gs while wake-ups arrive%s)",
             self.worker_id,
             self.concurrency,
             ",".join(self.queue_names),
             self.interval,
+            self._wakeups.safety_interval,
+            "" if self._wakeups.listener else "; none on this database or turned off",
         )
+        self._wakeups.start()
         # Spread the reapers of workers started together.
         self._next_reap = time.monotonic() + random.random() * self.reap_interval  # noqa: S311
         # One slot runs its attempt on this thread: no hand-off per task, and one database
@@ -160,6 +180,7 @@ class Worker:
                 self._wait_for_slot_or_work()
             self._drain()
         finally:
+            self._wakeups.close()
             if pool is not None:
                 pool.shutdown(wait=True)
         logger.info("Worker %s stopped after %d attempt(s)", self.worker_id, self.stats.finished)
@@ -169,13 +190,13 @@ class Worker:
         return self.max_tasks is not None and self.stats.claimed >= self.max_tasks
 
     def _wait_for_slot_or_work(self) -> None:
+        # The reaper runs from this loop: sleep no longer than its next pass.
+        until_reap = max(self._next_reap - time.monotonic(), 0.0)
         if len(self._in_flight) >= self.concurrency:
-            wait(list(self._in_flight), return_when=FIRST_COMPLETED)
-        elif self._in_flight:
-            # Wake early when an attempt ends: its engine row is flushed and its slot refilled.
-            wait(list(self._in_flight), timeout=self.interval, return_when=FIRST_COMPLETED)
-        else:
-            self._stopping.wait(self.interval)
+            wait(list(self._in_flight), timeout=until_reap, return_when=FIRST_COMPLETED)
+        elif not self._stopping.is_set():
+            # An attempt that ends rings too: its engine row is flushed and its slot refilled.
+            self._rung = self._wakeups.wait(min(self._wakeups.timeout(), until_reap))
 
     def _drain(self) -> None:
         if self._in_flight:
@@ -202,8 +223,13 @@ class Worker:
             if pool is None:
                 self._execute(job, attempt)
             else:
-                self._in_flight.add(pool.submit(self._execute, job, attempt))
+                future = pool.submit(self._execute, job, attempt)
+                future.add_done_callback(self._ring)
+                self._in_flight.add(future)
         return len(jobs)
+
+    def _ring(self, _future: Future) -> None:
+        self._wakeups.ring()
 
     def _claim_attempts(self, jobs: list[EngineJob]) -> list[tuple[EngineJob, Callable[[], str]]]:
         """Pair each engine job with what runs it, claiming our tasks in one transaction.
@@ -246,16 +272,27 @@ class Worker:
     def _claim_jobs(self, limit: int) -> list[EngineJob]:
         """Claim up to ``limit`` ready jobs; finished jobs are marked done in the same commit."""
         finished = self._take_finished()
+        rung, self._rung = self._rung, False
         if self._idle and not finished:
-            close_old_connections()
+            now = time.monotonic()
+            if not rung or now >= self._next_tidy:
+                # On PostgreSQL this makes the next query a health check: a round trip that an
+                # announced job need not wait for more than once a second.
+                self._next_tidy = now + 1.0
+                close_old_connections()
             # Idle polls read without a lock, so a worker waiting for work every 20 ms does not
-            # take SQLite's write lock from the web process 50 times a second.
-            if not self._jobs.any_ready():
+            # take SQLite's write lock from the web process 50 times a second. An announced job
+            # is most likely there: claim it straight away.
+            if not rung and not self._jobs.any_ready():
+                self._learn_next_due()
                 return []
         try:
-            with exclusive_transaction(self._jobs.using):
-                self._settle(finished)
-                jobs = self._jobs.claim(limit)
+            if finished or not self._jobs.can_claim_alone:
+                with exclusive_transaction(self._jobs.using):
+                    self._settle(finished)
+                    jobs = self._jobs.claim(limit)
+            else:
+                jobs = self._jobs.claim_alone(limit)
         except DATABASE_UNAVAILABLE as exc:
             # Keep what ended for the next claim: those jobs must still be marked done.
             self._restore_finished(finished)
@@ -263,7 +300,15 @@ class Worker:
                 return []
             raise
         self._idle = not jobs
+        if not jobs:
+            self._learn_next_due()
         return jobs
+
+    def _learn_next_due(self) -> None:
+        """Found nothing to run: when does the next waiting job come due? (The idle loop sleeps
+        until then; a job announced meanwhile with an earlier time shortens the sleep.)"""
+        if self._wakeups.wants_due_check():
+            self._wakeups.checked_due(self._jobs.next_due())
 
     # -- running ------------------------------------------------------------------------------
 

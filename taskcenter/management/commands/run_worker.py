@@ -26,7 +26,15 @@ class Command(BaseCommand):
             "--interval",
             type=float,
             default=0.02,
-            help="Seconds between polls when the queue is empty (default: %(default)s).",
+            help="Seconds between polls when the queue is empty and no wake-ups arrive "
+            "(default: %(default)s).",
+        )
+        parser.add_argument(
+            "--safety-interval",
+            type=float,
+            default=1.0,
+            help="Seconds between polls while wake-ups arrive (PostgreSQL LISTEN/NOTIFY, a "
+            "local socket on SQLite): the safety net for a lost one (default: %(default)s).",
         )
         parser.add_argument(
             "--queue", default="default", help="Comma-separated queues (default: %(default)s)."
@@ -48,8 +56,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["concurrency"] is not None and options["concurrency"] < 1:
             raise CommandError("--concurrency must be at least 1")
-        if options["interval"] < 0:
-            raise CommandError("--interval must be zero or more")
+        if options["interval"] < 0 or options["safety_interval"] < 0:
+            raise CommandError("--interval and --safety-interval must be zero or more")
         queue_names = tuple(q.strip() for q in options["queue"].split(",") if q.strip())
         if dispatch.uses_rq_engine():
             self.run_on_rq(queue_names, options)
@@ -58,6 +66,7 @@ class Command(BaseCommand):
             worker_id=options["worker_id"] or default_worker_id(),
             concurrency=options["concurrency"] or CONCURRENCY,
             interval=options["interval"],
+            safety_interval=options["safety_interval"],
             queue_names=queue_names,
             reap_interval=options["reap_interval"],
             max_tasks=options["max_tasks"],
