@@ -22,6 +22,7 @@ be refunded task by task exactly once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -93,18 +94,22 @@ def _debit(user_id: int, amount: int, now: datetime) -> int | None:
             balance=F("balance") - amount, updated_at=now
         )
         return _balance_now(user_id) if paid == 1 else None
-    qn = connection.ops.quote_name
-    balance, stamp = qn("balance"), qn("updated_at")
     at = QuotaBalance._meta.get_field("updated_at").get_db_prep_save(now, connection)
     with connection.cursor() as cursor:
-        # Only quoted model identifiers are formatted in; every value is a parameter.
-        cursor.execute(
-            f"UPDATE {qn(QuotaBalance._meta.db_table)} SET {balance} = {balance} - %s, "  # noqa: S608
-            f"{stamp} = %s WHERE {qn('user_id')} = %s AND {balance} >= %s RETURNING {balance}",
-            [amount, at, user_id, amount],
-        )
+        cursor.execute(_debit_sql(connection.alias), [amount, at, user_id, amount])
         row = cursor.fetchone()
     return None if row is None else int(row[0])
+
+
+@functools.cache
+def _debit_sql(alias: str) -> str:
+    qn = connections[alias].ops.quote_name
+    balance, stamp = qn("balance"), qn("updated_at")
+    # Only quoted model identifiers are formatted in; every value is a parameter.
+    return (
+        f"UPDATE {qn(QuotaBalance._meta.db_table)} SET {balance} = {balance} - %s, "  # noqa: S608
+        f"{stamp} = %s WHERE {qn('user_id')} = %s AND {balance} >= %s RETURNING {balance}"
+    )
 
 
 def _take(

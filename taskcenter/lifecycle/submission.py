@@ -300,12 +300,13 @@ def _defaults() -> dict[str, Any]:
     }
 
 
+# A default that is a function is called per submission (a fresh ``{}``); the rest are fixed.
 _DEFAULTS = [
     (
         field.name,
         field,
-        callable(field.default),
-        None if callable(field.default) else field.get_default(),
+        dynamic := field.has_default() and callable(field.default),
+        None if dynamic else field.get_default(),
     )
     for field in _TASK_FIELDS
 ]
