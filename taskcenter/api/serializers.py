@@ -187,6 +187,12 @@ class TaskSerializer(serializers.ModelSerializer):
             plan = self._columns = [
                 (str(field.field_name), field, _column_of(field)) for field in self._readable_fields
             ]
+            for _, field, _ in plan:
+                if isinstance(field, serializers.DateTimeField) and not hasattr(field, "timezone"):
+                    # What DRF looks up for every value (the request's time zone, through a
+                    # context-local), pinned for this serializer's life as its
+                    # ``default_timezone`` argument would pin it (the stubs call it a str).
+                    field.timezone = field.default_timezone()  # type: ignore[assignment]
         data: dict[str, Any] = {}
         for name, field, column in plan:  # field_name is set once the field is bound
             if column is None:

@@ -4,12 +4,16 @@ batch, every refused item named, and the answer the detail route gives for each 
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
+from rest_framework.serializers import ModelSerializer
 
 from quota import ledger as quota
 from quota.models import LedgerKind, QuotaBalance, QuotaLedgerEntry
-from taskcenter.api.serializers import BATCH_MAX
+from taskcenter import lifecycle
+from taskcenter.api.serializers import BATCH_MAX, TaskSerializer
 from taskcenter.models import EventVerb, Status, Task, TaskEvent
+from tests.support.lifecycle import attempt_in
 
 pytestmark = pytest.mark.django_db
 
@@ -134,3 +138,24 @@ def test_batch_from_staff_charges_each_owner_for_their_own_tasks(staff_api, user
     assert quota.balance_of(user.pk) == 50 - LYRICS_PRICE
     assert quota.balance_of(other_user.pk) == 50 - 2 * LYRICS_PRICE
     assert set(TaskEvent.objects.values_list("actor", flat=True)) == {"user:operator"}
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Shanghai"])
+def test_task_serializer_answers_as_drfs_own_loop_would(user, make_task, zone):
+    quota.grant(user.pk, 100, note="tests")
+    lifecycle.create_tasks(
+        [LYRICS, {"task_type": "demo.noop", "run_after": timezone.now(), "start": True}],
+        owner=user,
+    )
+    for status in (Status.COMPLETED, Status.FAILED, Status.RUNNING):
+        attempt_in(status, make_task)
+    rows = list(Task.objects.select_related("owner").order_by("pk"))
+
+    with timezone.override(zone):
+        ours = TaskSerializer(rows, many=True).data
+        # DRF's own loop over the same fields, each read through get_attribute.
+        generic = [ModelSerializer.to_representation(TaskSerializer(), row) for row in rows]
+
+    assert [dict(row) for row in ours] == generic
+    assert any(row["finished_at"] for row in ours)
+    assert ours[0]["created_at"].endswith("Z") == (zone == "UTC")
