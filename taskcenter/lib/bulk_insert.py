@@ -38,8 +38,10 @@ _PLAIN: dict[str, tuple[type, ...]] = {
 # PostgreSQL takes at most 65535 parameters a statement; rows are also capped so that one
 # statement stays a few hundred kilobytes.
 _POSTGRESQL_PARAMS = 65_535
-# From this many rows on, PostgreSQL gets a COPY (see ``RowInserter._copy``).
-_COPY_FROM = 50
+# psycopg parses a statement for its placeholders each time unless it has at most this many
+# (``psycopg._queries.MAX_CACHED_STATEMENT_PARAMS``); an INSERT of more rows than that goes as a
+# COPY on PostgreSQL instead (see ``RowInserter._copy``).
+_PSYCOPG_CACHED_PARAMS = 50
 # Types whose objects rows share, prepared once per object and call.
 _SHARED = (datetime, dict, list)
 _MAX_ROWS = 1_000
@@ -73,7 +75,11 @@ class RowInserter:
             self._prepare[using] = [_column(field, connection) for field in self.fields]
             self._per_statement[using] = self._rows_per_statement(connection)
         prepare, per_statement = self._prepare[using], self._per_statement[using]
-        if connection.vendor == "postgresql" and len(rows) >= _COPY_FROM:
+        if (
+            connection.vendor == "postgresql"
+            and len(rows) > 1
+            and len(rows) * len(self.fields) > _PSYCOPG_CACHED_PARAMS
+        ):
             return self._copy(connection, rows, prepare)
         keys: list[int] = []
         # Rows of a batch share objects (one "now", one empty ``{}``): each is prepared once per
@@ -99,8 +105,8 @@ class RowInserter:
         """PostgreSQL: ``COPY ... FROM STDIN``, the primary keys drawn from the sequence first.
 
         psycopg parses every statement for its placeholders, and caches only short ones: a
-        thousand-row INSERT is parsed again each time, at a cost above the server's. COPY has
-        no placeholders and its rows are formatted in C. It runs the table's triggers as an
+        hundred-row INSERT is parsed again each time, at three times the cost of the COPY. COPY
+        has no placeholders and its rows are formatted in C. It runs the table's triggers as an
         INSERT does (statement triggers with their transition tables included). JSON goes as
         the text the ORM's adapter would send, so shared objects are encoded once.
         """

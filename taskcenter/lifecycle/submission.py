@@ -4,8 +4,9 @@ A submission is one transaction that writes the task rows (PENDING, or QUEUED wi
 one ``created`` event each, the owners' quota charges (``hooks.Billing.charge_many``), the
 idempotency keys given, and the engine's jobs of the queued tasks (``hooks.BulkDispatcher``: in
 the transaction on the database engine, after commit on any other). Each kind of row is one
-multi-row INSERT per thousand rows (``taskcenter.lib.bulk_insert``) and each owner's balance one
-guarded UPDATE, so one task costs five statements and ten thousand a few dozen.
+multi-row INSERT per thousand rows, a COPY on PostgreSQL (``taskcenter.lib.bulk_insert``), and
+each owner's balance one guarded UPDATE, so one task costs five statements and ten thousand a
+few dozen.
 
 **All or nothing.** ``create_tasks`` checks every item before it writes anything (its kind, its
 parameters, its price, its key) and refuses the whole call with one ``ValidationError`` that
