@@ -233,7 +233,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @action(detail=False, methods=["post"], parser_classes=[BodyJSONParser], pagination_class=None)
     def batch(self, request: Request) -> Response:
         """Create up to 100 tasks, all or nothing; items share a generated batch_id. Staff
-        may give each item the `user_id` of the user it is for. Every refused item is named."""
+        may give each item the `user_id` of the user it is for."""
         # DRF passes max_length and min_length to the list serializer that many=True makes;
         # the stubs' BaseSerializer.__init__ does not list them.
         items = TaskCreateInput(many=True, data=request.data, max_length=BATCH_MAX, min_length=1)  # type: ignore[call-arg]

@@ -159,3 +159,14 @@ def test_task_serializer_answers_as_drfs_own_loop_would(user, make_task, zone):
     assert [dict(row) for row in ours] == generic
     assert any(row["finished_at"] for row in ours)
     assert ours[0]["created_at"].endswith("Z") == (zone == "UTC")
+
+
+def test_task_serializer_fields_are_the_ones_drf_builds():
+    ours = TaskSerializer().fields
+    built = ModelSerializer.get_fields(TaskSerializer())
+
+    assert list(ours) == list(built)
+    assert [repr(field) for field in ours.values()] == [repr(field) for field in built.values()]
+    assert all(field.parent is not None for field in ours.values())
+    # Each instance has fields of its own (DRF binds them to their serializer).
+    assert TaskSerializer().fields["status"] is not ours["status"]
