@@ -21,7 +21,9 @@ bulk    10,000 tasks of four kinds (two XGet scrape kinds with parameters, ``sun
         without it: ``create_task`` in a loop inside one transaction); then the rows are counted
         (tasks, events, engine jobs, ledger rows, the balance) and ``rebuild_tallies --check``
         must find no difference. On SQLite also with the tally insert trigger dropped, to show
-        the row triggers' share.
+        the row triggers' share. No worker runs beside the bulk scenarios: one polling another
+        queue would read past the 10,000 waiting jobs at every poll, and one running them would
+        measure the worker.
 api     the same 10,000 tasks as 100 ``POST /api/v1/tasks/batch`` requests of 100 over HTTP to
         gunicorn (``--workers 2 --threads 4``, as ``run_service`` starts it) from ``--clients``
         threads with keep-alive connections; timed from the first request to the last answer.
@@ -282,7 +284,7 @@ def _counts(count: int, warm: int = 0) -> dict:
     return found
 
 
-def drive_bulk(count: int, triggers: bool, log_dir: Path) -> dict:
+def drive_bulk(count: int, triggers: bool) -> dict:
     user = _setup()
     from django.db import connection, transaction
 
@@ -292,25 +294,21 @@ def drive_bulk(count: int, triggers: bool, log_dir: Path) -> dict:
         with connection.cursor() as cursor:
             cursor.execute("DROP TRIGGER tally_task_insert")
     items = bulk_items(count, api=False)
-    worker = _start_worker(IDLE_QUEUE, log_dir / "worker-bulk.log")
     server = []
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             server = [cursor.fetchone()[0]]
-    try:
-        cpu = time.process_time() + cpu_seconds(server)
-        started = time.perf_counter()
-        if hasattr(lifecycle, "create_tasks"):
-            lifecycle.create_tasks(items, owner=user)
-        else:
-            with transaction.atomic():
-                for item in items:
-                    lifecycle.create_task(owner=user, **item)
-        took = time.perf_counter() - started
-        cpu = time.process_time() + cpu_seconds(server) - cpu
-    finally:
-        _stop(worker)
+    cpu = time.process_time() + cpu_seconds(server)
+    started = time.perf_counter()
+    if hasattr(lifecycle, "create_tasks"):
+        lifecycle.create_tasks(items, owner=user)
+    else:
+        with transaction.atomic():
+            for item in items:
+                lifecycle.create_task(owner=user, **item)
+    took = time.perf_counter() - started
+    cpu = time.process_time() + cpu_seconds(server) - cpu
     if triggers:
         _counts(count)
     return {"seconds": took, "cpu": cpu, "count": count}
@@ -438,26 +436,19 @@ def run_api(database_url: str | None, code: Path, count: int, clients: int) -> d
         items = bulk_items(count, api=True)
         bodies = [json.dumps(items[i : i + BATCH]).encode() for i in range(0, count, BATCH)]
         log = tmp / "gunicorn.log"
-        worker = _start_worker(IDLE_QUEUE, tmp / "worker.log", code=code, env=env)
-        # Not the worker's own connection: the CPU counted is the web side's.
-        beside = set(postgres_backends(database_url))
-        try:
-            with gunicorn(env, code, log, workers=2, threads=4, timeout=300) as (base, server):
-                # Warm-up: each gunicorn worker loads the views and compiles its statements.
-                warm = json.dumps([{"task_type": "demo.noop", "task_name": "warm"}]).encode()
-                _post_with_size(base, token, warm, WARM_UP)
+        with gunicorn(env, code, log, workers=2, threads=4, timeout=300) as (base, server):
+            # Warm-up: each gunicorn worker loads the views and compiles its statements.
+            warm = json.dumps([{"task_type": "demo.noop", "task_name": "warm"}]).encode()
+            _post_with_size(base, token, warm, WARM_UP)
 
-                def web() -> list[int]:
-                    backends = set(postgres_backends(database_url)) - beside
-                    return children(server.pid) + sorted(backends)
+            def web() -> list[int]:
+                return children(server.pid) + postgres_backends(database_url)
 
-                cpu = cpu_seconds(web())
-                started = time.perf_counter()
-                took = _post_batches(base, token, bodies, clients)
-                seconds = time.perf_counter() - started
-                cpu = cpu_seconds(web()) - cpu
-        finally:
-            _stop(worker)
+            cpu = cpu_seconds(web())
+            started = time.perf_counter()
+            took = _post_batches(base, token, bodies, clients)
+            seconds = time.perf_counter() - started
+            cpu = cpu_seconds(web()) - cpu
         check = _driver(env, code, "check", str(count), str(WARM_UP))
         return {
             "seconds": seconds,
@@ -570,7 +561,7 @@ def main() -> None:
         if mode == "single":
             result = drive_single(rest[0] == "quick", log_dir)
         elif mode == "bulk":
-            result = drive_bulk(int(rest[0]), rest[1] == "triggers", log_dir)
+            result = drive_bulk(int(rest[0]), rest[1] == "triggers")
         elif mode == "seed-api":
             result = drive_seed_api()
         else:
