@@ -21,10 +21,11 @@ task's owner), as on ``POST /api/v1/tasks``; the same key twice in one call is r
 request sent twice. Two calls racing with one key: the database's unique key refuses the
 second, which then reads the first one's tasks.
 
-**Durability.** On PostgreSQL a submission that is its own transaction commits without waiting
-for its WAL to reach the disk (``synchronous_commit`` off for that transaction only), unless
-``TASKCENTER["DURABLE_SUBMIT"]`` is on: a flush costs milliseconds, several times the rest of a
-submission. A crash of the database server can then lose the submissions of its last moments
+**Durability.** A submission is on disk when it returns. A deployment that values the
+milliseconds more may set ``TASKCENTER["ASYNC_SUBMIT"]``: on PostgreSQL a submission that is its
+own transaction then commits without waiting for its WAL to reach the disk
+(``synchronous_commit`` off for that transaction only); a flush costs milliseconds, several
+times the rest of a submission. A crash of the database server can then lose the submissions of its last moments
 (at most three WAL writer delays, 0.6 s by default), whole: tasks, events, charges and jobs
 together, never a part of one; everything a worker later does with a task commits durably, and
 that commit also flushes the submission before it. SQLite in WAL mode with ``synchronous=NORMAL``
@@ -253,7 +254,7 @@ def _submission() -> Iterator[None]:
     """The submission's transaction (see the module's note on durability)."""
     own = not connection.in_atomic_block
     with transaction.atomic():
-        if own and connection.vendor == "postgresql" and not settings.TASKCENTER["DURABLE_SUBMIT"]:
+        if own and connection.vendor == "postgresql" and settings.TASKCENTER["ASYNC_SUBMIT"]:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
         yield

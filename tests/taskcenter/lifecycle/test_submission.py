@@ -406,7 +406,7 @@ ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF"
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_submission_of_its_own_skips_the_wal_flush_on_postgresql_unless_durable(user, settings):
+def test_a_submission_of_its_own_skips_the_wal_flush_on_postgresql_only_when_asked(user, settings):
     def submit():
         lifecycle.create_task(owner=user, task_type="demo.noop", start=True)
 
@@ -414,13 +414,13 @@ def test_a_submission_of_its_own_skips_the_wal_flush_on_postgresql_unless_durabl
         with transaction.atomic():
             submit()
 
+    durable = submission_statements(submit)
+    settings.TASKCENTER = {**settings.TASKCENTER, "ASYNC_SUBMIT": True}
     own = submission_statements(submit)
     nested = submission_statements(submit_inside_the_callers_transaction)
-    settings.TASKCENTER = {**settings.TASKCENTER, "DURABLE_SUBMIT": True}
-    durable = submission_statements(submit)
 
+    assert ASYNC_COMMIT not in durable
     assert own.count(ASYNC_COMMIT) == (1 if connection.vendor == "postgresql" else 0)
     # The caller's transaction is the caller's to make durable or not.
     assert ASYNC_COMMIT not in nested
-    assert ASYNC_COMMIT not in durable
     assert Task.objects.filter(status=Status.QUEUED).count() == 3
