@@ -88,7 +88,7 @@ def run_driver(script: str, argument: int, env: dict[str, str], root: Path) -> d
 
 @contextmanager
 def gunicorn(
-    env: dict[str, str], root: Path, log: Path, *, workers: int, timeout: int
+    env: dict[str, str], root: Path, log: Path, *, workers: int, timeout: int, threads: int = 1
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """A real gunicorn serving the bench's database: (base URL, process); stopped on exit."""
     port = free_port()
@@ -96,6 +96,7 @@ def gunicorn(
         [
             *(str(Path(sys.executable).parent / "gunicorn"), "taskcenter.wsgi"),
             *("--bind", f"127.0.0.1:{port}", "--workers", str(workers)),
+            *("--threads", str(threads), "--no-control-socket"),
             *("--timeout", str(timeout), "--error-logfile", str(log)),
         ],
         cwd=root,

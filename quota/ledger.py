@@ -13,21 +13,36 @@ balance change is one guarded UPDATE whose row count decides, followed by one le
 
 Retrying a FAILED or CANCELLED task charges again (it is a new run on the platform); see
 ``recharge_task``. A STOPPED task keeps its charge and is not charged again when resumed.
+
+Many new tasks (``charge_many``, a bulk submission) take one guarded UPDATE per owner for the sum
+of that owner's tasks, and still write one charge row per task, all in one INSERT: a refund
+gives back one task's charge and names that row, so a single row for the whole batch could not
+be refunded task by task exactly once.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from taskcenter.errors import InsufficientQuota
+from taskcenter.lib.bulk_insert import RowInserter
+from taskcenter.lifecycle.hooks import Charge
 from taskcenter.models import Task
 
 from .models import LedgerKind, QuotaBalance, QuotaLedgerEntry
+
+_CHARGE_ROWS = RowInserter(
+    QuotaLedgerEntry,
+    ("user", "task", "kind", "amount", "balance_after", "at", "note"),
+    returning=False,
+)
 
 
 def default_balance() -> int:
@@ -67,6 +82,64 @@ def _balance_now(user_id: int) -> int:
     return QuotaBalance.objects.filter(user_id=user_id).values_list("balance", flat=True).get()
 
 
+def _debit(user_id: int, amount: int, now: datetime) -> int | None:
+    """Take ``amount`` if the balance covers it: the balance after, or None when it does not.
+
+    One ``UPDATE ... RETURNING`` where the database has it (PostgreSQL, SQLite 3.35+: the same
+    versions that return ids from an INSERT), else the ORM's UPDATE and a read.
+    """
+    connection = connections[router.db_for_write(QuotaBalance)]
+    if not connection.features.can_return_columns_from_insert:
+        paid = QuotaBalance.objects.filter(user_id=user_id, balance__gte=amount).update(
+            balance=F("balance") - amount, updated_at=now
+        )
+        return _balance_now(user_id) if paid == 1 else None
+    at = QuotaBalance._meta.get_field("updated_at").get_db_prep_save(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_debit_sql(connection.alias), [amount, at, user_id, amount])
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+@functools.cache
+def _debit_sql(alias: str) -> str:
+    qn = connections[alias].ops.quote_name
+    balance, stamp = qn("balance"), qn("updated_at")
+    # Only quoted model identifiers are formatted in; every value is a parameter.
+    return (
+        f"UPDATE {qn(QuotaBalance._meta.db_table)} SET {balance} = {balance} - %s, "  # noqa: S608
+        f"{stamp} = %s WHERE {qn('user_id')} = %s AND {balance} >= %s RETURNING {balance}"
+    )
+
+
+def _take(
+    user_id: int,
+    amount: int,
+    now: datetime,
+    *,
+    task_id: int,
+    action: str = "create",
+    current_status: str | None = None,
+    tasks: int = 1,
+) -> int:
+    """``_debit``, opening the account first if it has none; ``InsufficientQuota`` if short."""
+    after = _debit(user_id, amount, now)
+    if after is None:
+        # Short, or no account yet (opened on first use): open it, then try once more.
+        ensure_balance(user_id)
+        after = _debit(user_id, amount, now)
+    if after is None:
+        raise InsufficientQuota(
+            needed=amount,
+            balance=_balance_now(user_id),
+            task_id=task_id,
+            action=action,
+            current_status=current_status,
+            tasks=tasks,
+        )
+    return after
+
+
 def charge(
     *,
     user_id: int,
@@ -80,28 +153,49 @@ def charge(
 
     Must run inside ``transaction.atomic()``: the raise rolls back whatever the caller wrote.
     """
-    ensure_balance(user_id)
     now = timezone.now()
-    paid = QuotaBalance.objects.filter(user_id=user_id, balance__gte=amount).update(
-        balance=F("balance") - amount, updated_at=now
+    after = _take(
+        user_id, amount, now, task_id=task_id, action=action, current_status=current_status
     )
-    if paid != 1:
-        raise InsufficientQuota(
-            needed=amount,
-            balance=_balance_now(user_id),
-            task_id=task_id,
-            action=action,
-            current_status=current_status,
-        )
     return QuotaLedgerEntry.objects.create(
         user_id=user_id,
         task_id=task_id,
         kind=LedgerKind.CHARGE,
         amount=-amount,
-        balance_after=_balance_now(user_id),
+        balance_after=after,
         at=now,
         note=note[:255],
     )
+
+
+def charge_many(charges: Sequence[Charge]) -> None:
+    """Charge many new tasks: one guarded UPDATE per owner for the sum of their prices, one
+    charge row per task (``balance_after`` as if charged one after the other, in the order
+    given), all rows in one INSERT. ``InsufficientQuota`` names the first owner, by id, whose
+    balance cannot pay for all of their tasks; the caller's transaction then rolls back.
+
+    Owners are debited in id order, so two batches charging the same owners never wait on
+    each other's accounts crosswise. Must run inside ``transaction.atomic()``, after the tasks'
+    own rows are written (the task rows first, then the accounts: the quota lock order).
+    """
+    by_owner: dict[int, list[Charge]] = {}
+    for item in charges:
+        if item.amount < 0:
+            raise ValueError("quota cannot be negative")
+        if item.amount:
+            by_owner.setdefault(item.user_id, []).append(item)
+    now = timezone.now()
+    rows = []
+    kind = LedgerKind.CHARGE.value
+    for user_id in sorted(by_owner):
+        owed = by_owner[user_id]
+        total = sum(item.amount for item in owed)
+        only = owed[0].task_id if len(owed) == 1 else 0
+        running = _take(user_id, total, now, task_id=only, tasks=len(owed)) + total
+        for item in owed:
+            running -= item.amount
+            rows.append((user_id, item.task_id, kind, -item.amount, running, now, item.note[:255]))
+    _CHARGE_ROWS.insert(rows, using=router.db_for_write(QuotaLedgerEntry))
 
 
 def refund_task(task_id: int, *, now: datetime, note: str = "") -> QuotaLedgerEntry | None:
@@ -193,6 +287,9 @@ class QuotaLedger:
 
     def charge(self, *, user_id: int, amount: int, task_id: int, note: str) -> QuotaLedgerEntry:
         return charge(user_id=user_id, amount=amount, task_id=task_id, note=note)
+
+    def charge_many(self, charges: Sequence[Charge]) -> None:
+        charge_many(charges)
 
     def refund(self, task_id: int, *, now: datetime, note: str) -> QuotaLedgerEntry | None:
         return refund_task(task_id, now=now, note=note)

@@ -22,4 +22,5 @@ class TaskCenterConfig(AppConfig):
             taskcenter_checks.check_providers_off_the_sandbox, checks.Tags.security, deploy=True
         )
         hooks.install_dispatcher(dispatch.enqueue_attempt)
+        hooks.install_bulk_dispatcher(dispatch.EngineJobs())
         autodiscover()

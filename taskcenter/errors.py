@@ -75,8 +75,10 @@ class InsufficientQuota(InvalidTransition):
         task_id: int = 0,
         action: str = "create",
         current_status: str | None = None,
+        tasks: int = 1,
     ) -> None:
         super().__init__(task_id, action, current_status)
         self.needed = needed
         self.balance = balance
-        self.args = (f"Insufficient quota: this task costs {needed}, the balance is {balance}",)
+        what = "this task costs" if tasks == 1 else f"these {tasks} tasks cost"
+        self.args = (f"Insufficient quota: {what} {needed}, the balance is {balance}",)

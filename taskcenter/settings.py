@@ -321,6 +321,7 @@ class TaskCenterSettings(TypedDict):
     HTTP_MAX_TIMEOUT_SECONDS: float
     KIND_MODULES: list[str]
     INTEGRATION_KIND: str
+    ASYNC_SUBMIT: bool
     IDEMPOTENCY_KEY_TTL_SECONDS: float
     QUOTA_DEFAULT_BALANCE: int
     DEMO_KINDS: bool
@@ -350,6 +351,12 @@ TASKCENTER: TaskCenterSettings = {
     # What an integration tasks table row runs when it names no task_type (the table has no
     # such column). Unset: such a row is refused with a 400 naming task_type.
     "INTEGRATION_KIND": env_str("TASKCENTER_INTEGRATION_KIND", ""),
+    # PostgreSQL: on, a submission (create_task, create_tasks, the batch route) commits without
+    # waiting for its WAL to reach the disk. A flush costs milliseconds, most of a submission;
+    # the price is that a crash of the database server may lose the submissions of its last
+    # moments (up to three wal_writer_delay), whole, although their clients were answered.
+    # Off by default: an answered submission is on disk. What workers write stays durable.
+    "ASYNC_SUBMIT": env_bool("TASKCENTER_ASYNC_SUBMIT", default=False),
     # How long an Idempotency-Key on POST /api/v1/tasks replays its task; after that the key
     # may be used again for a new task (a client retries within minutes, not days).
     "IDEMPOTENCY_KEY_TTL_SECONDS": env_float("TASKCENTER_IDEMPOTENCY_KEY_TTL", 86_400.0),

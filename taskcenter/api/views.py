@@ -13,8 +13,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.contrib.auth.models import User
-from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -25,13 +23,12 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import lifecycle
-from ..errors import UnknownKind
 from ..models import Task, TaskExecution
 from . import idempotency, owners, schema  # noqa: F401  (schema registers OpenAPI extensions)
 from .authentication import authenticated_user
@@ -242,33 +239,24 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         items = TaskCreateInput(many=True, data=request.data, max_length=BATCH_MAX, min_length=1)  # type: ignore[call-arg]
         user = authenticated_user(request)
         batch_id = uuid.uuid4().hex
-        created: list[int] = []
         # Errors are keyed by the item's index, which the error envelopes put in `loc`; DRF
         # takes any key there, the stubs only str.
         with body_errors(items, request.data):
             items.is_valid(raise_exception=True)
             rows = [dict(fields) for fields in items.validated_data]
-            task_owners: list[User] = []
             refused: dict[int, Any] = {}
             for index, fields in enumerate(rows):
                 try:
-                    task_owners.append(owners.task_owner(request, fields.pop("user_id", None)))
+                    fields["owner"] = owners.task_owner(request, fields.pop("user_id", None))
                 except ValidationError as exc:
                     refused[index] = exc.detail
+                fields["batch_id"] = fields.get("batch_id") or batch_id
             if refused:
                 raise ValidationError(refused)  # type: ignore[arg-type]
-            with transaction.atomic():
-                for index, (fields, owner) in enumerate(zip(rows, task_owners, strict=True)):
-                    fields["batch_id"] = fields.get("batch_id") or batch_id
-                    try:
-                        task = lifecycle.create_task(owner=owner, actor=user, **fields)
-                    except UnknownKind as exc:
-                        unknown = ErrorDetail(str(exc), code="unknown_kind")
-                        raise ValidationError({index: {"task_type": [unknown]}}) from None  # type: ignore[dict-item]
-                    except ValidationError as exc:
-                        raise ValidationError({index: exc.detail}) from None  # type: ignore[dict-item]
-                    created.append(task.pk)
-        tasks = self.get_queryset().filter(pk__in=created).order_by("pk")
+            # One transaction; an unknown kind or bad parameters of any item refuse them all,
+            # each named by its index.
+            tasks = lifecycle.create_tasks(rows, actor=user)
+        # The tasks as written, their owners attached: the same fields a query would read.
         return Response(TaskSerializer(tasks, many=True).data)
 
     def _transition(self, request: Request, move: Any, **kwargs: Any) -> Response:

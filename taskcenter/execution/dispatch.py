@@ -7,6 +7,7 @@ database backend by default, whose jobs our ``run_worker`` claims in batches.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -18,6 +19,9 @@ from django_tasks import task as engine_task
 from django_tasks import task_backends
 
 from taskcenter.execution import wakeup
+from taskcenter.lib.bulk_insert import RowInserter
+from taskcenter.lifecycle.hooks import QueuedTask
+from taskcenter.models import Task
 
 MIN_PRIORITY, MAX_PRIORITY = -100, 100
 
@@ -51,6 +55,87 @@ def _job_database() -> str:
     from django_tasks_db.models import DBTaskResult
 
     return router.db_for_write(DBTaskResult)
+
+
+class EngineJobs:
+    """The lifecycle's bulk dispatcher (``hooks.BulkDispatcher``): jobs for many tasks at once.
+
+    On the database engine a job is a row of django-tasks-db's table in our own database, so the
+    jobs of newly submitted tasks are written in the submitting transaction, all in one
+    multi-row INSERT: they commit with their tasks or not at all (no QUEUED task is left without
+    a job when the process dies between two commits), and a thousand jobs cost one statement
+    where ``enqueue`` costs an ORM ``create`` and a commit each. The rows are the ones
+    ``DatabaseBackend.enqueue`` writes (no ``run_after`` is the engine's far-future marker, as
+    its ``pre_save`` handler sets it); django-tasks' ``task_enqueued`` signal, whose only
+    receiver logs at debug level, is not sent for them. Any other engine gets
+    ``enqueue_attempt`` per task once the transaction has committed.
+    """
+
+    _rows: RowInserter | None = None
+
+    def in_transaction(self) -> bool:
+        if not uses_database_engine():
+            return False
+        from django_tasks_db.models import DBTaskResult
+
+        return router.db_for_write(DBTaskResult) == router.db_for_write(Task)
+
+    def __call__(self, tasks: Sequence[QueuedTask]) -> None:
+        if not self.in_transaction():
+            for task in tasks:
+                enqueue_attempt(task.task_id, priority=task.priority, run_after=task.run_after)
+            return
+        from django_tasks_db import DatabaseBackend
+        from django_tasks_db.models import DBTaskResult, get_date_max
+
+        backend = cast(DatabaseBackend, task_backends["default"])
+        if EngineJobs._rows is None:
+            EngineJobs._rows = RowInserter(DBTaskResult, _JOB_COLUMNS, returning=False)
+        now = timezone.now()
+        never, no_workers = get_date_max(), cast(list[str], [])
+        queue = run_attempt_job.queue_name
+        rows = [
+            (
+                backend._get_id(),  # the backend's id_function (a UUID unless configured)
+                "READY",
+                now,
+                {"args": [task.task_id], "kwargs": {}},
+                max(MIN_PRIORITY, min(MAX_PRIORITY, int(task.priority))),
+                RUN_ATTEMPT_PATH,
+                no_workers,
+                queue,
+                backend.alias,
+                task.run_after or never,
+                "",
+                "",
+            )
+            for task in tasks
+        ]
+        using = router.db_for_write(DBTaskResult)
+        EngineJobs._rows.insert(rows, using=using)
+        # One announcement covers every job ready now; of the later ones only the earliest
+        # matters to an idle worker (it wakes then, and its poll finds the rest as they come due).
+        if any(task.run_after is None or task.run_after <= now for task in tasks):
+            wakeup.announce(queue, None, using=using)
+        later = [task.run_after for task in tasks if task.run_after and task.run_after > now]
+        if later:
+            wakeup.announce(queue, min(later), using=using)
+
+
+_JOB_COLUMNS = (
+    "id",
+    "status",
+    "enqueued_at",
+    "args_kwargs",
+    "priority",
+    "task_path",
+    "worker_ids",
+    "queue_name",
+    "backend_name",
+    "run_after",
+    "exception_class_path",
+    "traceback",
+)
 
 
 def uses_database_engine() -> bool:

@@ -91,6 +91,37 @@ class TaskKind:
             raise serializers.ValidationError({"parameters": serializer.errors})
         return dict(serializer.validated_data)
 
+    def validate_many_parameters(
+        self, items: list[Any]
+    ) -> list[dict | serializers.ValidationError]:
+        """``validate_parameters`` for many parameter objects: for each, the cleaned parameters
+        or the ``ValidationError`` that call would raise.
+
+        One instance of the kind's serializer checks them all, each as a fresh instance would
+        (its ``initial_data`` is the item), the way DRF's own ``many=True`` reuses one child:
+        building the serializer's fields again for every item costs several times the check.
+        """
+        results: list[dict | serializers.ValidationError] = []
+        serializer = self.params(data={}) if self.params is not None else None
+        for data in items:
+            if data is None:
+                data = {}
+            if not isinstance(data, Mapping):
+                results.append(
+                    serializers.ValidationError({"parameters": ["Must be a JSON object."]})
+                )
+            elif serializer is None:
+                results.append(dict(data))
+            else:
+                serializer.initial_data = data
+                for leftover in ("_validated_data", "_errors", "_data"):
+                    serializer.__dict__.pop(leftover, None)
+                if serializer.is_valid():
+                    results.append(dict(serializer.validated_data))
+                else:
+                    results.append(serializers.ValidationError({"parameters": serializer.errors}))
+        return results
+
     def column_values(self, parameters: dict) -> dict[str, str]:
         """The task columns that mirror ``parameters`` (see ``columns``)."""
         return {name: _as_text(parameters.get(name)) for name in self.columns}

@@ -1,9 +1,10 @@
 """Every status change of a task, and nothing else.
 
 ``transitions`` holds the guarded UPDATE and the audit row every change is made of;
-``client_actions`` what clients and operators do, ``attempts`` what workers do, ``reaping`` what
-happens to attempts whose worker vanished; ``hooks`` the ports (engine, billing) the lifecycle
-calls without importing what is built on it. Callers import the verbs from here.
+``client_actions`` what clients and operators do, ``submission`` the writing of new tasks (one
+or many at once), ``attempts`` what workers do, ``reaping`` what happens to attempts whose worker
+vanished; ``hooks`` the ports (engine, billing) the lifecycle calls without importing what is
+built on it. Callers import the verbs from here.
 """
 
 from taskcenter.lifecycle.attempts import (
@@ -38,6 +39,7 @@ from taskcenter.lifecycle.reaping import (
     reap_lost_attempts,
     release_attempt,
 )
+from taskcenter.lifecycle.submission import create_tasks
 from taskcenter.lifecycle.transitions import (
     CANCELLABLE,
     OPEN_EXECUTION,
@@ -66,6 +68,7 @@ __all__ = [
     "claim_attempts",
     "complete_attempt",
     "create_task",
+    "create_tasks",
     "defer_attempt",
     "delete_task",
     "fail_attempt",

@@ -13,6 +13,7 @@ from django.utils import timezone
 from taskcenter.errors import InvalidTransition
 from taskcenter.kinds import get_kind
 from taskcenter.lifecycle import hooks
+from taskcenter.lifecycle.submission import submit_one
 from taskcenter.lifecycle.transitions import (
     _MAX_ROUNDS,
     CANCELLABLE,
@@ -49,39 +50,18 @@ def create_task(
 
     The task costs ``quota`` (default: its kind's price), charged to the owner's balance in the
     same transaction. Raises ``UnknownKind``, a DRF ``ValidationError`` naming the bad field or
-    ``InsufficientQuota``; nothing is written then.
+    ``InsufficientQuota``; nothing is written then. ``create_tasks`` makes many at once; both
+    write through ``submission``.
     """
-    kind = get_kind(task_type)
-    cleaned = kind.validate_parameters(parameters)
-    fields.update(kind.column_values(cleaned))
-    now = timezone.now()
-    status = Status.QUEUED if start else Status.PENDING
-    explicit = fields.pop("quota", None)
-    price = kind.quota if explicit is None else int(explicit)
-    if price < 0:
-        raise ValueError("quota cannot be negative")
-    with transaction.atomic():
-        task = Task.objects.create(
-            owner=owner,
-            task_type=task_type,
-            parameters=cleaned,
-            status=status,
-            max_attempts=max_attempts or kind.retry.max_attempts,
-            platform=fields.pop("platform", "") or kind.platform,
-            action=fields.pop("action", "") or kind.action,
-            created_at=now,
-            updated_at=now,
-            submitted_at=now if start else None,
-            quota=price,
-            **fields,
-        )
-        if price:
-            # Raises InsufficientQuota when the balance is short: the task insert rolls back.
-            hooks.billing().charge(user_id=owner.pk, amount=price, task_id=task.pk, note=task_type)
-        _record(task.pk, EventVerb.CREATED, actor or owner, to_status=status, at=now)
-        if start:
-            _dispatch_on_commit(task.pk, priority=task.priority, run_after=task.run_after)
-    return task
+    return submit_one(
+        owner=owner,
+        task_type=task_type,
+        parameters=parameters,
+        start=start,
+        actor=actor,
+        max_attempts=max_attempts,
+        fields=fields,
+    )
 
 
 def start_task(task: Task | int, *, actor: Actor = None) -> Task:

@@ -1,11 +1,14 @@
 """The ports through which the lifecycle reaches what is built around it.
 
-The lifecycle sits below the engine and below the apps, so it cannot import them. Two things it
-must still set in motion, in the same transaction as a transition, are given to it here when
-Django starts:
+The lifecycle sits below the engine and below the apps, so it cannot import them. What it must
+still set in motion, in the same transaction as a transition, is given to it here when Django
+starts:
 
 - the **dispatcher** hands a QUEUED task to the engine once the transaction commits
   (``taskcenter.execution.dispatch.enqueue_attempt``, installed by ``TaskCenterConfig.ready``);
+- the **bulk dispatcher** hands newly submitted tasks to the engine all at once
+  (``taskcenter.execution.dispatch.EngineJobs``): in the submitting transaction itself when the
+  engine's jobs are rows of the same database, otherwise once it commits;
 - the **billing** charges a task's price to its owner when it is created or retried and refunds
   it when it fails or is cancelled (the ``quota`` app installs its ledger; without it tasks are
   free).
@@ -13,12 +16,38 @@ Django starts:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 class Dispatcher(Protocol):
     def __call__(self, task_id: int, *, priority: int, run_after: datetime | None) -> object: ...
+
+
+class QueuedTask(NamedTuple):
+    """A task to hand to the engine: what ``Dispatcher`` takes, as one value."""
+
+    task_id: int
+    priority: int
+    run_after: datetime | None
+
+
+class BulkDispatcher(Protocol):
+    def in_transaction(self) -> bool:
+        """Whether jobs are rows of the caller's database, written in its transaction (so they
+        commit with the tasks or not at all); otherwise call it once the transaction commits."""
+
+    def __call__(self, tasks: Sequence[QueuedTask]) -> object: ...
+
+
+class Charge(NamedTuple):
+    """One new task's price, charged to its owner."""
+
+    user_id: int
+    task_id: int
+    amount: int
+    note: str
 
 
 class Billing(Protocol):
@@ -26,6 +55,9 @@ class Billing(Protocol):
 
     def charge(self, *, user_id: int, amount: int, task_id: int, note: str) -> object:
         """Take ``amount`` for ``task_id`` or raise ``InsufficientQuota`` (rolls back)."""
+
+    def charge_many(self, charges: Sequence[Charge]) -> object:
+        """``charge`` for many new tasks at once, each refundable on its own; all or nothing."""
 
     def refund(self, task_id: int, *, now: datetime, note: str) -> object:
         """Refund the task's charge if it was charged and not refunded yet; exactly once."""
@@ -40,6 +72,9 @@ class FreeOfCharge:
     def charge(self, *, user_id: int, amount: int, task_id: int, note: str) -> None:
         return None
 
+    def charge_many(self, charges: Sequence[Charge]) -> None:
+        return None
+
     def refund(self, task_id: int, *, now: datetime, note: str) -> None:
         return None
 
@@ -47,13 +82,30 @@ class FreeOfCharge:
         return None
 
 
+class OneByOne:
+    """The bulk dispatcher when none is installed: the dispatcher, task by task, after commit."""
+
+    def in_transaction(self) -> bool:
+        return False
+
+    def __call__(self, tasks: Sequence[QueuedTask]) -> None:
+        for task in tasks:
+            dispatcher()(task.task_id, priority=task.priority, run_after=task.run_after)
+
+
 _dispatcher: Dispatcher | None = None
+_bulk_dispatcher: BulkDispatcher = OneByOne()
 _billing: Billing = FreeOfCharge()
 
 
 def install_dispatcher(dispatcher: Dispatcher) -> None:
     global _dispatcher
     _dispatcher = dispatcher
+
+
+def install_bulk_dispatcher(dispatcher: BulkDispatcher) -> None:
+    global _bulk_dispatcher
+    _bulk_dispatcher = dispatcher
 
 
 def install_billing(billing: Billing) -> None:
@@ -65,6 +117,10 @@ def dispatcher() -> Dispatcher:
     if _dispatcher is None:  # only before Django's app registry is ready
         raise RuntimeError("No dispatcher installed: is 'taskcenter' in INSTALLED_APPS?")
     return _dispatcher
+
+
+def bulk_dispatcher() -> BulkDispatcher:
+    return _bulk_dispatcher
 
 
 def billing() -> Billing:

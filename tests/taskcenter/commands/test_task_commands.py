@@ -333,8 +333,11 @@ def lost_execution(make_task):
 
 @pytest.fixture
 def orphaned_task(make_task):
-    """A QUEUED task untouched for an hour with no engine job waiting for it."""
+    """A QUEUED task untouched for an hour with no engine job waiting for it (its job was
+    written with it, then lost: the queue was flushed)."""
     task = make_task(start=True)
+    lost, _ = DBTaskResult.objects.filter(args_kwargs__args=[task.pk]).delete()
+    assert lost == 1
     return age(task, days=1 / 24, field="updated_at")
 
 
@@ -430,6 +433,9 @@ def test_prune_deletes_old_finished_tasks_with_their_history(
     old_jobs = [engine_job(status=s, finished_days_ago=40) for s in ("SUCCESSFUL", "FAILED")]
     recent_job = engine_job(status="SUCCESSFUL", finished_days_ago=5)
     ready_job = DBTaskResult.objects.get(pk=dispatch.enqueue_attempt(2))
+    # Each task's own job, written with it; no worker ran them here, so they wait, READY.
+    waiting = set(DBTaskResult.objects.filter(status="READY").values_list("pk", flat=True))
+    assert ready_job.pk in waiting
 
     output = run("prune_tasks", "--older-than", "30d")
 
@@ -438,7 +444,7 @@ def test_prune_deletes_old_finished_tasks_with_their_history(
     assert not TaskExecution.objects.filter(task_id__in=gone).exists()
     assert not TaskEvent.objects.filter(task_id__in=gone).exists()
     assert TaskExecution.objects.filter(task=recent_done).exists()
-    assert set(DBTaskResult.objects.values_list("pk", flat=True)) == {recent_job.pk, ready_job.pk}
+    assert set(DBTaskResult.objects.values_list("pk", flat=True)) == {recent_job.pk, *waiting}
     assert not DBTaskResult.objects.filter(pk__in=[job.pk for job in old_jobs]).exists()
     assert output.startswith("Deleted, finished before")
     assert "  taskcenter.Task: 2" in output
@@ -470,6 +476,7 @@ def test_prune_dry_run_counts_and_deletes_nothing(completed_task):
     task = age(completed_task(), days=40, field="finished_at")
     engine_job(status="FAILED", finished_days_ago=40)
     events = TaskEvent.objects.filter(task=task).count()
+    jobs = DBTaskResult.objects.count()
 
     output = run("prune_tasks", "--older-than", "30d", "--dry-run")
 
@@ -479,7 +486,7 @@ def test_prune_dry_run_counts_and_deletes_nothing(completed_task):
     assert f"  taskcenter.TaskEvent: {events}" in output
     assert f"  {DBTaskResult._meta.label}: 1" in output
     assert Task.objects.filter(pk=task.pk).exists()
-    assert DBTaskResult.objects.count() == 1
+    assert DBTaskResult.objects.count() == jobs
 
 
 class Terminal(StringIO):
