@@ -12,6 +12,7 @@ import os
 import socket
 import traceback
 from functools import partial
+from typing import TYPE_CHECKING
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import F
@@ -30,6 +31,9 @@ from taskcenter.kinds import get_kind
 from taskcenter.kinds.context import AttemptContext
 from taskcenter.lib.db_outage import DATABASE_UNAVAILABLE, retry_while_unavailable
 from taskcenter.models import ExecutionStatus, Status, Task, TaskExecution
+
+if TYPE_CHECKING:
+    from taskcenter.execution.completions import PendingCompletions
 
 logger = logging.getLogger(__name__)
 
@@ -70,11 +74,19 @@ def _begin(task_id: int, worker_id: str, lease: float) -> tuple[Task, TaskExecut
     return lifecycle.resume_attempt(waiting, worker_id=worker_id, lease=lease)
 
 
-def run_attempt(task_id: int, *, worker_id: str | None = None, lease: float | None = None) -> str:
+def run_attempt(
+    task_id: int,
+    *,
+    worker_id: str | None = None,
+    lease: float | None = None,
+    completions: PendingCompletions | None = None,
+) -> str:
     """Run one attempt of ``task_id``; returns what happened (for logs and the engine's record).
 
     A job for a task that is no longer waiting (cancelled, already running elsewhere) is a no-op:
-    engines deliver at least once, so duplicates are expected and harmless.
+    engines deliver at least once, so duplicates are expected and harmless. With
+    ``completions`` a successful attempt's result is left there for the worker to write with
+    others (group commit) instead of being committed here.
     """
     worker_id = worker_id or default_worker_id()
     lease = lease or lifecycle.lease_seconds()
@@ -84,21 +96,37 @@ def run_attempt(task_id: int, *, worker_id: str | None = None, lease: float | No
         logger.debug("Skipping job for task %s: %s", task_id, refused)
         return "skipped"
 
-    return run_claimed_attempt(task, execution, worker_id=worker_id, lease=lease)
+    return run_claimed_attempt(
+        task, execution, worker_id=worker_id, lease=lease, completions=completions
+    )
 
 
 def run_claimed_attempt(
-    task: Task, execution: TaskExecution, *, worker_id: str, lease: float
+    task: Task,
+    execution: TaskExecution,
+    *,
+    worker_id: str,
+    lease: float,
+    completions: PendingCompletions | None = None,
 ) -> str:
     """Run the handler of an attempt already claimed (see ``lifecycle.claim_attempts``)."""
     heartbeat.track(execution.pk)
     try:
-        return _run_handler(task, execution, worker_id=worker_id, lease=lease)
+        return _run_handler(
+            task, execution, worker_id=worker_id, lease=lease, completions=completions
+        )
     finally:
         heartbeat.untrack(execution.pk)
 
 
-def _run_handler(task: Task, execution: TaskExecution, *, worker_id: str, lease: float) -> str:
+def _run_handler(
+    task: Task,
+    execution: TaskExecution,
+    *,
+    worker_id: str,
+    lease: float,
+    completions: PendingCompletions | None,
+) -> str:
     try:
         kind = get_kind(task.task_type)
     except UnknownKind as exc:
@@ -149,6 +177,9 @@ def _run_handler(task: Task, execution: TaskExecution, *, worker_id: str, lease:
         error = PermanentError(f"Handler returned a value that is not JSON: {exc}")
         return _record_failure(execution, error, worker_id=worker_id, permanent=True, delay=0.0)
 
+    if completions is not None:
+        completions.add(lifecycle.Completion(execution, result, worker_id))
+        return "completed"
     try:
         # Retried through a database restart: the result is in hand, and running the handler
         # again because one write failed would do its work twice. A commit whose answer was

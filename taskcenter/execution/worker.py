@@ -4,8 +4,9 @@ It takes django-tasks-db's jobs the way that package's ``db_worker`` does (a sho
 transaction, ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL), but claims as many jobs as it
 has free slots in that one transaction and runs them on a thread pool: most handlers wait on
 HTTP, so one process can keep many platforms busy. With one slot the attempt runs on the main
-thread. Jobs that ended are marked done in the transaction of the next claim. The same loop
-reaps lost attempts. ``bench/worker_throughput.py`` measures it against ``db_worker``.
+thread. Attempts that ended are written together before the next claim (``completions``: group
+commit), and their jobs marked done in the claim's transaction. The same loop reaps lost
+attempts. ``bench/worker_throughput.py`` measures it against ``db_worker``.
 
 An idle worker sleeps until a job is announced (``wakeup``: PostgreSQL's LISTEN/NOTIFY, a local
 socket on SQLite), an attempt of its own ends, or the next job it knows of comes due; it polls
@@ -33,6 +34,7 @@ from django_tasks_db.utils import exclusive_transaction, is_locked_database_exce
 
 from taskcenter import lifecycle
 from taskcenter.execution import reaper, wakeup
+from taskcenter.execution.completions import PendingCompletions
 from taskcenter.execution.dispatch import RUN_ATTEMPT_PATH, EngineJob, JobTable
 from taskcenter.execution.heartbeat import heartbeat
 from taskcenter.execution.runner import run_attempt, run_claimed_attempt
@@ -91,6 +93,7 @@ class Worker:
         self._in_flight: set[Future] = set()
         self._finished: list[tuple[Any, str]] = []
         self._finished_lock = threading.Lock()
+        self._completions = PendingCompletions()
         self._next_reap = 0.0
         self._idle = True
         self._rung = False  # the last wait ended on the doorbell (most often: a job announced)
@@ -201,11 +204,16 @@ class Worker:
     def _drain(self) -> None:
         if self._in_flight:
             wait(list(self._in_flight))
+        self._completions.flush()
         self._flush_finished()
 
     # -- claiming -----------------------------------------------------------------------------
 
     def _claim_and_submit(self, pool: ThreadPoolExecutor | None) -> int:
+        # What ended since the last pass, in one transaction, before the claim marks its jobs
+        # done (a crash between the two leaves the attempts to the reaper, never a job marked
+        # done with its attempt unwritten and unrecoverable).
+        self._completions.flush()
         free = self.concurrency - len(self._in_flight)
         if pool is None:
             # One slot: take a small batch whose attempts, run one after another, last about
@@ -263,9 +271,16 @@ class Worker:
                     execution,
                     worker_id=self.worker_id,
                     lease=self.lease or lifecycle.lease_seconds(),
+                    completions=self._completions,
                 )
             else:
-                attempt = partial(run_attempt, task_id, worker_id=self.worker_id, lease=self.lease)
+                attempt = partial(
+                    run_attempt,
+                    task_id,
+                    worker_id=self.worker_id,
+                    lease=self.lease,
+                    completions=self._completions,
+                )
             work.append((job, attempt))
         return work
 

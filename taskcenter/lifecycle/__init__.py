@@ -8,9 +8,11 @@ built on it. Callers import the verbs from here.
 """
 
 from taskcenter.lifecycle.attempts import (
+    Completion,
     claim_attempt,
     claim_attempts,
     complete_attempt,
+    complete_attempts,
     defer_attempt,
     fail_attempt,
     interrupt_attempt,
@@ -62,11 +64,13 @@ __all__ = [
     "STOPPABLE",
     "UNCLAIMED",
     "Actor",
+    "Completion",
     "LostAttemptsReport",
     "cancel_task",
     "claim_attempt",
     "claim_attempts",
     "complete_attempt",
+    "complete_attempts",
     "create_task",
     "create_tasks",
     "defer_attempt",

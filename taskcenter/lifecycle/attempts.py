@@ -4,13 +4,16 @@ back, renew their leases. Outcomes are fenced by execution and attempt number.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, FloatField, JSONField, Q, Value, When
 from django.utils import timezone
 
+from taskcenter.errors import InvalidTransition
 from taskcenter.lifecycle.transitions import (
     _actor_fields,
     _current_status,
@@ -218,6 +221,113 @@ def complete_attempt(
             at=now,
         )
     return Task.objects.get(pk=execution.task_id) if refresh else None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """An attempt whose handler returned: what ``complete_attempt`` would be called with."""
+
+    execution: TaskExecution
+    result: Any = None
+    worker_id: str = ""
+
+
+def complete_attempts(completions: Sequence[Completion]) -> list[Completion]:
+    """``complete_attempt`` for many attempts in one transaction (group commit).
+
+    Returns the completions that were refused (the task was stopped, cancelled or reaped
+    meanwhile), which the caller closes with ``interrupt_attempt`` as after a refused
+    ``complete_attempt``; the others are COMPLETED, each with its event, exactly as one by one.
+
+    A worker whose attempts end together pays for one transaction instead of one each, and for
+    three statements instead of three per task: the fenced task UPDATE, the execution UPDATE
+    and the events INSERT each cover the whole group (on PostgreSQL the tally triggers, being
+    statement triggers, then also run once). If any task of the group has moved on, the group's
+    statements would leave it half-written, so the transaction is rolled back and the group
+    written one attempt at a time, where each refusal is decided alone.
+    """
+    if len(completions) <= 1:
+        return [c for c in completions if not _completed_alone(c)]
+    try:
+        _complete_together(completions)
+    except _GroupRefused:
+        return [c for c in completions if not _completed_alone(c)]
+    return []
+
+
+class _GroupRefused(Exception):
+    pass
+
+
+def _completed_alone(completion: Completion) -> bool:
+    try:
+        complete_attempt(
+            completion.execution,
+            result=completion.result,
+            worker_id=completion.worker_id,
+            refresh=False,
+        )
+    except InvalidTransition:
+        return False
+    return True
+
+
+def _complete_together(completions: Sequence[Completion]) -> None:
+    now = timezone.now()
+    executions = [c.execution for c in completions]
+    fence = Q()
+    for execution in executions:
+        fence |= Q(pk=execution.task_id, total_attempts=execution.attempt)
+    # One value per row where the rows differ; None results (most handlers) need no CASE.
+    results = {c.execution.task_id: c.result for c in completions if c.result is not None}
+    result: Any = None
+    if results:
+        result = Case(
+            *(When(pk=pk, then=Value(value, JSONField())) for pk, value in results.items()),
+            default=Value(None, JSONField()),
+            output_field=JSONField(),
+        )
+    durations = Case(
+        *(When(pk=e.pk, then=Value((now - e.started_at).total_seconds())) for e in executions),
+        output_field=FloatField(),
+    )
+    with transaction.atomic():
+        # Task rows first, the order every writer keeps (see _lock_task).
+        tasks = Task.objects.filter(fence, status=Status.RUNNING).update(
+            status=Status.COMPLETED,
+            progress=100,
+            result=result,
+            error_message="",
+            finished_at=now,
+            updated_at=now,
+        )
+        closed = 0
+        if tasks == len(executions):
+            closed = TaskExecution.objects.filter(
+                pk__in=[e.pk for e in executions], status=ExecutionStatus.RUNNING
+            ).update(
+                status=ExecutionStatus.COMPLETED,
+                completed_at=now,
+                duration=durations,
+                lease_expires_at=None,
+            )
+        if closed != len(executions):
+            raise _GroupRefused
+        TaskEvent.objects.bulk_create(
+            [
+                TaskEvent(
+                    task_id=c.execution.task_id,
+                    execution_id=c.execution.pk,
+                    verb=EventVerb.COMPLETED,
+                    from_status=Status.RUNNING,
+                    to_status=Status.COMPLETED,
+                    data={"attempt": c.execution.attempt},
+                    at=now,
+                    **_actor_fields(f"worker:{c.worker_id or c.execution.worker_id}"),
+                )
+                for c in completions
+            ]
+        )
 
 
 def fail_attempt(

@@ -25,11 +25,11 @@ second, which then reads the first one's tasks.
 milliseconds more may set ``TASKCENTER["ASYNC_SUBMIT"]``: on PostgreSQL a submission that is its
 own transaction then commits without waiting for its WAL to reach the disk
 (``synchronous_commit`` off for that transaction only); a flush costs milliseconds, several
-times the rest of a submission. A crash of the database server can then lose the submissions of its last moments
-(at most three WAL writer delays, 0.6 s by default), whole: tasks, events, charges and jobs
-together, never a part of one; everything a worker later does with a task commits durably, and
-that commit also flushes the submission before it. SQLite in WAL mode with ``synchronous=NORMAL``
-(this project's setting) makes the same trade on a power cut.
+times the rest of a submission. A crash of the database server can then lose the submissions
+of its last moments (at most three WAL writer delays, 0.6 s by default), whole: tasks, events,
+charges and jobs together, never a part of one. SQLite in WAL mode with ``synchronous=NORMAL``
+(this project's setting) survives the crash of any process and may lose its last commits only
+on a power cut.
 """
 
 from __future__ import annotations
