@@ -10,12 +10,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Case, F, FloatField, JSONField, Q, Value, When
+from django.db.models import F, Q
 from django.utils import timezone
 
 from taskcenter.errors import InvalidTransition
+from taskcenter.lib.bulk_insert import RowInserter
+from taskcenter.lib.bulk_update import RowUpdater
 from taskcenter.lifecycle.transitions import (
-    _actor_fields,
     _current_status,
     _dispatch_on_commit,
     _record,
@@ -25,6 +26,16 @@ from taskcenter.lifecycle.transitions import (
     lease_seconds,
 )
 from taskcenter.models import EventVerb, ExecutionStatus, Status, Task, TaskEvent, TaskExecution
+
+# Rows the worker writes for many attempts at once (see ``lib.bulk_insert``).
+_EXECUTION_FIELDS = [f for f in TaskExecution._meta.concrete_fields if not f.primary_key]
+_EXECUTION_ROWS = RowInserter(TaskExecution, [f.name for f in _EXECUTION_FIELDS], returning=True)
+EVENT_ROWS = RowInserter(
+    TaskEvent,
+    ("task", "execution", "actor_user", "actor", "verb", "from_status", "to_status", "data", "at"),
+    returning=False,
+)
+
 
 # --- worker side -----------------------------------------------------------------------------
 
@@ -84,36 +95,32 @@ def claim_attempts(
             return []
         tasks = Task.objects.in_bulk(ids)
         ordered = [tasks[pk] for pk in dict.fromkeys(task_ids) if pk in tasks]
-        executions = TaskExecution.objects.bulk_create(
-            [
-                TaskExecution(
-                    task=task,
-                    attempt=task.total_attempts,
-                    worker_id=worker_id,
-                    status=ExecutionStatus.RUNNING,
-                    account_id=task.account_id,
-                    proxy_id=task.proxy_id,
-                    started_at=now,
-                    heartbeat_at=now,
-                    lease_expires_at=lease_until,
-                )
-                for task in ordered
-            ]
+        executions = [
+            TaskExecution(
+                task=task,
+                attempt=task.total_attempts,
+                worker_id=worker_id,
+                status=ExecutionStatus.RUNNING,
+                account_id=task.account_id,
+                proxy_id=task.proxy_id,
+                started_at=now,
+                heartbeat_at=now,
+                lease_expires_at=lease_until,
+            )
+            for task in ordered
+        ]
+        ids = _EXECUTION_ROWS.insert(
+            [tuple(getattr(e, f.attname) for f in _EXECUTION_FIELDS) for e in executions]
         )
-        actor = _actor_fields(f"worker:{worker_id}")
-        TaskEvent.objects.bulk_create(
+        for execution, pk in zip(executions, ids, strict=True):
+            execution.pk = pk
+            execution._state.adding = False
+        actor = f"worker:{worker_id}"
+        verb, queued, running = EventVerb.STARTED.value, Status.QUEUED.value, Status.RUNNING.value
+        EVENT_ROWS.insert(
             [
-                TaskEvent(
-                    task_id=task.pk,
-                    execution_id=execution.pk,
-                    verb=EventVerb.STARTED,
-                    from_status=Status.QUEUED,
-                    to_status=Status.RUNNING,
-                    data={"attempt": execution.attempt},
-                    at=now,
-                    **actor,
-                )
-                for task, execution in zip(ordered, executions, strict=True)
+                (task.pk, e.pk, None, actor, verb, queued, running, {"attempt": e.attempt}, now)
+                for task, e in zip(ordered, executions, strict=True)
             ]
         )
     return list(zip(ordered, executions, strict=True))
@@ -272,60 +279,72 @@ def _completed_alone(completion: Completion) -> bool:
     return True
 
 
+# The group's three statements, built once per group size (see ``lib.bulk_update``).
+_COMPLETED_TASKS = RowUpdater(
+    Task,
+    match=("id", "total_attempts"),
+    values=("result",),
+    constants=("status", "progress", "error_message", "finished_at", "updated_at"),
+    conditions=("status",),
+)
+_COMPLETED_EXECUTIONS = RowUpdater(
+    TaskExecution,
+    match=("id",),
+    values=("duration",),
+    constants=("status", "completed_at", "lease_expires_at"),
+    conditions=("status",),
+)
+
+
 def _complete_together(completions: Sequence[Completion]) -> None:
     now = timezone.now()
     executions = [c.execution for c in completions]
-    fence = Q()
-    for execution in executions:
-        fence |= Q(pk=execution.task_id, total_attempts=execution.attempt)
-    # One value per row where the rows differ; None results (most handlers) need no CASE.
-    results = {c.execution.task_id: c.result for c in completions if c.result is not None}
-    result: Any = None
-    if results:
-        result = Case(
-            *(When(pk=pk, then=Value(value, JSONField())) for pk, value in results.items()),
-            default=Value(None, JSONField()),
-            output_field=JSONField(),
-        )
-    durations = Case(
-        *(When(pk=e.pk, then=Value((now - e.started_at).total_seconds())) for e in executions),
-        output_field=FloatField(),
-    )
     with transaction.atomic():
         # Task rows first, the order every writer keeps (see _lock_task).
-        tasks = Task.objects.filter(fence, status=Status.RUNNING).update(
-            status=Status.COMPLETED,
-            progress=100,
-            result=result,
-            error_message="",
-            finished_at=now,
-            updated_at=now,
+        rows = [(c.execution.task_id, c.execution.attempt, c.result) for c in completions]
+        tasks = _COMPLETED_TASKS.update(
+            rows,
+            set={
+                "status": Status.COMPLETED.value,
+                "progress": 100,
+                "error_message": "",
+                "finished_at": now,
+                "updated_at": now,
+            },
+            where={"status": Status.RUNNING.value},
         )
         closed = 0
         if tasks == len(executions):
-            closed = TaskExecution.objects.filter(
-                pk__in=[e.pk for e in executions], status=ExecutionStatus.RUNNING
-            ).update(
-                status=ExecutionStatus.COMPLETED,
-                completed_at=now,
-                duration=durations,
-                lease_expires_at=None,
+            closed = _COMPLETED_EXECUTIONS.update(
+                [(e.pk, (now - e.started_at).total_seconds()) for e in executions],
+                set={
+                    "status": ExecutionStatus.COMPLETED.value,
+                    "completed_at": now,
+                    "lease_expires_at": None,
+                },
+                where={"status": ExecutionStatus.RUNNING.value},
             )
         if closed != len(executions):
             raise _GroupRefused
-        TaskEvent.objects.bulk_create(
+        verb, running, completed = (
+            EventVerb.COMPLETED.value,
+            Status.RUNNING.value,
+            Status.COMPLETED.value,
+        )
+        EVENT_ROWS.insert(
             [
-                TaskEvent(
-                    task_id=c.execution.task_id,
-                    execution_id=c.execution.pk,
-                    verb=EventVerb.COMPLETED,
-                    from_status=Status.RUNNING,
-                    to_status=Status.COMPLETED,
-                    data={"attempt": c.execution.attempt},
-                    at=now,
-                    **_actor_fields(f"worker:{c.worker_id or c.execution.worker_id}"),
+                (
+                    e.task_id,
+                    e.pk,
+                    None,
+                    f"worker:{c.worker_id or e.worker_id}",
+                    verb,
+                    running,
+                    completed,
+                    {"attempt": e.attempt},
+                    now,
                 )
-                for c in completions
+                for c, e in zip(completions, executions, strict=True)
             ]
         )
 
