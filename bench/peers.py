@@ -22,8 +22,9 @@ e2e      no-op tasks: a worker runs (warmed up by one task) while the driver enq
          enqueue call's p50.
 sleep    100 ms ``time.sleep`` tasks, 16 at a time: Celery ``-c 16`` (prefork: 16 child
          processes, threads: 16 threads), procrastinate ``--concurrency 16``, Task Center
-         ``run_worker --concurrency 16``; RQ runs one job at a time per process, so it gets 16
-         worker processes (if the machine has the memory for them). ``--sleep-count`` tasks
+         ``run_worker --concurrency 16``; RQ runs one job at a time per process, so RQ and
+         Task Center on the RQ engine get 16 worker processes (if the machine has the memory
+         for them). ``--sleep-count`` tasks
          (default N/4), timed as drain.
 latency  an idle worker; ``--latency-count`` no-op tasks enqueued one at a time, 50-150 ms
          apart; from the enqueue call returning to the task's start, p50 and p95. The peers'
@@ -114,13 +115,13 @@ SYSTEMS = (
     ),
     System(
         "rq",
-        "RQ, rq worker (a fork per job)",
+        "RQ, rq worker (a fork per job; sleep: 16 processes)",
         "job hash, result entry (TTL 500 s), finished registry entry",
         redis=True,
     ),
     System(
         "rq-simple",
-        "RQ, SimpleWorker (no fork)",
+        "RQ, SimpleWorker (no fork; sleep: 16 processes)",
         "job hash, result entry (TTL 500 s), finished registry entry",
         redis=True,
     ),
@@ -143,7 +144,7 @@ SYSTEMS = (
     ),
     System(
         "tc-rq",
-        "Task Center, RQ engine, SQLite",
+        "Task Center, RQ engine, SQLite (sleep: 16 processes)",
         "task row, execution row, events, tally upserts; RQ job hash and registries",
         redis=True,
     ),
@@ -177,23 +178,30 @@ def _span(ids: list[int]) -> tuple[float, float]:
     return span["first"].timestamp(), span["last"].timestamp()
 
 
-def tc_drain(scenario: worker_throughput.Scenario, owner: object, log_dir: Path) -> dict:
-    """The backlog first (one transaction, as worker_throughput), then ``run_worker``."""
+def tc_drain(
+    scenario: worker_throughput.Scenario, owner: object, log_dir: Path, workers: int = 1
+) -> dict:
+    """The backlog first (one transaction, as worker_throughput), then ``run_worker``
+    (``workers`` processes of it side by side)."""
     from django.db import transaction
 
     with transaction.atomic():
         ids = [worker_throughput._enqueue_one(scenario, owner) for _ in range(scenario.count)]
     started = time.time()
-    process, log = worker_throughput._start_worker(scenario, log_dir)
+    running = [worker_throughput._start_worker(scenario, log_dir, n) for n in range(workers)]
+    codes = []
     try:
-        code = process.wait(timeout=worker_throughput.WORKER_TIMEOUT)
+        deadline = time.monotonic() + worker_throughput.WORKER_TIMEOUT
+        for process, _ in running:
+            codes.append(process.wait(timeout=max(1.0, deadline - time.monotonic())))
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        log.close()
-    if code:
-        worker_throughput._fail(f"worker exit code {code}", log_dir, scenario)
+        for process, log in running:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            log.close()
+    if any(codes):
+        worker_throughput._fail(f"worker exit codes {codes}", log_dir, scenario)
     if _executions(ids).count() != len(ids):
         worker_throughput._fail("not every task completed", log_dir, scenario)
     worker_throughput._check_all_completed(scenario, log_dir)
@@ -204,7 +212,7 @@ def tc_drain(scenario: worker_throughput.Scenario, owner: object, log_dir: Path)
         "rate": len(ids) / (last - started),
         "startup": first - started,
         "span_rate": len(ids) / (last - first),
-        "workers": 1,
+        "workers": workers,
     }
 
 
@@ -288,7 +296,10 @@ def drive_taskcenter(args: argparse.Namespace) -> dict:
             results["e2e"] = tc_end_to_end(scenario, owner, log_dir)
         elif shape == "sleep":
             scenario = replace(scenarios["b_tc"], count=args.sleep_count)
-            results["sleep"] = tc_drain(scenario, owner, log_dir)
+            # On RQ an attempt runs at a time per process (--concurrency is ignored): 16 processes,
+            # as the RQ peers get.
+            workers = SLEEP_CONCURRENCY if rq else 1
+            results["sleep"] = tc_drain(scenario, owner, log_dir, workers)
         elif shape == "latency":
             options = argparse.Namespace(count=args.latency_count, idle_seconds=1.0)
             mode = "rq" if rq else "wakeups"
@@ -558,6 +569,8 @@ def main() -> None:
     if args.driver:
         print(json.dumps(drive_taskcenter(args)))
         return
+    # Terminated (or interrupted): unwind, so that the running driver's group is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     shapes = [shape for shape in args.shapes.split(",") if shape]
     systems = [key for key in args.systems.split(",") if key]
@@ -574,7 +587,7 @@ def main() -> None:
         for shape in shapes:
             if shape not in BY_KEY[key].shapes:
                 skipped.setdefault(key, {})[shape] = "-"
-        if key.startswith("rq") and "sleep" in shapes and not _rq_processes_fit():
+        if key in ("rq", "rq-simple", "tc-rq") and "sleep" in shapes and not _rq_processes_fit():
             skipped.setdefault(key, {})["sleep"] = "n/a (16 processes do not fit)"
 
     import sqlite3
