@@ -247,7 +247,7 @@ class Worker:
         """
         ours = [job.args_kwargs["args"][0] for job in jobs if job.task_path == RUN_ATTEMPT_PATH]
         claimed: dict[int, tuple] = {}
-        if len(ours) > 1:
+        if ours:
             try:
                 for task, execution in lifecycle.claim_attempts(
                     ours, worker_id=self.worker_id, lease=self.lease, skip_locked=True
