@@ -113,3 +113,28 @@ def gunicorn(
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def postgres_admin(url: str):
+    """An autocommit connection to the server's ``postgres`` database, and the name in ``url``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    parts = urlsplit(url)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    return psycopg.connect(admin, autocommit=True), parts.path.lstrip("/")
+
+
+def fresh_postgres(url: str) -> None:
+    """Drop the database of ``url`` and create it empty."""
+    connection, name = postgres_admin(url)
+    with connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_postgres(url: str) -> None:
+    connection, name = postgres_admin(url)
+    with connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -46,9 +46,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
+from report import fresh_postgres as _fresh_postgres
 from report import gunicorn, percentile, print_table, versions  # sibling module: run as script
+from report import postgres_admin as _postgres_admin
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = "taskcenter.settings"
@@ -331,21 +333,6 @@ def drive_check(count: int, warm: int) -> dict:
 
 
 # --- the orchestrator ------------------------------------------------------------------------
-
-
-def _postgres_admin(url: str):
-    import psycopg
-
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    return psycopg.connect(admin, autocommit=True), parts.path.lstrip("/")
-
-
-def _fresh_postgres(url: str) -> None:
-    connection, name = _postgres_admin(url)
-    with connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def _environment(tmp: Path, database_url: str | None, code: Path) -> dict[str, str]:

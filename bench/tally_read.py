@@ -42,6 +42,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from report import percentile, print_table, versions  # sibling module: these files run as scripts
+from report import postgres_admin as _postgres_admin
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = "taskcenter.settings"
@@ -315,14 +316,6 @@ def drive(mode: str, size: int, count: int) -> dict:
 
 
 # --- the orchestrator -------------------------------------------------------------------------
-
-
-def _postgres_admin(url: str):
-    import psycopg
-
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    return psycopg.connect(admin, autocommit=True), parts.path.lstrip("/")
 
 
 def _recreate(url: str, create: bool, template: str | None = None) -> None:

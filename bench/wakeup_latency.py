@@ -44,9 +44,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from report import percentile, print_table, versions  # sibling module: run as a script
+from report import postgres_admin as _postgres_admin
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = {
@@ -173,14 +173,6 @@ def drive(modes: list[str], args: argparse.Namespace) -> list[dict]:
 
 
 # --- the orchestrator --------------------------------------------------------------------------
-
-
-def _postgres_admin(url: str):
-    import psycopg
-
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    return psycopg.connect(admin, autocommit=True), parts.path.lstrip("/")
 
 
 def _recreate_postgres(url: str, *, create: bool = True) -> None:

@@ -44,8 +44,10 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
+from report import drop_postgres as _drop_postgres
+from report import fresh_postgres as _fresh_postgres
+from report import postgres_admin as _postgres_admin
 from report import print_table, versions  # sibling module: these files run as scripts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -312,27 +314,6 @@ def drive(scenario: Scenario, log_dir: Path, workers: int = 1) -> dict:
 
 
 # --- the orchestrator ------------------------------------------------------------------------
-
-
-def _postgres_admin(url: str):
-    import psycopg
-
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    return psycopg.connect(admin, autocommit=True), parts.path.lstrip("/")
-
-
-def _fresh_postgres(url: str) -> None:
-    connection, name = _postgres_admin(url)
-    with connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
-
-
-def _drop_postgres(url: str) -> None:
-    connection, name = _postgres_admin(url)
-    with connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def run_scenario(
