@@ -1,0 +1,461 @@
+"""The live console under load: many open event streams on one service while tasks change.
+
+    .venv/bin/python bench/live.py [--streams 1000] [--rate 100] [--seconds 30] [--repeat 2]
+        [--database-url postgres://...]
+
+Each run starts the service as ``make run`` does (``manage.py run_service``: gunicorn with
+uvicorn workers on the ASGI application, and a worker) on a fresh database (a SQLite file in a
+temp dir, or the PostgreSQL database of ``--database-url``, dropped and created), with one
+normal user and a Bearer token. Then two phases of ``--seconds`` each:
+
+no streams   a producer process writes ``--rate`` task events a second (``create_task`` of a
+             pending ``demo.noop`` task: one ``created`` event each, spaced evenly), while a
+             sampler process times ``GET /api/v1/tasks?page_size=20`` back to back (20 ms
+             apart) over a keep-alive connection: the list's p50/p95 without streams.
+streams      ``--streams`` clients open ``GET /api/v1/events/stream`` first (this process,
+             asyncio, plain sockets, HTTP/1.1 chunked), the web processes' memory (RSS of the
+             gunicorn master and workers, from /proc) is read before and after they connect,
+             then the same producer and sampler run again. Every client counts the events it
+             receives (each must receive every one); ``--measuring`` of them also parse each
+             event and take its delivery latency: the client's clock at receipt minus the
+             event's ``at`` (written by the producer in the same transaction as the event), both
+             on this machine's clock.
+
+Targets (issue 14): delivery p95 under 1 s, and the list's p95 with streams open within 20 %
+of its p95 without. All processes share the machine's cores: the clients' own parsing competes
+with the server, so the latencies are an upper bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from report import (  # sibling module: these files run as scripts
+    drop_postgres,
+    free_port,
+    fresh_postgres,
+    percentile,
+    print_table,
+    server_env,
+    versions,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+MANAGE = [sys.executable, str(ROOT / "manage.py")]
+USER = "bench-live"
+LIST_PATH = "/api/v1/tasks?page_size=20"
+STREAM_PATH = "/api/v1/events/stream"
+CONNECT_BATCH = 100  # streams opened at once, so the listen backlog never overflows
+
+
+# --- the producer (a process of its own, with Django) -----------------------------------------
+
+
+def produce(rate: float, seconds: float) -> None:
+    """Write ``rate`` task events a second for ``seconds``; print how many as JSON."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    from taskcenter import lifecycle
+
+    owner = get_user_model().objects.get(username=USER)
+    interval = 1.0 / rate
+    started = time.monotonic()
+    made = 0
+    while (due := started + made * interval) < started + seconds:
+        pause = due - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        lifecycle.create_task(owner=owner, task_type="demo.noop", start=False)
+        made += 1
+    print(json.dumps({"events": made, "seconds": time.monotonic() - started}))
+
+
+def setup_user() -> None:
+    """The bench's user (not staff: its streams are owner-scoped) and its token, printed."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    from taskcenter.models.tokens import ApiToken
+
+    user = get_user_model().objects.create_user(USER, password=None)
+    _, key = ApiToken.objects.issue(user)
+    print(json.dumps({"token": key}))
+
+
+# --- the list sampler (a process of its own, so the stream clients do not slow it) -------------
+
+
+def sample_list(port: int, token: str, seconds: float, out: multiprocessing.Queue) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Bearer {token}"}
+    times: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        connection.request("GET", LIST_PATH, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status == 200:
+            times.append(time.perf_counter() - started)
+        else:
+            errors += 1
+        time.sleep(0.02)
+    out.put({"times": times, "errors": errors})
+
+
+# --- the stream clients (asyncio in this process) ----------------------------------------------
+
+
+@dataclass
+class Client:
+    measuring: bool
+    received: int = 0
+    latencies: list[float] = field(default_factory=list)
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    error: str = ""
+
+
+async def _read_chunk(reader: asyncio.StreamReader) -> bytes:
+    size_line = await reader.readline()
+    size = int(size_line.split(b";")[0].strip() or b"0", 16)
+    if size == 0:
+        raise ConnectionError("the stream ended")
+    chunk = await reader.readexactly(size)
+    await reader.readexactly(2)
+    return chunk
+
+
+async def run_client(port: int, token: str, client: Client) -> None:
+    """One EventSource-like client: counts ``data:`` messages; a measuring one times them."""
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError as exc:
+        client.error = f"connect: {exc}"
+        client.connected.set()
+        return
+    writer.write(
+        (
+            f"GET {STREAM_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+        ).encode()
+    )
+    try:
+        status = await reader.readline()
+        if b" 200 " not in status:
+            client.error = status.decode(errors="replace").strip()
+            return
+        chunked = False
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            chunked |= line.lower().startswith(b"transfer-encoding: chunked")
+        buffer = b""
+        while True:
+            data = await _read_chunk(reader) if chunked else await reader.read(65536)
+            if not data:
+                raise ConnectionError("the stream ended")
+            buffer += data
+            *messages, buffer = buffer.split(b"\n\n")
+            now = time.time()
+            for message in messages:
+                if message.startswith(b": connected"):
+                    client.connected.set()
+                if b"\ndata: " not in message and not message.startswith(b"data: "):
+                    continue
+                client.received += 1
+                if client.measuring:
+                    payload = message[message.index(b"data: ") + 6 :]
+                    at = datetime.fromisoformat(json.loads(payload)["at"]).timestamp()
+                    client.latencies.append(now - at)
+    except (ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
+        client.error = client.error or f"{type(exc).__name__}: {exc}"
+    finally:
+        client.connected.set()
+        writer.close()
+
+
+# --- the service ---------------------------------------------------------------------------------
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def web_rss_bytes(service_pid: int) -> tuple[int, int]:
+    """RSS of the service's gunicorn processes (master and workers), and how many there are."""
+    total = count = 0
+    for pid in _descendants(service_pid):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        if b"gunicorn" not in command:
+            continue
+        count += 1
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total, count
+
+
+def _wait_ready(port: int, token: str, service: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if service.poll() is not None:
+            raise SystemExit(
+                f"run_service exited ({service.returncode}):\n{log.read_text()[-3000:]}"
+            )
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", LIST_PATH, headers={"Authorization": f"Bearer {token}"})
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit("the service did not answer within 90 s")
+
+
+def _phase(port: int, token: str, env: dict, args: argparse.Namespace) -> dict:
+    """The producer and the list sampler side by side for ``--seconds``."""
+    results: multiprocessing.Queue = multiprocessing.Queue()
+    sampler = multiprocessing.Process(target=sample_list, args=(port, token, args.seconds, results))
+    sampler.start()
+    produced = subprocess.run(
+        [sys.executable, __file__, "--produce", str(args.rate), str(args.seconds)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if produced.returncode != 0:
+        raise SystemExit(f"producer failed:\n{produced.stderr[-3000:]}")
+    listed = results.get(timeout=args.seconds + 60)
+    sampler.join()
+    return {"produced": json.loads(produced.stdout.strip().splitlines()[-1]), "list": listed}
+
+
+async def _with_streams(port: int, token: str, env: dict, args, service_pid: int) -> dict:
+    rss_before, processes = web_rss_bytes(service_pid)
+    clients = [Client(measuring=index < args.measuring) for index in range(args.streams)]
+    tasks = []
+    for start in range(0, len(clients), CONNECT_BATCH):
+        batch = clients[start : start + CONNECT_BATCH]
+        tasks += [asyncio.create_task(run_client(port, token, client)) for client in batch]
+        await asyncio.wait_for(
+            asyncio.gather(*(client.connected.wait() for client in batch)), timeout=60
+        )
+    await asyncio.sleep(2)  # let the web processes settle before reading their memory
+    rss_after, _ = web_rss_bytes(service_pid)
+    failed = [client.error for client in clients if client.error]
+    phase = await asyncio.to_thread(_phase, port, token, env, args)
+    await asyncio.sleep(3)  # the last events on their way
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    latencies = [value for client in clients for value in client.latencies]
+    received = [client.received for client in clients]
+    return {
+        **phase,
+        "rss_before": rss_before,
+        "rss_after": rss_after,
+        "web_processes": processes,
+        "failed": failed[:5],
+        "failed_count": len(failed),
+        "received_min": min(received),
+        "received_median": statistics.median(received),
+        "latencies": latencies,
+    }
+
+
+def one_run(args: argparse.Namespace, tmp: Path) -> dict:
+    env = server_env(tmp, "live.sqlite3", ROOT)
+    if args.database_url:
+        fresh_postgres(args.database_url)
+        env["DATABASE_URL"] = args.database_url
+    subprocess.run([*MANAGE, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    made = subprocess.run(
+        [sys.executable, __file__, "--setup-user"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    token = json.loads(made.stdout.strip().splitlines()[-1])["token"]
+    port = free_port()
+    log = tmp / "service.log"
+    with log.open("w") as output:
+        service = subprocess.Popen(
+            [*MANAGE, "run_service", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_ready(port, token, service, log)
+        without = _phase(port, token, env, args)
+        with_streams = asyncio.run(_with_streams(port, token, env, args, service.pid))
+    finally:
+        service.terminate()
+        try:
+            service.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(service.pid, 9)
+        if args.database_url:
+            drop_postgres(args.database_url)
+    return {"without": without, "with": with_streams}
+
+
+def _ms(values: list[float], fraction: float) -> float:
+    return percentile(values, fraction) * 1000 if values else float("nan")
+
+
+def _spread(values: list[float], digits: int = 1) -> str:
+    middle = statistics.median(values)
+    return f"{middle:.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
+def report(runs: list[dict], args: argparse.Namespace) -> None:
+    rows = []
+    for label, key in (("no streams", "without"), (f"{args.streams} streams", "with")):
+        list_p50 = [_ms(run[key]["list"]["times"], 0.5) for run in runs]
+        list_p95 = [_ms(run[key]["list"]["times"], 0.95) for run in runs]
+        rate = [run[key]["produced"]["events"] / run[key]["produced"]["seconds"] for run in runs]
+        if key == "with":
+            p50 = _spread([_ms(run[key]["latencies"], 0.5) for run in runs])
+            p95 = _spread([_ms(run[key]["latencies"], 0.95) for run in runs])
+            top = _spread([_ms(run[key]["latencies"], 1.0) for run in runs], 0)
+            per_stream = [
+                (run[key]["rss_after"] - run[key]["rss_before"]) / args.streams / 1024
+                for run in runs
+            ]
+            complete = [
+                f"{run[key]['received_min']}/{run[key]['produced']['events']}" for run in runs
+            ]
+            memory = _spread(per_stream)
+            delivered = ", ".join(complete)
+        else:
+            p50 = p95 = top = memory = delivered = "-"
+        rows.append(
+            (
+                label,
+                _spread(rate),
+                delivered,
+                p50,
+                p95,
+                top,
+                memory,
+                _spread(list_p50),
+                _spread(list_p95),
+            )
+        )
+    print_table(
+        (
+            "open streams",
+            "events/s",
+            "least received/produced",
+            "delivery p50 ms",
+            "delivery p95 ms",
+            "max ms",
+            "web KiB/stream",
+            "list p50 ms",
+            "list p95 ms",
+        ),
+        rows,
+    )
+    ratios = [
+        _ms(run["with"]["list"]["times"], 0.95) / _ms(run["without"]["list"]["times"], 0.95)
+        for run in runs
+    ]
+    print()
+    print(f"list p95 with streams / without: {_spread(ratios, 2)} (target at most 1.20)")
+    for run in runs:
+        web = run["with"]
+        print(
+            f"web: {web['web_processes']} gunicorn processes, RSS {web['rss_before'] / 2**20:.0f}"
+            f" -> {web['rss_after'] / 2**20:.0f} MiB with the streams open; "
+            f"streams failed: {web['failed_count']} {web['failed']}; list errors: "
+            f"{run['without']['list']['errors']} / {web['list']['errors']}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--measuring", type=int, default=50, help="Clients that time events.")
+    parser.add_argument("--rate", type=float, default=100.0, help="Task events per second.")
+    parser.add_argument("--seconds", type=float, default=30.0, help="Length of each phase.")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--database-url", default=None, help="PostgreSQL (dropped, created).")
+    parser.add_argument("--produce", nargs=2, type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--setup-user", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.produce:
+        produce(*args.produce)
+        return
+    if args.setup_user:
+        setup_user()
+        return
+    database = "PostgreSQL" if args.database_url else "SQLite"
+    print(
+        f"Machine: {platform.machine()} {platform.system()} {platform.release()}, "
+        f"{os.cpu_count()} cores, load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}; "
+        + versions("Django", "gunicorn", "uvicorn")
+    )
+    print(
+        f"Database: {database}; {args.streams} streams ({args.measuring} timing), "
+        f"{args.rate:g} events/s, {args.seconds:g} s per phase, {args.repeat} run(s); "
+        "figures: median (lowest-highest) over the runs"
+    )
+    runs = []
+    for number in range(args.repeat):
+        tmp = Path(tempfile.mkdtemp(prefix="tc-live-"))
+        try:
+            runs.append(one_run(args, tmp))
+            print(f"  run {number + 1} done", flush=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print()
+    report(runs, args)
+
+
+if __name__ == "__main__":
+    main()
