@@ -62,7 +62,8 @@ def depth_rows(now: datetime | None = None) -> list[dict[str, Any]]:
         Task.objects.filter(status=Status.QUEUED)
         .order_by()
         .values("task_type", "platform", "account_id")
-        .annotate(count=Count("id"), since=Min(_queued_since()))
+        # COUNT(*), not COUNT(id): the partial index answers it alone (an index-only scan).
+        .annotate(count=Count("*"), since=Min(_queued_since()))
     )
     for group in queued:
         rows.append(
