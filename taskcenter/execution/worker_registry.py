@@ -127,7 +127,9 @@ class Registration:
         finished, outcomes = self.counters()
         return {
             "last_seen_at": timezone.now(),
-            "busy": len(running),
+            # Claimed attempts waiting their turn (a one-slot worker claims small batches) hold
+            # a lease and are listed, but use no slot yet.
+            "busy": min(len(running), self.concurrency),
             "running_attempts": running[:MAX_LISTED_ATTEMPTS],
             "attempts_run": finished,
             "attempts_deferred": outcomes.get(DEFERRED_OUTCOME, 0),
