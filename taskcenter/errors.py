@@ -54,10 +54,13 @@ class LeaseLost(AttemptInterrupted):
 class PollAgain(Exception):
     """End this attempt without an outcome and call the handler again after ``seconds``."""
 
-    def __init__(self, seconds: float, message: str = "") -> None:
+    def __init__(self, seconds: float, message: str = "", *, waiting_for: str = "platform") -> None:
         super().__init__(message or f"poll again in {seconds:g}s")
         self.seconds = seconds
         self.message = message
+        # "platform" (the remote job is not done) or "account" (the account is busy): what the
+        # queues page counts the waiting task under.
+        self.waiting_for = waiting_for
 
 
 class InsufficientQuota(InvalidTransition):

@@ -329,6 +329,7 @@ class TaskCenterSettings(TypedDict):
     DEMO_KINDS: bool
     ACCOUNT_COOLDOWN_MAX_SECONDS: float
     WAKEUPS: bool
+    WORKER_RETENTION_SECONDS: float
 
 
 TASKCENTER: TaskCenterSettings = {
@@ -374,6 +375,9 @@ TASKCENTER: TaskCenterSettings = {
     # worker on SQLite), which then start them within milliseconds and poll only as a safety
     # net. Off: workers find jobs by polling every --interval alone.
     "WAKEUPS": env_bool("TASKCENTER_WAKEUPS", default=True),
+    # How long the worker registry keeps the rows of workers that stopped or died (the reaper
+    # prunes older ones): long enough to look into last week's crashes.
+    "WORKER_RETENTION_SECONDS": env_float("TASKCENTER_WORKER_RETENTION", 7 * 86_400.0),
 }
 
 

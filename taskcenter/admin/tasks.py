@@ -26,6 +26,7 @@ from taskcenter import lifecycle
 from taskcenter.admin import dashboard as admin_views
 from taskcenter.admin import registry
 from taskcenter.admin.base import ReadOnlyModelAdmin
+from taskcenter.admin.workers import LostOnWorkerFilter, TasksLostOnWorkerFilter
 from taskcenter.errors import InvalidTransition
 from taskcenter.kinds import account_holds
 from taskcenter.models import AccountHold, ExecutionStatus, Status, Task, TaskEvent, TaskExecution
@@ -231,7 +232,15 @@ class TaskAdmin(admin.ModelAdmin):
         "finished_at",
     ]
     list_display_links = ["id", "title"]
-    list_filter = ["status", "task_type", "platform", "owner", "created_at", "finished_at"]
+    list_filter = [
+        "status",
+        "task_type",
+        "platform",
+        "owner",
+        "created_at",
+        "finished_at",
+        TasksLostOnWorkerFilter,  # shown only when the Workers page links here
+    ]
     search_fields = ["=id", "name", "external_id", "batch_id", "account_id", "owner__username"]
     list_select_related = ["owner"]
     list_per_page = 50
@@ -457,7 +466,7 @@ class TaskExecutionAdmin(ReadOnlyModelAdmin):
         "result_count",
         "short_error",
     ]
-    list_filter = [FailedOrLostFilter, "status", "started_at"]
+    list_filter = [FailedOrLostFilter, "status", "started_at", LostOnWorkerFilter]
     search_fields = ["=task__id", "worker_id", "error_message"]
     list_select_related = ["task"]
     show_full_result_count = False

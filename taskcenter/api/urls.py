@@ -2,6 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
+from taskcenter.api.operations import QueueViewSet, WorkerProcessViewSet
 from taskcenter.api.routes import registered_viewsets
 from taskcenter.api.unknown_ids import task_routes
 from taskcenter.api.views import TaskExecutionViewSet, TaskViewSet
@@ -9,6 +10,8 @@ from taskcenter.api.views import TaskExecutionViewSet, TaskViewSet
 router = DefaultRouter(trailing_slash=False)
 router.register("tasks", TaskViewSet, basename="task")
 router.register("task-executions", TaskExecutionViewSet, basename="task-execution")
+router.register("workers", WorkerProcessViewSet, basename="worker")
+router.register("queues", QueueViewSet, basename="queue")
 for prefix, viewset, basename in registered_viewsets():
     router.register(prefix, viewset, basename=basename)
 

@@ -5,8 +5,10 @@ Two kinds of loss: an attempt whose worker stopped renewing its lease (handled b
 a pruned job, a worker killed between taking the job and claiming the task). The second kind
 is dispatched again; a duplicate job is harmless because claiming is conditional.
 
-Each pass also folds a bounded part of the statistics tallies' shards back into one row per key
-(``taskcenter.models.tally_fold``): a few short transactions that never wait for a writer.
+Each pass also prunes the worker registry's rows of workers stopped or dead for longer than its
+retention (``worker_registry.prune``), and folds a bounded part of the statistics tallies'
+shards back into one row per key (``taskcenter.models.tally_fold``): a few short transactions
+that never wait for a writer.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from django.utils import timezone
 
 from taskcenter import lifecycle
 from taskcenter.errors import InvalidTransition
-from taskcenter.execution import dispatch
+from taskcenter.execution import dispatch, worker_registry
 from taskcenter.models import Status, Task
 from taskcenter.models.tally_fold import fold_tallies
 
@@ -38,6 +40,7 @@ class ReaperReport:
     failed: int = 0
     redispatched: int = 0
     folded: int = 0  # tally rows folded into shard 0 or deleted at zero
+    workers_pruned: int = 0  # registry rows past their retention
 
     def log(self, logger: logging.Logger) -> None:
         """A warning when the pass recovered anything (quiet passes say nothing)."""
@@ -83,7 +86,7 @@ def redispatch_orphans(*, now: datetime | None = None, limit: int = 500) -> int:
 
 def reap(*, now: datetime | None = None) -> ReaperReport:
     """One reaper pass: lost attempts first (they requeue tasks), then orphaned queued tasks,
-    then a bounded tally fold."""
+    then a bounded tally fold and the registry's retention."""
     lost = lifecycle.reap_lost_attempts(now=now)
     return ReaperReport(
         lost=lost.lost,
@@ -91,4 +94,5 @@ def reap(*, now: datetime | None = None) -> ReaperReport:
         failed=lost.failed,
         redispatched=redispatch_orphans(now=now),
         folded=fold_tallies(max_batches=FOLD_BATCHES).done,
+        workers_pruned=worker_registry.prune(now=now),
     )

@@ -24,8 +24,9 @@ import time
 from django.db import close_old_connections, connection
 from redis.exceptions import RedisError
 
-from taskcenter.execution import reaper, runner
+from taskcenter.execution import reaper, runner, worker_registry
 from taskcenter.lib.db_outage import DATABASE_ERRORS
+from taskcenter.models import WorkerEngine
 
 logger = logging.getLogger("taskcenter.execution.worker")
 
@@ -130,6 +131,10 @@ def run_rq_worker(
     ]
     for helper in helpers:
         helper.start()
+    # One attempt at a time: the registry's counters are the runner's, for this process.
+    registration = worker_registry.register(
+        name=worker_id, engine=WorkerEngine.RQ, queues=queue_names, concurrency=1
+    )
     logger.info(
         "Worker %s started on RQ: queues=%s reap every %gs",
         worker_id,
@@ -148,5 +153,6 @@ def run_rq_worker(
             helper.stopped.set()
         for helper in helpers:
             helper.join(timeout=reap_interval + 5)
+    registration.stop()  # not reached when work() raised: the row then goes dead
     logger.info("Worker %s stopped after %d job(s)", worker_id, worker.jobs_run)
     return worker.jobs_run

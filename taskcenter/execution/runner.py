@@ -27,6 +27,7 @@ from taskcenter.errors import (
     UnknownKind,
 )
 from taskcenter.execution.heartbeat import heartbeat
+from taskcenter.execution.worker_registry import process_outcomes
 from taskcenter.kinds import get_kind
 from taskcenter.kinds.context import AttemptContext
 from taskcenter.lib.db_outage import DATABASE_UNAVAILABLE, retry_while_unavailable
@@ -94,6 +95,7 @@ def run_attempt(
         task, execution = _begin(task_id, worker_id, lease)
     except InvalidTransition as refused:
         logger.debug("Skipping job for task %s: %s", task_id, refused)
+        process_outcomes.add("skipped")
         return "skipped"
 
     return run_claimed_attempt(
@@ -112,11 +114,13 @@ def run_claimed_attempt(
     """Run the handler of an attempt already claimed (see ``lifecycle.claim_attempts``)."""
     heartbeat.track(execution.pk)
     try:
-        return _run_handler(
+        outcome = _run_handler(
             task, execution, worker_id=worker_id, lease=lease, completions=completions
         )
     finally:
         heartbeat.untrack(execution.pk)
+    process_outcomes.add(outcome)  # the registry's counters on the RQ engine
+    return outcome
 
 
 def _run_handler(
@@ -146,6 +150,7 @@ def _run_handler(
                     execution,
                     seconds=poll.seconds,
                     message=poll.message,
+                    waiting_for=poll.waiting_for,
                     worker_id=worker_id,
                 ),
                 what=f"deferring task {task.pk}",

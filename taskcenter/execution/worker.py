@@ -33,7 +33,7 @@ from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from taskcenter import lifecycle
-from taskcenter.execution import reaper, wakeup
+from taskcenter.execution import reaper, wakeup, worker_registry
 from taskcenter.execution.completions import PendingCompletions
 from taskcenter.execution.dispatch import RUN_ATTEMPT_PATH, EngineJob, JobTable
 from taskcenter.execution.heartbeat import heartbeat
@@ -43,6 +43,7 @@ from taskcenter.lib.db_outage import (
     DATABASE_UNAVAILABLE,
     drop_broken_connection,
 )
+from taskcenter.models import WorkerEngine
 
 logger = logging.getLogger("taskcenter.execution.worker")
 
@@ -149,6 +150,15 @@ class Worker:
             "" if self._wakeups.listener else "; none on this database or turned off",
         )
         self._wakeups.start()
+        # In the registry from here on, refreshed by the heartbeat thread; only a clean exit
+        # (the loop ends and running attempts drained) says "stopped".
+        registration = worker_registry.register(
+            name=self.worker_id,
+            engine=WorkerEngine.DATABASE,
+            queues=self.queue_names,
+            concurrency=self.concurrency,
+            counters=self._counters,
+        )
         # Spread the reapers of workers started together.
         self._next_reap = time.monotonic() + random.random() * self.reap_interval  # noqa: S311
         # One slot runs its attempt on this thread: no hand-off per task, and one database
@@ -186,8 +196,14 @@ class Worker:
             self._wakeups.close()
             if pool is not None:
                 pool.shutdown(wait=True)
+        registration.stop()
         logger.info("Worker %s stopped after %d attempt(s)", self.worker_id, self.stats.finished)
         return self.stats
+
+    def _counters(self) -> tuple[int, dict[str, int]]:
+        """Attempts finished and their outcomes so far, for the registry (heartbeat thread)."""
+        with self._finished_lock:
+            return self.stats.finished, dict(self.stats.outcomes)
 
     def _reached_max_tasks(self) -> bool:
         return self.max_tasks is not None and self.stats.claimed >= self.max_tasks

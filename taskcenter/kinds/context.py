@@ -194,7 +194,7 @@ class AttemptContext:
             wait=wait,
         )
         if busy is not None:
-            self.poll_again(busy.seconds, busy.reason)
+            raise PollAgain(max(0.0, busy.seconds), busy.reason, waiting_for="account")
 
     # -- the job on the remote platform ---------------------------------------------------------
 

@@ -25,7 +25,15 @@ from taskcenter.lifecycle.transitions import (
     _task_id,
     lease_seconds,
 )
-from taskcenter.models import EventVerb, ExecutionStatus, Status, Task, TaskEvent, TaskExecution
+from taskcenter.models import (
+    EventVerb,
+    ExecutionStatus,
+    Status,
+    Task,
+    TaskEvent,
+    TaskExecution,
+    WaitingFor,
+)
 
 # Rows the worker writes for many attempts at once (see ``lib.bulk_insert``).
 _EXECUTION_FIELDS = [f for f in TaskExecution._meta.concrete_fields if not f.primary_key]
@@ -402,12 +410,18 @@ def fail_attempt(
 
 
 def defer_attempt(
-    execution: TaskExecution, *, seconds: float, message: str = "", worker_id: str = ""
+    execution: TaskExecution,
+    *,
+    seconds: float,
+    message: str = "",
+    worker_id: str = "",
+    waiting_for: str = WaitingFor.PLATFORM,
 ) -> Task:
     """Keep the task RUNNING but release the worker; the engine calls again after ``seconds``.
 
     The lease is stretched over the wait, so an engine that loses the follow-up job is noticed
-    by the reaper once the wait plus one lease has passed.
+    by the reaper once the wait plus one lease has passed. ``waiting_for`` (a remote platform
+    or a busy account) is kept on the execution for the queues page.
     """
     now = timezone.now()
     run_after = now + timedelta(seconds=seconds)
@@ -418,6 +432,7 @@ def defer_attempt(
         ).update(
             status=ExecutionStatus.WAITING,
             lease_expires_at=run_after + timedelta(seconds=lease_seconds()),
+            waiting_for=waiting_for,
         )
         task = _fenced(execution).first()
         if updated != 1 or task is None:
@@ -436,7 +451,8 @@ def defer_attempt(
             from_status=Status.RUNNING,
             to_status=Status.RUNNING,
             execution_id=execution.pk,
-            data={"seconds": seconds, "message": message[:255]},
+            data={"seconds": seconds, "message": message[:255]}
+            | ({"waiting_for": waiting_for} if waiting_for != WaitingFor.PLATFORM else {}),
             at=now,
         )
         _dispatch_on_commit(task.pk, priority=task.priority, run_after=run_after)

@@ -15,8 +15,10 @@ from .tasks import (
     Task,
     TaskEvent,
     TaskExecution,
+    WaitingFor,
 )
 from .tokens import ApiToken
+from .workers import WorkerEngine, WorkerProcess, WorkerState
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -32,4 +34,8 @@ __all__ = [
     "TaskEvent",
     "TaskExecution",
     "TaskTally",
+    "WaitingFor",
+    "WorkerEngine",
+    "WorkerProcess",
+    "WorkerState",
 ]

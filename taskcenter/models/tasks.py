@@ -58,6 +58,14 @@ class ExecutionStatus(models.TextChoices):
     """Its worker vanished; the lease expired and the reaper took it over."""
 
 
+class WaitingFor(models.TextChoices):
+    PLATFORM = "platform", _("platform")
+    """The handler polls a remote platform (``ctx.poll_again``)."""
+
+    ACCOUNT = "account", _("account")
+    """The platform account is busy with another task or resting (``ctx.hold_account``)."""
+
+
 class EventVerb(models.TextChoices):
     CREATED = "created", _("created")
     QUEUED = "queued", _("queued")
@@ -164,6 +172,13 @@ class Task(models.Model):
             models.Index(fields=["status", "-created_at"], name="task_status_created_idx"),
             models.Index(fields=["-created_at"], name="task_created_idx"),
             models.Index(fields=["finished_at"], name="task_finished_idx"),
+            # Queue depth by kind, platform and account, and the oldest queued task
+            # (``execution.queues``): only queued rows, a small index even at a million tasks.
+            models.Index(
+                fields=["task_type", "platform", "account_id", "updated_at", "run_after"],
+                name="task_queued_depth_idx",
+                condition=models.Q(status="QUEUED"),
+            ),
             # The integration tasks table's composite "idx_task": one batch of an integration.
             models.Index(
                 fields=["integration_id", "client_id", "template_id"], name="task_integration_idx"
@@ -206,6 +221,12 @@ class TaskExecution(models.Model):
     traceback = models.TextField(_("traceback"), blank=True)
     lease_expires_at = models.DateTimeField(_("lease expires at"), null=True, blank=True)
     heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
+    # What a WAITING execution waits for (set by ``defer_attempt``). Nullable so that adding
+    # it is an ALTER TABLE ADD COLUMN on SQLite: a NOT NULL column would rebuild the table and
+    # drop the tally triggers on it.
+    waiting_for = models.CharField(  # noqa: DJ001
+        _("waiting for"), max_length=16, choices=WaitingFor.choices, null=True, blank=True
+    )
 
     objects = TaskChildQuerySet.as_manager()
 
@@ -218,6 +239,12 @@ class TaskExecution(models.Model):
             models.Index(fields=["status", "lease_expires_at"], name="exec_status_lease_idx"),
             models.Index(fields=["status", "-started_at"], name="exec_status_started_idx"),
             models.Index(fields=["-started_at"], name="exec_started_idx"),
+            # Lost attempts by worker (the worker registry) and in total (metrics).
+            models.Index(
+                fields=["worker_id", "started_at"],
+                name="exec_lost_worker_idx",
+                condition=models.Q(status="LOST"),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["task", "attempt"], name="exec_task_attempt_unique"),

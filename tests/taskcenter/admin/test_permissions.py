@@ -110,6 +110,11 @@ def _dashboard(make_task) -> Target:
     return Target(reverse("admin:taskcenter_task_dashboard"), None)
 
 
+def _queues(make_task) -> Target:
+    make_task(start=True)
+    return Target(reverse("admin:taskcenter_queues"), None)
+
+
 def _batch_page(make_task) -> Target:
     task = make_task()
     account = PlatformAccount.objects.create(
@@ -154,6 +159,7 @@ def _password_page(make_task) -> Target:
 
 URL_CASES = [
     UrlCase("dashboard", "taskcenter_task_dashboard", "taskcenter.view_task", (), 200, _dashboard),
+    UrlCase("queues", "taskcenter_queues", "taskcenter.view_workerprocess", (), 200, _queues),
     *(
         UrlCase(
             f"task-{action}",

@@ -146,3 +146,24 @@ def test_a_task_created_while_redis_is_down_is_created_and_dispatched_later(
     # Redis is back (the worker uses the real URL): the reaper finds the orphan.
     start_rq_worker(*FAST_REAPER, env={"TASKCENTER_ORPHAN_AFTER_SECONDS": "0.5"})
     wait_for(lambda: Task.objects.get(pk=task.pk).status == Status.COMPLETED, timeout=30)
+
+
+def test_an_rq_worker_registers_counts_its_poll_agains_and_stops_cleanly(
+    rq_engine, start_rq_worker, make_task
+):
+    from taskcenter.models import WorkerProcess as WorkerRow
+
+    poller = make_task("demo.poll", {"polls": 2, "interval": 0.3}, start=True)
+    worker = start_rq_worker("--worker-id", "rq-registered")
+    wait_for(lambda: Task.objects.get(pk=poller.pk).status == Status.COMPLETED, timeout=30)
+    registered = WorkerRow.objects.get(name="rq-registered")
+    assert (registered.engine, registered.concurrency, registered.pid) == ("rq", 1, worker.pid)
+    assert registered.stopped_at is None
+
+    worker.signal(signal.SIGTERM)
+    assert worker.process.wait(timeout=15) == 0
+
+    registered.refresh_from_db()
+    assert registered.stopped_at is not None
+    assert registered.attempts_deferred == 2
+    assert registered.outcomes == {"waiting": 2, "completed": 1}
