@@ -6,7 +6,9 @@ a pruned job, a worker killed between taking the job and claiming the task). The
 is dispatched again; a duplicate job is harmless because claiming is conditional.
 
 Each pass also folds a bounded part of the statistics tallies' shards back into one row per key
-(``taskcenter.models.tally_fold``): a few short transactions that never wait for a writer.
+(``taskcenter.models.tally_fold``): a few short transactions that never wait for a writer,
+and recounts the last few minutes' finished tasks into the charts' rollups
+(``taskcenter.models.rollup_fold``): one short transaction over an index range.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from taskcenter import lifecycle
 from taskcenter.errors import InvalidTransition
 from taskcenter.execution import dispatch
 from taskcenter.models import Status, Task
+from taskcenter.models.rollup_fold import fold_rollups
 from taskcenter.models.tally_fold import fold_tallies
 
 # Tally fold transactions per reaper pass, of up to 500 rows each: a pass every ten seconds or
@@ -38,6 +41,7 @@ class ReaperReport:
     failed: int = 0
     redispatched: int = 0
     folded: int = 0  # tally rows folded into shard 0 or deleted at zero
+    rolled_up: int = 0  # per-minute throughput rows rewritten for the charts
 
     def log(self, logger: logging.Logger) -> None:
         """A warning when the pass recovered anything (quiet passes say nothing)."""
@@ -83,7 +87,7 @@ def redispatch_orphans(*, now: datetime | None = None, limit: int = 500) -> int:
 
 def reap(*, now: datetime | None = None) -> ReaperReport:
     """One reaper pass: lost attempts first (they requeue tasks), then orphaned queued tasks,
-    then a bounded tally fold."""
+    then a bounded tally fold and the charts' rollup fold."""
     lost = lifecycle.reap_lost_attempts(now=now)
     return ReaperReport(
         lost=lost.lost,
@@ -91,4 +95,5 @@ def reap(*, now: datetime | None = None) -> ReaperReport:
         failed=lost.failed,
         redispatched=redispatch_orphans(now=now),
         folded=fold_tallies(max_batches=FOLD_BATCHES).done,
+        rolled_up=fold_rollups().rows,  # real time: tests pass a future `now` for leases
     )
