@@ -20,6 +20,7 @@ from taskcenter.models import (
     ThroughputRollup,
 )
 from taskcenter.models.rollup_fold import (
+    FIRST_FOLD,
     RETENTION,
     SETTLE,
     floor_minute,
@@ -149,7 +150,7 @@ def test_a_pass_catches_up_by_bounded_spans_and_prunes_past_retention(make_task)
     finished(make_task, Status.COMPLETED, M1, duration=1.0)
 
     first = fold_rollups(now=NOW)
-    assert first.start == floor_minute(NOW) - RETENTION
+    assert first.start == floor_minute(NOW) - FIRST_FOLD - SETTLE  # a fresh installation
     assert first.pruned == 1
     assert not ThroughputRollup.objects.filter(minute=old).exists()
 
