@@ -32,7 +32,11 @@ _MASKS: list[tuple[re.Pattern[str], str, str]] = [
     (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<ip>", "."),
     # Hex ids: 0x-prefixed, or a run of 8+ hex digits that holds a digit (not a plain word
     # such as "deadline" or "accepted").
-    (re.compile(r"\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*\d)[0-9a-f]{8,}\b", re.IGNORECASE), "<hex>", DIGITS),
+    (
+        re.compile(r"\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*\d)[0-9a-f]{8,}\b", re.IGNORECASE),
+        "<hex>",
+        DIGITS,
+    ),
     # Quoted values; an apostrophe inside a word ("can't") opens no quote.
     (re.compile(r"(?<!\w)'[^'\n]*'(?!\w)|\"[^\"\n]*\"|`[^`\n]*`"), "<value>", "'\"`"),
     # Numbers, also glued to letters after them ("502ms") or to a dash before ("task-17");
