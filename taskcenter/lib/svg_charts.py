@@ -115,7 +115,9 @@ def _legend(series: Sequence[Series], width: int) -> str:
 
 
 def _every(labels: Sequence[str], width: int) -> int:
-    fits = max(1, (width - LEFT - RIGHT) // 56)
+    """Label every n-th slot so that labels do not overlap (about 6.5 px a character)."""
+    widest = max(len(label) for label in labels) * 6.5 + 12
+    fits = max(1, int((width - LEFT - RIGHT) // widest))
     return max(1, math.ceil(len(labels) / fits))
 
 

@@ -4,8 +4,11 @@ minute, idempotent, and frozen once a minute has settled (the cursor survives)."
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from taskcenter import lifecycle
@@ -20,6 +23,7 @@ from taskcenter.models import (
     ThroughputRollup,
 )
 from taskcenter.models.rollup_fold import (
+    ADVISORY_LOCK,
     FIRST_FOLD,
     RETENTION,
     SETTLE,
@@ -29,6 +33,7 @@ from taskcenter.models.rollup_fold import (
 )
 from taskcenter.models.tally_triggers import duration_bin
 from tests.support.lifecycle import task_in
+from tests.taskcenter.models.test_tally_shards import Background
 
 pytestmark = pytest.mark.django_db
 
@@ -177,3 +182,34 @@ def test_the_reaper_folds_rollups_on_every_pass(make_task):
     assert report.rolled_up == 1
     assert ThroughputRollup.objects.get().completed == 1
     assert QueueDepthSample.objects.get().queued == 1
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="SQLite has one writer at a time")
+@pytest.mark.django_db(transaction=True)
+def test_a_second_fold_at_the_same_moment_skips_its_pass_without_waiting(make_task):
+    finished(make_task, Status.COMPLETED, M1, duration=1.0)
+    holding, release = threading.Event(), threading.Event()
+    background = Background()
+
+    def fold_held_open() -> None:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK])
+            holding.set()
+            release.wait(timeout=30)
+
+    background.start(fold_held_open)
+    try:
+        assert holding.wait(timeout=30)
+        started = time.monotonic()
+        report = fold_rollups(now=NOW)
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
+        background.join()
+
+    assert report.busy
+    assert not ThroughputRollup.objects.exists()
+    assert not RollupCursor.objects.exists()
+    fold_to_now(now=NOW)
+    assert rollup_rows() == [(M1, "demo.noop", "", 1, 0, 0, 1, 1.0)]
