@@ -101,22 +101,28 @@ def _x_labels(labels: Sequence[str], centres: Sequence[float], height: int, ever
     )
 
 
+def _text_width(text: str) -> float:
+    """About how wide ``text`` is at 11 px: CJK characters are square, Latin ones narrower."""
+    return sum(11.0 if ord(character) >= 0x2E80 else 6.5 for character in text)
+
+
 def _legend(series: Sequence[Series], width: int) -> str:
     if len(series) < 2:
         return ""
-    parts, x = [], width - RIGHT
+    parts: list[str] = []
+    x = float(width - RIGHT)
     for item in reversed(series):
-        x -= 12 + 7 * len(item.name) + 16
+        x -= 14 + _text_width(item.name) + 14
         parts.append(
-            f'<rect x="{x}" y="7" width="10" height="10" fill="{item.colour}"/>'
-            f'<text x="{x + 14}" y="16" fill="currentColor">{escape(item.name)}</text>'
+            f'<rect x="{x:.1f}" y="7" width="10" height="10" fill="{item.colour}"/>'
+            f'<text x="{x + 14:.1f}" y="16" fill="currentColor">{escape(item.name)}</text>'
         )
     return "".join(parts)
 
 
 def _every(labels: Sequence[str], width: int) -> int:
-    """Label every n-th slot so that labels do not overlap (about 6.5 px a character)."""
-    widest = max(len(label) for label in labels) * 6.5 + 12
+    """Label every n-th slot so that labels do not overlap."""
+    widest = max(_text_width(label) for label in labels) + 12
     fits = max(1, int((width - LEFT - RIGHT) // widest))
     return max(1, math.ceil(len(labels) / fits))
 
