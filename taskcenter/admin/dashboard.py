@@ -20,6 +20,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from taskcenter import lifecycle
+from taskcenter.admin.charts import throughput_per_minute
 from taskcenter.errors import InvalidTransition
 from taskcenter.models import ExecutionStatus, Status, Task, TaskExecution
 
@@ -141,6 +142,7 @@ def dashboard(model_admin, request: HttpRequest) -> HttpResponse:
         "oldest_queued_age": now - oldest_queued if oldest_queued else None,
         "lost_last_day": lost_last_day,
         "recent_failures": recent_failures,
+        "throughput_chart": throughput_per_minute(now),
         "opts": Task._meta,
     }
     return TemplateResponse(request, "admin/taskcenter/dashboard.html", context)

@@ -23,8 +23,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from taskcenter import lifecycle
+from taskcenter.admin import charts, registry, triage
 from taskcenter.admin import dashboard as admin_views
-from taskcenter.admin import registry
 from taskcenter.admin.base import ReadOnlyModelAdmin
 from taskcenter.admin.workers import LostOnWorkerFilter, TasksLostOnWorkerFilter
 from taskcenter.errors import InvalidTransition
@@ -377,6 +377,25 @@ class TaskAdmin(admin.ModelAdmin):
                 "dashboard/",
                 self.admin_site.admin_view(lambda request: admin_views.dashboard(self, request)),
                 name="taskcenter_task_dashboard",
+            ),
+            path(
+                "charts/",
+                self.admin_site.admin_view(lambda request: charts.charts(self, request)),
+                name="taskcenter_task_charts",
+            ),
+            path(
+                "triage/",
+                self.admin_site.admin_view(lambda request: triage.triage(self, request)),
+                name="taskcenter_task_triage",
+            ),
+            path(
+                "triage/<str:fingerprint>/<str:action>/",
+                self.admin_site.admin_view(
+                    lambda request, fingerprint, action: triage.triage_action(
+                        self, request, fingerprint, action
+                    )
+                ),
+                name="taskcenter_task_triage_action",
             ),
             path(
                 "<int:task_id>/action/<str:action>/",

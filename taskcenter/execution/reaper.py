@@ -6,9 +6,10 @@ a pruned job, a worker killed between taking the job and claiming the task). The
 is dispatched again; a duplicate job is harmless because claiming is conditional.
 
 Each pass also prunes the worker registry's rows of workers stopped or dead for longer than its
-retention (``worker_registry.prune``), and folds a bounded part of the statistics tallies'
-shards back into one row per key (``taskcenter.models.tally_fold``): a few short transactions
-that never wait for a writer.
+retention (``worker_registry.prune``), folds a bounded part of the statistics tallies' shards
+back into one row per key (``taskcenter.models.tally_fold``): a few short transactions that
+never wait for a writer, and recounts the last few minutes' finished tasks into the charts' rollups
+(``taskcenter.models.rollup_fold``): one short transaction over an index range.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from taskcenter import lifecycle
 from taskcenter.errors import InvalidTransition
 from taskcenter.execution import dispatch, worker_registry
 from taskcenter.models import Status, Task
+from taskcenter.models.rollup_fold import fold_rollups
 from taskcenter.models.tally_fold import fold_tallies
 
 # Tally fold transactions per reaper pass, of up to 500 rows each: a pass every ten seconds or
@@ -41,6 +43,7 @@ class ReaperReport:
     redispatched: int = 0
     folded: int = 0  # tally rows folded into shard 0 or deleted at zero
     workers_pruned: int = 0  # registry rows past their retention
+    rolled_up: int = 0  # per-minute throughput rows rewritten for the charts
 
     def log(self, logger: logging.Logger) -> None:
         """A warning when the pass recovered anything (quiet passes say nothing)."""
@@ -86,7 +89,7 @@ def redispatch_orphans(*, now: datetime | None = None, limit: int = 500) -> int:
 
 def reap(*, now: datetime | None = None) -> ReaperReport:
     """One reaper pass: lost attempts first (they requeue tasks), then orphaned queued tasks,
-    then a bounded tally fold and the registry's retention."""
+    then a bounded tally fold, the registry's retention and the charts' rollup fold."""
     lost = lifecycle.reap_lost_attempts(now=now)
     return ReaperReport(
         lost=lost.lost,
@@ -95,4 +98,5 @@ def reap(*, now: datetime | None = None) -> ReaperReport:
         redispatched=redispatch_orphans(now=now),
         folded=fold_tallies(max_batches=FOLD_BATCHES).done,
         workers_pruned=worker_registry.prune(now=now),
+        rolled_up=fold_rollups().rows,  # real time: tests pass a future `now` for leases
     )

@@ -5,6 +5,7 @@ Nothing here changes a task's ``status``: every transition lives in ``taskcenter
 
 from .account_holds import AccountHold
 from .idempotency import IdempotencyKey
+from .rollups import DurationRollup, QueueDepthSample, RollupCursor, ThroughputRollup
 from .tallies import DurationTally, TaskTally
 from .tasks import (
     ACTIVE_STATUSES,
@@ -25,15 +26,19 @@ __all__ = [
     "FINISHED_STATUSES",
     "AccountHold",
     "ApiToken",
+    "DurationRollup",
     "DurationTally",
     "EventVerb",
     "ExecutionStatus",
     "IdempotencyKey",
+    "QueueDepthSample",
+    "RollupCursor",
     "Status",
     "Task",
     "TaskEvent",
     "TaskExecution",
     "TaskTally",
+    "ThroughputRollup",
     "WaitingFor",
     "WorkerEngine",
     "WorkerProcess",

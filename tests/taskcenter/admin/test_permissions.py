@@ -25,6 +25,7 @@ from publishing import admin_login
 from publishing.models import PlatformAccount, PublishTaskRecord
 from scraping.models import ScrapeResult
 from taskcenter.admin import registry
+from taskcenter.lib.error_fingerprints import fingerprint
 from taskcenter.models import Status, Task, TaskEvent
 from tests.support.lifecycle import task_in
 
@@ -115,6 +116,21 @@ def _queues(make_task) -> Target:
     return Target(reverse("admin:taskcenter_queues"), None)
 
 
+def _charts(make_task) -> Target:
+    return Target(reverse("admin:taskcenter_task_charts"), None)
+
+
+def _triage(make_task) -> Target:
+    task_in(Status.FAILED, make_task)
+    return Target(reverse("admin:taskcenter_task_triage"), None)
+
+
+def _triage_retry(make_task) -> Target:
+    task = task_in(Status.FAILED, make_task)  # failed with "boom"
+    url = reverse("admin:taskcenter_task_triage_action", args=[fingerprint("boom"), "retry"])
+    return Target(url, {}, lambda: Task.objects.get(pk=task.pk).status == Status.QUEUED)
+
+
 def _batch_page(make_task) -> Target:
     task = make_task()
     account = PlatformAccount.objects.create(
@@ -160,6 +176,16 @@ def _password_page(make_task) -> Target:
 URL_CASES = [
     UrlCase("dashboard", "taskcenter_task_dashboard", "taskcenter.view_task", (), 200, _dashboard),
     UrlCase("queues", "taskcenter_queues", "taskcenter.view_workerprocess", (), 200, _queues),
+    UrlCase("charts", "taskcenter_task_charts", "taskcenter.view_task", (), 200, _charts),
+    UrlCase("triage", "taskcenter_task_triage", "taskcenter.view_task", (), 200, _triage),
+    UrlCase(
+        "triage-retry-all",
+        "taskcenter_task_triage_action",
+        "taskcenter.change_task",
+        ("taskcenter.view_task",),
+        302,
+        _triage_retry,
+    ),
     *(
         UrlCase(
             f"task-{action}",
