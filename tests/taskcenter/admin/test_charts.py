@@ -169,3 +169,15 @@ def test_line_chart_breaks_at_missing_points():
 )
 def test_axis_tops_are_round_numbers(value, ceiling):
     assert nice_ceiling(value) == ceiling
+
+
+def test_hours_are_the_operators_local_hours(admin_client, rollups, settings):
+    settings.TIME_ZONE = "Asia/Kolkata"  # UTC+5:30: its hours start at half past UTC hours
+
+    html = admin_client.get(CHARTS).content.decode()
+
+    with timezone.override("Asia/Kolkata"):
+        hour = timezone.localtime(rollups - dt.timedelta(days=2)).strftime("%m-%d %H:00")
+        label = timezone.localtime(rollups).strftime("%H:%M")
+    assert f"{hour}: completed 40" in titles(html)
+    assert f"{label}: completed 9" in titles(html)
