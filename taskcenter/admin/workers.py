@@ -9,6 +9,7 @@ a remote platform (poll-again) or a busy account (``execution.queues``).
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -74,8 +75,8 @@ class LostOnWorkerFilter(admin.SimpleListFilter):
         if not value:
             return None
         try:
-            return WorkerProcess.objects.filter(pk=value).first()
-        except Exception:  # not a uuid: no such worker
+            return WorkerProcess.objects.filter(pk=uuid.UUID(value)).first()
+        except ValueError:  # not a uuid: no such worker
             return None
 
     def lookups(self, request, model_admin):

@@ -5,6 +5,7 @@ anonymous caller 401.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any, cast
 
@@ -125,7 +126,11 @@ class WorkerProcessViewSet(viewsets.ReadOnlyModelViewSet[WorkerProcess]):
         raise ValidationError({"state": ["Must be one of alive, dead, stopped."]})
 
     def get_object(self) -> WorkerProcess:
-        worker = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
+        try:
+            pk = uuid.UUID(self.kwargs["pk"])
+        except ValueError:  # hex digits and dashes that make no uuid ("-" * 36)
+            raise NotFound("Worker not found") from None
+        worker = self.get_queryset().filter(pk=pk).first()
         if worker is None:
             raise NotFound("Worker not found")
         return worker

@@ -68,6 +68,10 @@ def test_workers_page_marks_the_dead_red_and_links_their_lost_attempts(admin_cli
     )
     assert [e.task_id for e in executions.context["cl"].result_list] == [lost_task.pk]
 
+    nonsense = admin_client.get(
+        reverse("admin:taskcenter_task_changelist"), {"lost_on_worker": "nonsense"}
+    )
+    assert nonsense.status_code in (200, 302)  # Django's admin: unknown filter value, ?e=1
     only_dead = admin_client.get(
         reverse("admin:taskcenter_workerprocess_changelist"), {"state": "dead"}
     )

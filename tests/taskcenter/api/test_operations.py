@@ -45,6 +45,8 @@ def test_a_normal_user_cannot_read_one_worker_either(api, staff_api):
     assert api.get(f"/api/v1/workers/{row.pk}").status_code == 403
     assert staff_api.get(f"/api/v1/workers/{row.pk}").json()["name"] == "w1"
     assert staff_api.get("/api/v1/workers/00000000-0000-0000-0000-000000000000").status_code == 404
+    assert staff_api.get("/api/v1/workers/" + "-" * 36).status_code == 404
+    assert staff_api.get("/api/v1/workers/not-a-worker").status_code == 404
 
 
 def test_staff_see_workers_alive_dead_and_stopped_with_their_counts(staff_api, make_task):
