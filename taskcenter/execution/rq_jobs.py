@@ -213,3 +213,21 @@ class JobBook:
                 job.execution.heartbeat(registry, self.ttl, pipeline=pipe)
                 job.job.heartbeat(beat, self.ttl, pipeline=pipe, xx=True)
             pipe.execute()
+
+    def maintain(self) -> None:
+        """RQ's registry maintenance (``BaseWorker.clean_registries``, which RQ's workers run every
+        ten minutes): expired started entries failed as abandoned, expired finished and failed
+        entries dropped, dead workers unlisted, ids stuck in the intermediate list failed. One
+        worker per queue at a time, under RQ's lock; quietly, as it runs far more often here."""
+        from rq import worker_registration
+        from rq.registry import clean_registries
+
+        for queue in self.queues:
+            if not queue.acquire_maintenance_lock():
+                continue
+            try:
+                clean_registries(queue, self.worker._exc_handlers)
+                worker_registration.clean_worker_registry(queue)
+                queue.intermediate_queue.cleanup(self.worker, queue)
+            finally:
+                queue.release_maintenance_lock()

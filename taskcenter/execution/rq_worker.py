@@ -64,6 +64,8 @@ IDLE_BLOCK_SECONDS = 1
 OUTAGE_ERRORS: tuple[type[Exception], ...] = (RedisError, *DATABASE_ERRORS)
 OUTAGE_FIRST_DELAY = 1.0
 OUTAGE_MAX_DELAY = 30.0
+# The longest wait between polls of Redis while some slots are busy and the queue is empty.
+BUSY_POLL_MAX_SECONDS = 0.1
 # How often a worker asks whether ``rq suspend`` is in force.
 SUSPENSION_CHECK_SECONDS = 1.0
 
@@ -205,6 +207,7 @@ class RQWorker:
         self._next_maintenance = 0.0
         self._next_suspension_check = 0.0
         self._suspended = False
+        self._poll_delay = interval
         # Moving average of an attempt's length; starts "long" so that one slot takes one job
         # at a time until it knows better (see ``worker.Worker``).
         self._attempt_seconds = BATCH_BUDGET
@@ -306,8 +309,8 @@ class RQWorker:
             outage_delay = OUTAGE_FIRST_DELAY
             if taken:
                 continue
-            if self.exit_when_idle and not self._in_flight and not self._suspended:
-                break
+            if self.exit_when_idle and not self._in_flight:
+                break  # an empty queue, or ``rq suspend`` in force (RQ's burst mode exits too)
             self._wait_for_slot_or_work()
 
     def _reached_max_tasks(self) -> bool:
@@ -316,11 +319,15 @@ class RQWorker:
     def _wait_for_slot_or_work(self) -> None:
         if len(self._in_flight) >= self.concurrency:
             wait(list(self._in_flight), timeout=IDLE_BLOCK_SECONDS, return_when=FIRST_COMPLETED)
-        elif self._in_flight or self._suspended:
-            # Free slots, an empty queue and attempts running: poll Redis every ``interval``,
-            # and write an attempt's completion as soon as it ends.
-            self._rung.wait(self.interval if self._in_flight else SUSPENSION_CHECK_SECONDS)
+        elif self._in_flight:
+            # Free slots, an empty queue and attempts running: poll Redis, every ``interval`` at
+            # first and less often while nothing comes, and write an attempt's completion as soon
+            # as it ends. (Blocking in BLMOVE would hold the completions back meanwhile.)
+            self._rung.wait(self._poll_delay)
             self._rung.clear()
+            self._poll_delay = min(self._poll_delay * 2, max(self.interval, BUSY_POLL_MAX_SECONDS))
+        elif self._suspended:
+            self._stopping.wait(SUSPENSION_CHECK_SECONDS)
 
     def _drain(self) -> None:
         if self._in_flight:
@@ -349,6 +356,7 @@ class RQWorker:
         popped = self.book.pop(free, timeout=IDLE_BLOCK_SECONDS if idle else None)
         if not popped:
             return 0
+        self._poll_delay = self.interval
         running = self.book.start(popped)
         with self._running_lock:
             self._running.update((job.job.id, job) for job in running)
@@ -495,13 +503,13 @@ class RQWorker:
             raise
 
     def _maintain_if_due(self) -> None:
-        """RQ's registry maintenance (``clean_registries``: one worker per queue at a time), on
-        this thread because RQ's failure callbacks set an alarm signal."""
+        """RQ's registry maintenance every reaper interval, on this thread: the failure callbacks
+        of abandoned jobs that it runs set an alarm signal."""
         now = time.monotonic()
         if now < self._next_maintenance:
             return
         self._next_maintenance = now + self.reap_interval * (0.75 + random.random() / 2)  # noqa: S311
-        self.rq.clean_registries()
+        self.book.maintain()
 
 
 def _task_id(job: RunningJob) -> int | None:

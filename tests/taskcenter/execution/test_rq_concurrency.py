@@ -192,3 +192,28 @@ def test_a_killed_worker_s_attempts_are_recovered_and_its_jobs_failed_by_rq(
     # The dead worker's own key stays until its TTL runs out (RQ's worker TTL plus a minute),
     # as any RQ worker's does.
     assert "rescuer" in [w.name for w in registries.live_workers()]
+
+
+def test_other_django_tasks_on_the_queue_run_as_rq_runs_them(rq_engine, start_rq_worker, make_task):
+    from django_tasks import TaskResultStatus, task_backends
+
+    from tests.support.plain_tasks import add, explode
+
+    added, exploded = add.enqueue(2, 3), explode.enqueue()
+    ours = make_task("demo.noop", start=True)
+    worker = start_rq_worker("--concurrency", "4")
+
+    wait_for(lambda: Task.objects.get(pk=ours.pk).status == Status.COMPLETED, timeout=30)
+    backend = task_backends["default"]
+    wait_for(lambda: backend.get_result(exploded.id).status == TaskResultStatus.FAILED)
+    wait_for(lambda: backend.get_result(added.id).status == TaskResultStatus.SUCCESSFUL)
+    assert backend.get_result(added.id).return_value == 5
+    failed = backend.get_result(exploded.id)
+    assert "plain task failed on purpose" in failed.errors[0].traceback
+    # The failure callback ran (django-tasks-rq records the exception's class through it).
+    assert failed.errors[0].exception_class_path == "builtins.ValueError"
+    wait_for(lambda: Registries().counts()["finished"] == 2)
+    assert Registries().counts()["failed"] == 1
+    assert Registries().counts()["started"] == 0
+    worker.signal(signal.SIGTERM)
+    assert worker.process.wait(timeout=15) == 0
