@@ -413,7 +413,9 @@ class RQWorker:
                 ):
                     heartbeat.track(execution.pk)  # leases of attempts waiting their turn too
                     claimed[task.pk] = (task, execution)
-            except DATABASE_UNAVAILABLE:
+            except DATABASE_ERRORS:
+                # Not raised: these jobs are RQ's started ones now, and each must run (or fail
+                # in RQ) for its entry to leave the started registry.
                 logger.exception("Batch claim failed; claiming one at a time")
                 drop_broken_connection()
         work: list[tuple[RunningJob, Callable[[], Any]]] = []

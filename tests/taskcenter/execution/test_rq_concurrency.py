@@ -8,6 +8,7 @@ failed as it ran.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 
@@ -68,7 +69,15 @@ class Registries:
 def test_four_slots_run_four_sleeping_jobs_at_once(rq_engine, start_rq_worker, make_task):
     tasks = [make_task("demo.sleep", {"ms": 1500}, start=True) for _ in range(4)]
     worker = start_rq_worker("--worker-id", "rq-four", "--concurrency", "4")
+    wait_for(lambda: Task.objects.filter(status=Status.RUNNING).count() == 4, timeout=30)
 
+    # While they run, RQ's tools see four started jobs of a busy worker (its cleanup, which
+    # fails jobs whose worker stopped renewing them, leaves them be).
+    from rq.registry import StartedJobRegistry
+
+    registries = Registries()
+    assert len(StartedJobRegistry(queue=registries.queue).get_job_ids()) == 4
+    assert [w.get_state() for w in registries.live_workers()] == ["busy"]
     wait_for(lambda: Task.objects.filter(status=Status.COMPLETED).count() == 4, timeout=30)
 
     executions = list(TaskExecution.objects.filter(task__in=tasks))
@@ -80,7 +89,6 @@ def test_four_slots_run_four_sleeping_jobs_at_once(rq_engine, start_rq_worker, m
         task.refresh_from_db()
         assert task.result == {"slept_ms": 1500}
         assert verbs(task) == ["created", "started", "completed"]
-    registries = Registries()
     wait_for(lambda: registries.counts()["finished"] == 4)
     assert registries.counts() == {
         "queued": 0,
@@ -100,6 +108,20 @@ def test_four_slots_run_four_sleeping_jobs_at_once(rq_engine, start_rq_worker, m
     worker.signal(signal.SIGTERM)
     assert worker.process.wait(timeout=15) == 0
     assert registries.live_workers() == []
+
+
+def test_one_slot_runs_its_attempts_one_after_another(rq_engine, start_rq_worker, make_task):
+    tasks = [make_task("demo.sleep", {"ms": 300}, start=True) for _ in range(3)]
+    worker = start_rq_worker("--concurrency", "1")
+
+    wait_for(lambda: Task.objects.filter(status=Status.COMPLETED).count() == 3, timeout=30)
+    executions = list(TaskExecution.objects.filter(task__in=tasks).order_by("started_at"))
+    for before, after in itertools.pairwise(executions):
+        assert after.started_at >= before.completed_at
+    wait_for(lambda: Registries().counts()["finished"] == 3)
+    assert Registries().counts()["started"] == 0
+    worker.signal(signal.SIGTERM)
+    assert worker.process.wait(timeout=15) == 0
 
 
 def test_cancelling_one_running_attempt_leaves_the_others_running(
