@@ -8,11 +8,13 @@ conditional claim. The loop is the database worker's (``worker.Worker``), on RQ'
   worker blocks in ``BLMOVE`` as RQ's does), records them started in RQ's registries in one
   pipeline, claims their tasks in one transaction (``lifecycle.claim_attempts``) and runs them
   on a thread pool; with one slot, a small batch on the main thread, one after another;
-- what ended is written together before the next take: the completions in one transaction
+- what ended is written together: the completions in one transaction
   (``completions.PendingCompletions``: group commit), then RQ's records of those jobs in one
   pipeline (finished or failed, out of the started registry). In that order: a worker that dies
   between the two leaves RQ's entry to expire, never a job RQ calls finished whose attempt is
-  unwritten;
+  unwritten. With several slots a thread of its own writes them as attempts end, while the loop
+  takes and claims the next jobs (or waits on Redis for them); with one slot the loop writes
+  them between its batches;
 - threads beside it renew RQ's started-registry entries of running jobs (RQ's registry cleanup
   fails the jobs of a worker that stopped beating, after twice the lease), run Task Center's
   reaper, and run RQ's scheduler (it moves poll continuations, jobs with a ``run_after``, onto
@@ -159,6 +161,37 @@ class RQHeartbeatThread(threading.Thread):
                 logger.exception("RQ heartbeat failed; trying again")
 
 
+class SettlerThread(threading.Thread):
+    """Writes what ended (``RQWorker.settle``) as attempts end, beside the loop that takes jobs.
+
+    With several slots, the completions' transaction and RQ's records of the jobs are written
+    here while the loop claims the next jobs: neither waits for the other, and a loop waiting
+    on Redis for work holds no completion back.
+    """
+
+    def __init__(self, worker: RQWorker) -> None:
+        super().__init__(name="taskcenter-rq-settler", daemon=True)
+        self.worker = worker
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        delay = OUTAGE_FIRST_DELAY
+        ended = self.worker.ended
+        while not self.stopped.is_set():
+            ended.wait(IDLE_BLOCK_SECONDS)
+            ended.clear()  # an attempt that ends from here on sets it again
+            try:
+                self.worker.settle()
+            except OUTAGE_ERRORS:
+                logger.exception("Could not record ended attempts; next try in %gs", delay)
+                connection.close()
+                self.stopped.wait(delay)
+                delay = min(delay * 2, OUTAGE_MAX_DELAY)
+                continue
+            delay = OUTAGE_FIRST_DELAY
+        connection.close()
+
+
 class RQWorker:
     """``run_worker`` on RQ: up to ``concurrency`` attempts at once, in threads of this process."""
 
@@ -197,7 +230,9 @@ class RQWorker:
         )
         self.stats = WorkerStats()
         self._stopping = threading.Event()
-        self._rung = threading.Event()  # an attempt ended
+        self._rung = threading.Event()  # an attempt ended, or a stop was asked for
+        self.ended = threading.Event()  # an attempt ended (for the settler)
+        self._settler: SettlerThread | None = None
         self._in_flight: set[Future] = set()
         self._ended: list[EndedJob] = []
         self._ended_lock = threading.Lock()
@@ -265,17 +300,19 @@ class RQWorker:
             self.reap_interval,
         )
         # One slot runs its attempts on this thread, as the database worker's does.
-        pool = (
-            None
-            if self.concurrency == 1
-            else ThreadPoolExecutor(self.concurrency, thread_name_prefix="attempt")
-        )
+        pool = None
+        if self.concurrency > 1:
+            pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="attempt")
+            self._settler = SettlerThread(self)
+            self._settler.start()
         try:
             self._loop(pool)
             self._drain()
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)
+            if self._settler is not None:
+                self._settler.stopped.set()
             for helper in helpers:
                 helper.stopped.set()
             for helper in helpers:
@@ -291,7 +328,8 @@ class RQWorker:
         while not self._stopping.is_set():
             self._in_flight = {future for future in self._in_flight if not future.done()}
             try:
-                self._settle()
+                if self._settler is None:
+                    self.settle()  # one slot: between its batches, on this thread
                 self._maintain_if_due()
                 if self._reached_max_tasks():
                     break
@@ -319,10 +357,10 @@ class RQWorker:
     def _wait_for_slot_or_work(self) -> None:
         if len(self._in_flight) >= self.concurrency:
             wait(list(self._in_flight), timeout=IDLE_BLOCK_SECONDS, return_when=FIRST_COMPLETED)
-        elif self._in_flight:
-            # Free slots, an empty queue and attempts running: poll Redis, every ``interval`` at
-            # first and less often while nothing comes, and write an attempt's completion as soon
-            # as it ends. (Blocking in BLMOVE would hold the completions back meanwhile.)
+        elif self._in_flight and self.exit_when_idle:
+            # Free slots and an empty queue in batch mode, which must not block on Redis: poll,
+            # every ``interval`` at first and less often while nothing comes, and look again as
+            # soon as an attempt ends (the queue may be empty for good, the worker done).
             self._rung.wait(self._poll_delay)
             self._rung.clear()
             self._poll_delay = min(self._poll_delay * 2, max(self.interval, BUSY_POLL_MAX_SECONDS))
@@ -332,9 +370,13 @@ class RQWorker:
     def _drain(self) -> None:
         if self._in_flight:
             wait(list(self._in_flight))
+        if self._settler is not None:
+            self._settler.stopped.set()
+            self.ended.set()
+            self._settler.join()
         for _ in range(3):  # Redis or the database may blink while the last ones are written
             try:
-                self._settle()
+                self.settle()
                 return
             except OUTAGE_ERRORS:
                 logger.exception("Could not record the last attempts; trying again")
@@ -351,9 +393,10 @@ class RQWorker:
             free = min(free, self.max_tasks - self.stats.claimed)
         if free <= 0:
             return 0
-        # Block on Redis only with nothing to write or run meanwhile.
-        idle = not self._in_flight and not self._ended and not self.exit_when_idle
-        popped = self.book.pop(free, timeout=IDLE_BLOCK_SECONDS if idle else None)
+        # Block on Redis for work, unless in batch mode or with ended attempts to write first
+        # on this thread (one slot).
+        block = not self.exit_when_idle and (self._settler is not None or not self._ended)
+        popped = self.book.pop(free, timeout=IDLE_BLOCK_SECONDS if block else None)
         if not popped:
             return 0
         self._poll_delay = self.interval
@@ -371,6 +414,7 @@ class RQWorker:
         return len(running)
 
     def _ring(self, _future: Future) -> None:
+        self.ended.set()
         self._rung.set()
 
     @property
@@ -483,7 +527,7 @@ class RQWorker:
 
     # -- writing what ended -------------------------------------------------------------------
 
-    def _settle(self) -> None:
+    def settle(self) -> None:
         """Write the completions that gathered (one transaction), then RQ's records of the jobs
         that ended (one pipeline). The jobs are taken first: an attempt hands its completion over
         before its job is listed as ended, so each job taken has its completion in this flush."""
