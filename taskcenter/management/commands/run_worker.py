@@ -27,7 +27,8 @@ class Command(BaseCommand):
             type=float,
             default=0.02,
             help="Seconds between polls when the queue is empty and no wake-ups arrive; on "
-            "RQ, between polls while some slots are busy (default: %(default)s).",
+            "RQ, between polls in --exit-when-idle mode while some slots are busy "
+            "(default: %(default)s).",
         )
         parser.add_argument(
             "--safety-interval",
