@@ -179,6 +179,20 @@ def test_sigterm_finishes_the_running_attempts_then_exits(rq_engine, start_rq_wo
     assert Registries().live_workers() == []
 
 
+def test_a_second_sigterm_exits_at_once(rq_engine, start_rq_worker, make_task):
+    task = make_task("demo.countdown", {"seconds": 60, "interval": 0.1}, start=True)
+    worker = start_rq_worker("--concurrency", "2")
+    wait_for(lambda: Task.objects.get(pk=task.pk).progress > 0, timeout=30)
+
+    worker.signal(signal.SIGTERM)
+    wait_for(lambda: "finishing 1 running attempt(s)" in worker.output())
+    worker.signal(signal.SIGTERM)
+
+    assert worker.process.wait(timeout=5) == 1
+    task.refresh_from_db()
+    assert task.status == Status.RUNNING  # left to the reaper, once its lease runs out
+
+
 def test_a_killed_worker_s_attempts_are_recovered_and_its_jobs_failed_by_rq(
     rq_engine, start_rq_worker, make_task
 ):
