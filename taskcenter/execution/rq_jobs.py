@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from rq.executions import Execution
 from rq.job import Job, JobStatus
@@ -116,9 +116,11 @@ class JobBook:
                     pipe.lmove(queue.key, queue.intermediate_queue_key)
                 return [(queue, as_text(job_id)) for job_id in pipe.execute() if job_id]
         ids: list[tuple[Queue, str]] = []
-        for queue in self.queues:
-            popped = cast(list, self.connection.lpop(queue.key, limit - len(ids)) or [])
-            ids += [(queue, as_text(job_id)) for job_id in popped]
+        for queue in self.queues:  # the next queue only if this one ran short
+            with self.connection.pipeline(transaction=False) as pipe:
+                for _ in range(limit - len(ids)):
+                    pipe.lpop(queue.key)
+                ids += [(queue, as_text(job_id)) for job_id in pipe.execute() if job_id]
             if len(ids) >= limit:
                 break
         return ids
