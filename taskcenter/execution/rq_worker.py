@@ -182,7 +182,7 @@ class SettlerThread(threading.Thread):
             ended.clear()  # an attempt that ends from here on sets it again
             try:
                 self.worker.settle()
-            except OUTAGE_ERRORS:
+            except Exception:  # an outage, most likely; the thread must outlive any failure
                 logger.exception("Could not record ended attempts; next try in %gs", delay)
                 connection.close()
                 self.stopped.wait(delay)
@@ -540,13 +540,32 @@ class RQWorker:
                     for end in ended:
                         self._running.pop(end.running.job.id, None)
                     idle = not self._running
-                self.book.finish(ended, idle=idle)
+                self._finish(ended, idle=idle)
         except BaseException:
             with self._ended_lock:
                 self._ended[:0] = ended
             with self._running_lock:
                 self._running.update((end.running.job.id, end.running) for end in ended)
             raise
+
+    def _finish(self, ended: list[EndedJob], *, idle: bool) -> None:
+        """RQ's records of the ended jobs; Redis errors propagate (the records wait for the next
+        pass), any other one is the record of some job that RQ cannot write (a return value it
+        cannot serialize, say): the jobs are then written one by one, and one that still fails
+        is left to RQ's cleanup, which fails it once its started entry goes unrenewed."""
+        try:
+            self.book.finish(ended, idle=idle)
+        except RedisError:
+            raise
+        except Exception:
+            logger.exception("Could not record %d ended job(s) in RQ; one at a time", len(ended))
+            for end in ended:
+                try:
+                    self.book.finish([end], idle=False)
+                except RedisError:
+                    raise
+                except Exception:
+                    logger.exception("RQ job %s left unrecorded", end.running.job.id)
 
     def _maintain_if_due(self) -> None:
         """RQ's registry maintenance every reaper interval, on this thread: the failure callbacks
