@@ -22,9 +22,9 @@ e2e      no-op tasks: a worker runs (warmed up by one task) while the driver enq
          enqueue call's p50.
 sleep    100 ms ``time.sleep`` tasks, 16 at a time: Celery ``-c 16`` (prefork: 16 child
          processes, threads: 16 threads), procrastinate ``--concurrency 16``, Task Center
-         ``run_worker --concurrency 16``; RQ runs one job at a time per process, so RQ and
-         Task Center on the RQ engine get 16 worker processes (if the machine has the memory
-         for them). ``--sleep-count`` tasks
+         ``run_worker --concurrency 16`` (on either engine); RQ runs one job at a time per
+         process, so RQ gets 16 worker processes (if the machine has the memory for them).
+         ``--sleep-count`` tasks
          (default N/4), timed as drain.
 latency  an idle worker; ``--latency-count`` no-op tasks enqueued one at a time, 50-150 ms
          apart; from the enqueue call returning to the task's start, p50 and p95. The peers'
@@ -144,7 +144,7 @@ SYSTEMS = (
     ),
     System(
         "tc-rq",
-        "Task Center, RQ engine, SQLite (sleep: 16 processes)",
+        "Task Center, RQ engine, SQLite",
         "task row, execution row, events, tally upserts; RQ job hash and registries",
         redis=True,
     ),
@@ -296,10 +296,7 @@ def drive_taskcenter(args: argparse.Namespace) -> dict:
             results["e2e"] = tc_end_to_end(scenario, owner, log_dir)
         elif shape == "sleep":
             scenario = replace(scenarios["b_tc"], count=args.sleep_count)
-            # On RQ an attempt runs at a time per process (--concurrency is ignored): 16 processes,
-            # as the RQ peers get.
-            workers = SLEEP_CONCURRENCY if rq else 1
-            results["sleep"] = tc_drain(scenario, owner, log_dir, workers)
+            results["sleep"] = tc_drain(scenario, owner, log_dir)
         elif shape == "latency":
             options = argparse.Namespace(count=args.latency_count, idle_seconds=1.0)
             mode = "rq" if rq else "wakeups"
@@ -587,7 +584,7 @@ def main() -> None:
         for shape in shapes:
             if shape not in BY_KEY[key].shapes:
                 skipped.setdefault(key, {})[shape] = "-"
-        if key in ("rq", "rq-simple", "tc-rq") and "sleep" in shapes and not _rq_processes_fit():
+        if key in ("rq", "rq-simple") and "sleep" in shapes and not _rq_processes_fit():
             skipped.setdefault(key, {})["sleep"] = "n/a (16 processes do not fit)"
 
     import sqlite3

@@ -19,7 +19,6 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from taskcenter.checks import sandbox_addresses
-from taskcenter.execution import dispatch
 
 MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
 # Long enough for the worker to finish short attempts; longer ones are recovered by the reaper.
@@ -148,9 +147,7 @@ def start_web(host: str, port: int) -> subprocess.Popen:
 
 
 def start_worker(concurrency: int) -> subprocess.Popen:
-    command = [sys.executable, str(MANAGE_PY), "run_worker"]
-    if not dispatch.uses_rq_engine():  # an RQ worker runs one attempt at a time
-        command += ["--concurrency", str(concurrency)]
+    command = [sys.executable, str(MANAGE_PY), "run_worker", "--concurrency", str(concurrency)]
     return subprocess.Popen(command, cwd=settings.BASE_DIR, process_group=0)
 
 

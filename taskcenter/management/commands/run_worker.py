@@ -19,14 +19,15 @@ class Command(BaseCommand):
             "-c",
             type=int,
             default=None,
-            help=f"Attempts run at once in this process, on threads (default: {CONCURRENCY}; "
-            "one on the RQ engine).",
+            help=f"Attempts run at once in this process, on threads (default: {CONCURRENCY}), "
+            "on either engine.",
         )
         parser.add_argument(
             "--interval",
             type=float,
             default=0.02,
-            help="Seconds between polls when the queue is empty and no wake-ups arrive "
+            help="Seconds between polls when the queue is empty and no wake-ups arrive; on "
+            "RQ, between polls in --exit-when-idle mode while some slots are busy "
             "(default: %(default)s).",
         )
         parser.add_argument(
@@ -80,17 +81,15 @@ class Command(BaseCommand):
     def run_on_rq(self, queue_names: tuple[str, ...], options: dict) -> None:
         from taskcenter.execution.rq_worker import run_rq_worker
 
-        if (options["concurrency"] or 1) > 1:
-            self.stderr.write(
-                "RQ runs one attempt at a time per worker process; --concurrency is ignored "
-                "(start more run_worker processes instead)."
-            )
         worker_id = options["worker_id"] or default_worker_id()
-        ran = run_rq_worker(
+        stats = run_rq_worker(
             worker_id=worker_id,
             queue_names=queue_names,
+            concurrency=options["concurrency"] or CONCURRENCY,
+            interval=options["interval"],
             reap_interval=options["reap_interval"],
             max_tasks=options["max_tasks"],
             exit_when_idle=options["exit_when_idle"],
         )
-        self.stdout.write(f"Worker {worker_id} ran {ran} job(s) on RQ")
+        outcomes = ", ".join(f"{k}={v}" for k, v in sorted(stats.outcomes.items())) or "none"
+        self.stdout.write(f"Worker {worker_id} ran {stats.finished} job(s) on RQ: {outcomes}")

@@ -25,35 +25,6 @@ FAST_LEASE = {"TASKCENTER_LEASE_SECONDS": "2"}
 FAST_REAPER = ("--reap-interval", "0.5")
 
 
-@pytest.fixture
-def redis():
-    from redis import Redis
-
-    connection = Redis.from_url(REDIS_URL)
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
-    connection.close()
-
-
-@pytest.fixture
-def rq_engine(settings, redis):
-    """This process dispatches to RQ; ``start`` runs a worker process on RQ."""
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
-    settings.RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": -1}}
-    return redis
-
-
-@pytest.fixture
-def start_rq_worker(start_worker):
-    def start(*args: str, env: dict[str, str] | None = None):
-        return start_worker(
-            *args, env={"TASKS_BACKEND": "rq", "REDIS_URL": REDIS_URL, **(env or {})}
-        )
-
-    return start
-
-
 def queued_jobs() -> int:
     import django_rq
 
@@ -154,10 +125,10 @@ def test_an_rq_worker_registers_counts_its_poll_agains_and_stops_cleanly(
     from taskcenter.models import WorkerProcess as WorkerRow
 
     poller = make_task("demo.poll", {"polls": 2, "interval": 0.3}, start=True)
-    worker = start_rq_worker("--worker-id", "rq-registered")
+    worker = start_rq_worker("--worker-id", "rq-registered", "--concurrency", "2")
     wait_for(lambda: Task.objects.get(pk=poller.pk).status == Status.COMPLETED, timeout=30)
     registered = WorkerRow.objects.get(name="rq-registered")
-    assert (registered.engine, registered.concurrency, registered.pid) == ("rq", 1, worker.pid)
+    assert (registered.engine, registered.concurrency, registered.pid) == ("rq", 2, worker.pid)
     assert registered.stopped_at is None
 
     worker.signal(signal.SIGTERM)
