@@ -1,0 +1,148 @@
+"""What the database knows, read when Prometheus scrapes: tasks by status and kind, the queue,
+lost attempts (and, once the worker registry exists, workers alive).
+
+Every query here must stay cheap with a million tasks: task counts come from the trigger-kept
+tallies (a few rows per key), the queue from the QUEUED rows alone (through the status index),
+lost attempts from the executions' (status, lease) index.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+
+from django.db.models import Count, Min, Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from taskcenter.lib.db_outage import DATABASE_ERRORS
+from taskcenter.models import ExecutionStatus, Status, Task, TaskExecution, TaskTally
+
+logger = logging.getLogger(__name__)
+
+
+def task_counts() -> dict[tuple[str, str], int]:
+    """Tasks per (status, kind), exact, summed over owners, platforms and tally shards."""
+    rows = (
+        TaskTally.objects.order_by()
+        .values_list("status", "task_type")
+        .annotate(total=Sum("n"))
+        .filter(total__gt=0)
+    )
+    return {(status, kind): total for status, kind, total in rows}
+
+
+def queue_rows(now: datetime) -> list[tuple[str, int, datetime | None]]:
+    """Per kind: QUEUED tasks that are due now, and since when the longest-waiting one has been.
+
+    A task is due from its ``run_after`` (a back-off or a schedule) or, without one, from when
+    it was queued (``updated_at``, which the queueing transition sets). One pass over the QUEUED
+    rows, which the status index finds without reading the rest of the table.
+
+    TODO(merge): ``taskcenter.execution.queues.depth_rows()`` and ``oldest_queued_age()`` answer
+    this for the engine's own queue; switch to them once they are on main.
+    """
+    rows = (
+        Task.objects.filter(status=Status.QUEUED)
+        .filter(Q(run_after__isnull=True) | Q(run_after__lte=now))
+        .order_by()
+        .values_list("task_type")
+        .annotate(n=Count("id"), since=Min(Coalesce("run_after", "updated_at")))
+    )
+    return list(rows)
+
+
+def lost_attempts() -> int:
+    """Attempts whose worker vanished (LOST executions), over the executions kept.
+
+    TODO(merge): ``taskcenter.execution.worker_registry.lost_attempts_total()`` is the counter
+    meant for this; until then the LOST rows are counted (``prune_tasks`` lowers this figure).
+    """
+    return TaskExecution.objects.filter(status=ExecutionStatus.LOST).count()
+
+
+def workers_alive() -> int | None:
+    """Workers with a recent heartbeat, or None while nothing records them.
+
+    TODO(merge): return ``taskcenter.execution.worker_registry.workers_alive()``.
+    """
+    return None
+
+
+class TaskCenterCollector(Collector):
+    """Builds the database's metric families at scrape time (nothing is cached between)."""
+
+    def describe(self) -> Iterable[Metric]:
+        # Names only, so registering this collector does not query the database.
+        return [family for family, _fill in self._families()]
+
+    def collect(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily(
+            "taskcenter_metrics_database_up",
+            "1 when the database answered this scrape's queries, 0 when it did not.",
+        )
+        families = list(self._families())
+        try:
+            for _family, fill in families:
+                fill()
+        except DATABASE_ERRORS:
+            logger.exception("Metrics: the database did not answer")
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        for family, _fill in families:
+            yield family
+
+    def _families(self) -> Iterator[tuple[GaugeMetricFamily, Callable[[], object]]]:
+        tasks = GaugeMetricFamily(
+            "taskcenter_tasks",
+            "Tasks in the database by status and kind (exact: the statistics tallies).",
+            labels=["status", "kind"],
+        )
+
+        def fill_tasks() -> None:
+            counts = task_counts()
+            # Every status of every kind seen, zeros included, so a series drops to 0 rather
+            # than vanishing when its last task moves on.
+            for kind in sorted({kind for _status, kind in counts}):
+                for status in Status.values:
+                    tasks.add_metric([status, kind], counts.get((status, kind), 0))
+
+        yield tasks, fill_tasks
+
+        depth = GaugeMetricFamily(
+            "taskcenter_queue_depth",
+            "QUEUED tasks that are due now (run_after passed or unset), by kind.",
+            labels=["kind"],
+        )
+        oldest = GaugeMetricFamily(
+            "taskcenter_queue_oldest_age_seconds",
+            "How long the longest-waiting due QUEUED task of each kind has been due.",
+            labels=["kind"],
+        )
+
+        def fill_queue() -> None:
+            now = timezone.now()
+            for kind, n, since in queue_rows(now):
+                depth.add_metric([kind], n)
+                oldest.add_metric([kind], max((now - since).total_seconds(), 0.0) if since else 0)
+
+        yield depth, fill_queue
+        yield oldest, lambda: None
+
+        lost = GaugeMetricFamily(
+            "taskcenter_lost_attempts",
+            "Attempts recorded LOST (their worker vanished) among the executions kept.",
+        )
+        yield lost, lambda: lost.add_metric([], lost_attempts())
+
+        alive = workers_alive()
+        if alive is not None:
+            workers = GaugeMetricFamily("taskcenter_workers_alive", "Workers heartbeating now.")
+            workers.add_metric([], alive)
+            yield workers, lambda: None
