@@ -168,11 +168,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: probes and scrapes are answered before any redirect, host check or login, and
-    # every other request is timed from here.
+    "taskcenter.api.middleware.DrainUnreadBodyMiddleware",
+    # Probes and scrapes are answered before any redirect, host check or login, and every
+    # other request is timed from here.
     "taskcenter.monitoring.middleware.MonitoringEndpointsMiddleware",
     "taskcenter.monitoring.middleware.HttpMetricsMiddleware",
-    "taskcenter.api.middleware.DrainUnreadBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "taskcenter.api.middleware.RequestSizeLimitMiddleware",
     "taskcenter.api.middleware.DatabaseUnavailableMiddleware",

@@ -9,7 +9,7 @@ lost attempts from the executions' (status, lease) index.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db.models import Count, Min, Q, Sum
@@ -72,77 +72,75 @@ def workers_alive() -> int | None:
     return None
 
 
+def _families() -> dict[str, GaugeMetricFamily]:
+    return {
+        "tasks": GaugeMetricFamily(
+            "taskcenter_tasks",
+            "Tasks in the database by status and kind (exact: the statistics tallies).",
+            labels=["status", "kind"],
+        ),
+        "depth": GaugeMetricFamily(
+            "taskcenter_queue_depth",
+            "QUEUED tasks that are due now (run_after passed or unset), by kind.",
+            labels=["kind"],
+        ),
+        "oldest": GaugeMetricFamily(
+            "taskcenter_queue_oldest_age_seconds",
+            "How long the longest-waiting due QUEUED task of each kind has been due.",
+            labels=["kind"],
+        ),
+        "lost": GaugeMetricFamily(
+            "taskcenter_lost_attempts",
+            "Attempts recorded LOST (their worker vanished) among the executions kept.",
+        ),
+        "workers": GaugeMetricFamily("taskcenter_workers_alive", "Workers heartbeating now."),
+    }
+
+
+def _up(value: int) -> GaugeMetricFamily:
+    return GaugeMetricFamily(
+        "taskcenter_metrics_database_up",
+        "1 when the database answered this scrape's queries, 0 when it did not.",
+        value=value,
+    )
+
+
 class TaskCenterCollector(Collector):
     """Builds the database's metric families at scrape time (nothing is cached between)."""
 
     def describe(self) -> Iterable[Metric]:
         # Names only, so registering this collector does not query the database.
-        return [family for family, _fill in self._families()]
+        return [_up(1), *_families().values()]
 
     def collect(self) -> Iterable[Metric]:
-        up = GaugeMetricFamily(
-            "taskcenter_metrics_database_up",
-            "1 when the database answered this scrape's queries, 0 when it did not.",
-        )
-        families = list(self._families())
+        families = _families()
         try:
-            for _family, fill in families:
-                fill()
+            self._fill(families)
         except DATABASE_ERRORS:
             logger.exception("Metrics: the database did not answer")
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        yield up
-        for family, _fill in families:
-            yield family
+            return [_up(0)]
+        if not families["workers"].samples:
+            del families["workers"]  # unknown is left out, not reported as 0
+        return [_up(1), *families.values()]
 
-    def _families(self) -> Iterator[tuple[GaugeMetricFamily, Callable[[], object]]]:
-        tasks = GaugeMetricFamily(
-            "taskcenter_tasks",
-            "Tasks in the database by status and kind (exact: the statistics tallies).",
-            labels=["status", "kind"],
-        )
+    def _fill(self, families: dict[str, GaugeMetricFamily]) -> None:
+        counts = task_counts()
+        kinds = sorted({kind for _status, kind in counts})
+        # Every status of every kind seen, zeros included, so a series drops to 0 rather than
+        # vanishing when its last task moves on; the queue's series likewise.
+        for kind in kinds:
+            for status in Status.values:
+                families["tasks"].add_metric([status, kind], counts.get((status, kind), 0))
 
-        def fill_tasks() -> None:
-            counts = task_counts()
-            # Every status of every kind seen, zeros included, so a series drops to 0 rather
-            # than vanishing when its last task moves on.
-            for kind in sorted({kind for _status, kind in counts}):
-                for status in Status.values:
-                    tasks.add_metric([status, kind], counts.get((status, kind), 0))
+        now = timezone.now()
+        queued = {kind: (n, since) for kind, n, since in queue_rows(now)}
+        for kind in sorted(set(kinds) | set(queued)):
+            n, since = queued.get(kind, (0, None))
+            age = max((now - since).total_seconds(), 0.0) if since else 0.0
+            families["depth"].add_metric([kind], n)
+            families["oldest"].add_metric([kind], age)
 
-        yield tasks, fill_tasks
-
-        depth = GaugeMetricFamily(
-            "taskcenter_queue_depth",
-            "QUEUED tasks that are due now (run_after passed or unset), by kind.",
-            labels=["kind"],
-        )
-        oldest = GaugeMetricFamily(
-            "taskcenter_queue_oldest_age_seconds",
-            "How long the longest-waiting due QUEUED task of each kind has been due.",
-            labels=["kind"],
-        )
-
-        def fill_queue() -> None:
-            now = timezone.now()
-            for kind, n, since in queue_rows(now):
-                depth.add_metric([kind], n)
-                oldest.add_metric([kind], max((now - since).total_seconds(), 0.0) if since else 0)
-
-        yield depth, fill_queue
-        yield oldest, lambda: None
-
-        lost = GaugeMetricFamily(
-            "taskcenter_lost_attempts",
-            "Attempts recorded LOST (their worker vanished) among the executions kept.",
-        )
-        yield lost, lambda: lost.add_metric([], lost_attempts())
-
+        families["lost"].add_metric([], lost_attempts())
         alive = workers_alive()
         if alive is not None:
-            workers = GaugeMetricFamily("taskcenter_workers_alive", "Workers heartbeating now.")
-            workers.add_metric([], alive)
-            yield workers, lambda: None
+            families["workers"].add_metric([], alive)

@@ -1,4 +1,4 @@
-"""The monitoring middleware: first in ``MIDDLEWARE``.
+"""The monitoring middleware, at the top of ``MIDDLEWARE`` (after only the body drain).
 
 ``MonitoringEndpointsMiddleware`` answers the probes and the scrape itself, before anything
 that could redirect them (HTTPS redirect, ``APPEND_SLASH``), refuse them (``ALLOWED_HOSTS``:

@@ -61,6 +61,8 @@ def test_queue_depth_counts_due_queued_tasks_and_ages_the_longest_waiting(make_t
     Task.objects.filter(pk=waiting[1].pk).update(run_after=now + timedelta(hours=1))
     task_in(Status.QUEUED, make_task, task_type="noop")
     task_in(Status.PENDING, make_task, task_type="noop")
+    scheduled = task_in(Status.QUEUED, make_task, task_type="demo.flaky")
+    Task.objects.filter(pk=scheduled.pk).update(run_after=now + timedelta(minutes=5))
 
     scraped = scrape()
 
@@ -69,6 +71,10 @@ def test_queue_depth_counts_due_queued_tasks_and_ages_the_longest_waiting(make_t
     age = value(scraped, "taskcenter_queue_oldest_age_seconds", kind="demo.noop")
     assert 600 <= age < 600 + 60
     assert value(scraped, "taskcenter_queue_oldest_age_seconds", kind="noop") < 60
+    # A kind with nothing due reports 0 rather than dropping out.
+    flaky = frozenset({("kind", "demo.flaky")})
+    assert series(scraped, "taskcenter_queue_depth")[flaky] == 0
+    assert series(scraped, "taskcenter_queue_oldest_age_seconds")[flaky] == 0
     # The tasks gauge still counts the scheduled one: depth is what workers could take now.
     assert value(scraped, "taskcenter_tasks", status="QUEUED", kind="demo.noop") == 3
 
