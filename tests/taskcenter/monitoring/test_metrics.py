@@ -194,3 +194,11 @@ def test_an_empty_allow_list_leaves_the_token_as_the_only_way_in(settings):
     settings.TASKCENTER_METRICS_TOKEN = "t0ken"
     assert Client().get("/metrics").status_code == 401
     assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer t0ken").status_code == 200
+
+
+def test_prometheus_may_call_the_server_by_an_address_outside_allowed_hosts(settings):
+    settings.ALLOWED_HOSTS = ["taskcenter.example"]
+    settings.SECURE_SSL_REDIRECT = True
+    response = Client(HTTP_HOST="10.0.0.12:8000").get("/metrics")
+    assert response.status_code == 200
+    assert value(samples(response.content.decode()), "taskcenter_metrics_database_up") == 1
