@@ -119,10 +119,10 @@ def run_claimed_attempt(
         outcome = _run_handler(
             task, execution, worker_id=worker_id, lease=lease, completions=completions
         )
-        return outcome
     finally:
         heartbeat.untrack(execution.pk)
         observe_attempt(task.task_type, outcome, time.monotonic() - began)
+    return outcome
 
 
 def _run_handler(
