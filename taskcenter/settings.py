@@ -68,9 +68,9 @@ def env_header(name: str, default: str) -> str:
     return "HTTP_" + raw.upper().replace("-", "_")
 
 
-def env_networks(name: str) -> list[str]:
+def env_networks(name: str, default: str = "") -> list[str]:
     """A comma-separated list of IP networks (``10.0.5.0/24``, ``fd00::/8``), checked now."""
-    networks = env_list(name)
+    networks = env_list(name, default)
     for network in networks:
         try:
             ipaddress.ip_network(network, strict=False)
@@ -169,6 +169,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "taskcenter.api.middleware.DrainUnreadBodyMiddleware",
+    # Probes and scrapes are answered before any redirect, host check or login, and every
+    # other request is timed from here.
+    "taskcenter.monitoring.middleware.MonitoringEndpointsMiddleware",
+    "taskcenter.monitoring.middleware.HttpMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "taskcenter.api.middleware.RequestSizeLimitMiddleware",
     "taskcenter.api.middleware.DatabaseUnavailableMiddleware",
@@ -627,6 +631,13 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 if env_bool("TASKCENTER_BEHIND_PROXY", default=False):
     # Only behind a proxy that sets this header itself; otherwise clients could forge it.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Monitoring (/metrics, /healthz, /readyz) ----------------------------------------------
+# /metrics answers clients on these networks (CIDR, comma-separated; loopback by default, empty
+# for none) and any client with `Authorization: Bearer <TASKCENTER_METRICS_TOKEN>`. The probes
+# answer everyone: they say nothing but "ok" or which dependency is down.
+TASKCENTER_METRICS_TOKEN = env_str("TASKCENTER_METRICS_TOKEN")
+TASKCENTER_METRICS_ALLOW = env_networks("TASKCENTER_METRICS_ALLOW", "127.0.0.0/8,::1/128")
 
 # --- Failed logins (django-axes) -----------------------------------------------------------
 # Every login form (admin, browsable API) goes through these backends: after AXES_FAILURE_LIMIT

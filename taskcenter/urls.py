@@ -5,9 +5,14 @@ from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from taskcenter.api.dialect_errors import error_response
+from taskcenter.monitoring import views as monitoring
 
 # The apps' routes are included by name: the core's modules never import the apps.
 urlpatterns = [
+    # Answered first by MonitoringEndpointsMiddleware; routed here too, so they have names.
+    path("healthz", monitoring.healthz, name="healthz"),
+    path("readyz", monitoring.readyz, name="readyz"),
+    path("metrics", monitoring.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     # The admin's language switch (set_language). No language prefix on any URL: the dialects'
     # paths are their clients' contract.

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import socket
+import time
 import traceback
 from functools import partial
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from taskcenter.errors import (
     RetryableError,
     UnknownKind,
 )
+from taskcenter.execution.attempt_metrics import observe_attempt
 from taskcenter.execution.heartbeat import heartbeat
 from taskcenter.execution.worker_registry import process_outcomes
 from taskcenter.kinds import get_kind
@@ -113,12 +115,15 @@ def run_claimed_attempt(
 ) -> str:
     """Run the handler of an attempt already claimed (see ``lifecycle.claim_attempts``)."""
     heartbeat.track(execution.pk)
+    began = time.monotonic()
+    outcome = "interrupted"  # what an exception out of the handler's bookkeeping counts as
     try:
         outcome = _run_handler(
             task, execution, worker_id=worker_id, lease=lease, completions=completions
         )
     finally:
         heartbeat.untrack(execution.pk)
+        observe_attempt(task.task_type, outcome, time.monotonic() - began)
     process_outcomes.add(outcome)  # the registry's counters on the RQ engine
     return outcome
 

@@ -6,11 +6,14 @@ which forwards it exactly once. That matters: the worker treats a second signal 
 abandon running attempts", and the terminal would otherwise deliver the first one itself.
 """
 
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -61,6 +64,20 @@ class Command(BaseCommand):
         # whitenoise serves the admin's CSS from STATIC_ROOT; DEBUG stays off.
         call_command("collectstatic", interactive=False, verbosity=0)
 
+        # Web and worker write their metrics' values to files here, and the web's /metrics adds
+        # up all of them (prometheus-client's multiprocess mode): without it a scrape would see
+        # one gunicorn worker's requests and none of the worker's attempts.
+        metrics_dir, made_metrics_dir = prepare_metrics_dir()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        try:
+            self.supervise(host, port, concurrency, no_worker, with_sandbox)
+        finally:
+            if made_metrics_dir:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
+
+    def supervise(
+        self, host: str, port: int, concurrency: int, no_worker: bool, with_sandbox: bool
+    ) -> None:
         children = {}
         sandbox = ""
         sandboxes = []
@@ -107,6 +124,20 @@ class Command(BaseCommand):
         ]
         self.stdout.write(self.style.SUCCESS("\n".join(lines)))
         self.stdout.flush()
+
+
+def prepare_metrics_dir() -> tuple[str, bool]:
+    """The multiprocess metrics directory: ``$PROMETHEUS_MULTIPROC_DIR`` emptied of an earlier
+    run's files (prometheus-client would add them to this run's), or a new one removed on exit.
+    Returns it and whether it was made here."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+        return given, False
+    return tempfile.mkdtemp(prefix="taskcenter-metrics-"), True
 
 
 def ensure_port_free(host: str, port: int) -> None:
