@@ -327,6 +327,7 @@ class TaskCenterSettings(TypedDict):
     DEMO_KINDS: bool
     ACCOUNT_COOLDOWN_MAX_SECONDS: float
     WAKEUPS: bool
+    STREAM_HEARTBEAT_SECONDS: float
 
 
 TASKCENTER: TaskCenterSettings = {
@@ -372,6 +373,8 @@ TASKCENTER: TaskCenterSettings = {
     # worker on SQLite), which then start them within milliseconds and poll only as a safety
     # net. Off: workers find jobs by polling every --interval alone.
     "WAKEUPS": env_bool("TASKCENTER_WAKEUPS", default=True),
+    # An open event stream sends a comment this often, so proxies and clients see it alive.
+    "STREAM_HEARTBEAT_SECONDS": env_float("TASKCENTER_STREAM_HEARTBEAT_SECONDS", 15.0),
 }
 
 
