@@ -11,11 +11,13 @@ back as ``Last-Event-ID`` when it reconnects, and the stream first replays what 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+import queue
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import orjson
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponseBase, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -27,7 +29,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 
-from ..models import Task
+from ..models import Task, TaskEvent
 from .authentication import authenticated_user
 from .body_errors import xget_exception_handler
 from .event_feed import Batch, Event, Subscription, feed, loop_delivery
@@ -36,6 +38,7 @@ from .filters import INT64_MAX, TaskFilter
 HEARTBEAT = b": keep-alive\n\n"
 # What EventSource waits before reconnecting after the stream ends (milliseconds).
 RETRY_MS = 2000
+CONNECTED = b": connected\nretry: %d\n\n" % RETRY_MS
 
 # One message's data (JSON), as ``event.data`` holds it.
 STREAM_EVENT = {
@@ -126,24 +129,55 @@ def last_event_id(request: Request) -> int | None:
     return None
 
 
-async def stream_messages(
-    subscription: Subscription, queue: asyncio.Queue[Batch]
-) -> AsyncIterator[bytes]:
-    """The stream's body: events as the feed hands them over, a comment when nothing comes."""
+def _frames(batch: list[Event]) -> bytes:
+    return b"".join(sse_message(event) for event in batch)
+
+
+async def stream_messages(subscription: Subscription) -> AsyncIterator[bytes]:
+    """The stream's body under ASGI: events as the feed hands them over, a comment when
+    nothing comes; subscribed once it is served (a response never sent leaves nothing behind),
+    from the loop that serves it (under ASGI the view itself runs on a thread)."""
     events = feed()
     heartbeat = float(settings.TASKCENTER["STREAM_HEARTBEAT_SECONDS"])
+    waiting: asyncio.Queue[Batch] = asyncio.Queue()
+    subscription.deliver = loop_delivery(asyncio.get_running_loop(), waiting)
+    events.subscribe(subscription)
     try:
-        yield b"retry: %d\n: connected\n\n" % RETRY_MS
+        yield CONNECTED
         while True:
             try:
-                batch = await asyncio.wait_for(queue.get(), heartbeat)
+                batch = await asyncio.wait_for(waiting.get(), heartbeat)
             except TimeoutError:
                 yield HEARTBEAT
                 continue
             events.taken(subscription)
             if batch is None:
                 return  # fell too far behind: the client reconnects and resumes by id
-            yield b"".join(sse_message(event) for event in batch)
+            yield _frames(batch)
+    finally:
+        events.unsubscribe(subscription)
+
+
+def blocking_stream_messages(subscription: Subscription) -> Iterator[bytes]:
+    """The same under WSGI (the test server, gunicorn on ``taskcenter.wsgi``): it holds its
+    thread while open, which is why ``run_service`` serves ASGI."""
+    events = feed()
+    heartbeat = float(settings.TASKCENTER["STREAM_HEARTBEAT_SECONDS"])
+    waiting: queue.SimpleQueue[Batch] = queue.SimpleQueue()
+    subscription.deliver = waiting.put
+    events.subscribe(subscription)
+    try:
+        yield CONNECTED
+        while True:
+            try:
+                batch = waiting.get(timeout=heartbeat)
+            except queue.Empty:
+                yield HEARTBEAT
+                continue
+            events.taken(subscription)
+            if batch is None:
+                return
+            yield _frames(batch)
     finally:
         events.unsubscribe(subscription)
 
@@ -177,28 +211,29 @@ class EventStreamView(GenericAPIView[Task]):
 
     def open_stream(self, request: Request, **selection: Any) -> HttpResponseBase:
         user = authenticated_user(request)
+        after = last_event_id(request)
+        if after is None:
+            # Everything from now on: from the newest event there is now, so an event written
+            # while the stream is being set up is not lost to the feed's first read.
+            newest = TaskEvent.objects.order_by("-id").values_list("id", flat=True).first()
+            after = newest or 0
         subscription = Subscription(
             user_id=user.pk,
             see_all=bool(user.is_staff and user.is_active),
             deliver=lambda batch: None,
-            after=last_event_id(request),
+            after=after,
             **selection,
         )
-        response = StreamingHttpResponse(
-            self._messages(subscription), content_type="text/event-stream"
+        served_by_asgi = isinstance(request._request, ASGIRequest)
+        messages = (
+            stream_messages(subscription)
+            if served_by_asgi
+            else blocking_stream_messages(subscription)
         )
+        response = StreamingHttpResponse(messages, content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return response
-
-    async def _messages(self, subscription: Subscription) -> AsyncIterator[bytes]:
-        # Subscribed from the loop that serves the stream (the view itself runs on a thread
-        # under ASGI), once it is served: a response never sent leaves no subscription behind.
-        queue: asyncio.Queue[Batch] = asyncio.Queue()
-        subscription.deliver = loop_delivery(asyncio.get_running_loop(), queue)
-        feed().subscribe(subscription)
-        async for part in stream_messages(subscription, queue):
-            yield part
 
     @extend_schema(
         operation_id="events_stream",
