@@ -6,11 +6,7 @@ streams the server holds open, through its event feed (a poll on SQLite, LISTEN 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -18,51 +14,20 @@ import requests
 from taskcenter import lifecycle
 from taskcenter.models import Task, TaskEvent
 from taskcenter.models.tokens import ApiToken
-from tests.support.processes import test_database_url, wait_for
+from tests.support.asgi_server import asgi_server
 from tests.support.sse import EventStream
-from tests.support.throwaway_postgres import free_port
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[3]
 HEARTBEAT_SECONDS = 0.5
 
 
 @pytest.fixture
 def server(transactional_db, tmp_path) -> Iterator[str]:
     """gunicorn + one uvicorn worker on the test database; its base URL."""
-    port = free_port()
-    log = (tmp_path / "web.log").open("w+")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "taskcenter.test_settings",
-        "DATABASE_URL": test_database_url(),
-        "TASKCENTER_STREAM_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
-    }
-    command = [sys.executable, "-m", "gunicorn", "taskcenter.asgi:application"]
-    command += ["--worker-class", "taskcenter.web_worker.WebWorker", "--workers", "1"]
-    command += ["--bind", f"127.0.0.1:{port}", "--no-control-socket"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        assert process.poll() is None, log.seek(0) or log.read()
-        try:
-            return requests.get(f"{base}/api/v1/tasks", timeout=5).status_code == 401
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_for(up, timeout=60, every=0.2)
+    env = {"TASKCENTER_STREAM_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS)}
+    with asgi_server(tmp_path, env=env) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
 
 
 def bearer(user) -> dict[str, str]:
