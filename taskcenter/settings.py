@@ -233,6 +233,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_taskcenter.sqlite3")}
+# Under ASGI (taskcenter.asgi sets this) every request runs on a thread of its own, so a
+# connection kept for reuse is never reused: each would stay open until garbage-collected
+# (dozens of idle PostgreSQL sessions after a burst of requests). Close it as a request ends.
+if os.environ.get("TASKCENTER_ASGI") == "1":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

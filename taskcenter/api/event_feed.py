@@ -212,6 +212,16 @@ class EventFeed:
         while True:
             self._wake.wait(self._interval())
             self._wake.clear()
+            with self._lock:
+                idle = not self._subscriptions
+                if idle:
+                    # Nobody to read for: forget the cursor (a new stream starts it again from
+                    # the newest event) and sleep until a stream opens.
+                    self.cursor = None
+                    self.gaps = []
+            if idle:
+                self._wake.wait()
+                continue
             try:
                 self.read()
             except DATABASE_ERRORS as exc:

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connection
 from django.http import HttpResponseBase, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -34,6 +35,7 @@ from .authentication import authenticated_user
 from .body_errors import xget_exception_handler
 from .event_feed import Batch, Event, Subscription, feed, loop_delivery
 from .filters import INT64_MAX, TaskFilter
+from .views import BAD_REQUEST, NOT_FOUND
 
 HEARTBEAT = b": keep-alive\n\n"
 # What EventSource waits before reconnecting after the stream ends (milliseconds).
@@ -46,7 +48,7 @@ STREAM_EVENT = {
     "properties": {
         "id": {"type": "integer", "description": "The event's id; also the message's `id:`."},
         "task_id": {"type": "integer"},
-        "execution_id": {"type": ["integer", "null"]},
+        "execution_id": {"type": "integer", "nullable": True},
         "verb": {
             "type": "string",
             "description": "created, queued, started, progress, completed, failed, ...",
@@ -66,7 +68,8 @@ STREAM_EVENT = {
             },
         },
         "result_count": {
-            "type": ["integer", "null"],
+            "type": "integer",
+            "nullable": True,
             "description": "Results its attempt has saved so far (null: no attempt).",
         },
     },
@@ -225,6 +228,10 @@ class EventStreamView(GenericAPIView[Task]):
             **selection,
         )
         served_by_asgi = isinstance(request._request, ASGIRequest)
+        if served_by_asgi and not connection.in_atomic_block:
+            # Django would close this request's connection only when the stream ends: an open
+            # stream must not hold a database session (the feed reads for every stream).
+            connection.close()
         messages = (
             stream_messages(subscription)
             if served_by_asgi
@@ -239,7 +246,7 @@ class EventStreamView(GenericAPIView[Task]):
         operation_id="events_stream",
         parameters=LAST_EVENT_ID_PARAMS,
         filters=True,
-        responses={(200, "text/event-stream"): STREAM_RESPONSE, 400: OpenApiTypes.OBJECT},
+        responses={(200, "text/event-stream"): STREAM_RESPONSE, 400: BAD_REQUEST},
         tags=["events"],
     )
     def get(self, request: Request) -> HttpResponseBase:
@@ -263,7 +270,11 @@ class TaskStreamView(EventStreamView):
             *LAST_EVENT_ID_PARAMS,
         ],
         filters=False,
-        responses={(200, "text/event-stream"): STREAM_RESPONSE, 404: OpenApiTypes.OBJECT},
+        responses={
+            (200, "text/event-stream"): STREAM_RESPONSE,
+            400: BAD_REQUEST,
+            404: NOT_FOUND,
+        },
         tags=["tasks"],
     )
     def get(self, request: Request, pk: str) -> HttpResponseBase:  # type: ignore[override]
