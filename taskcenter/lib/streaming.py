@@ -2,9 +2,11 @@
 
 Django serves a ``StreamingHttpResponse`` over a *synchronous* iterator under ASGI by reading
 the whole iterator into a list first (``sync_to_async(list)``): a stream that sleeps between its
-messages (a login waiting for a scan) would send nothing until it ended. This one takes its
-parts one at a time from a thread of the pool, so the event loop sends each as it comes, and the
-same response still streams under WSGI (gunicorn, the test server) as before.
+messages (a login waiting for a scan) would send nothing until it ended, and an export of a
+million rows would be held in memory whole. This one takes its parts one at a time on the
+request's own thread (thread-sensitive: the one its view ran on, where its database connection
+lives and is closed when the response is), so the event loop sends each as it comes; the same
+response still streams under WSGI (gunicorn on ``taskcenter.wsgi``, the test server).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def _next_part(iterator: Iterator[Any]) -> Any:
 
 
 class ThreadedStreamingHttpResponse(StreamingHttpResponse):
-    """A streaming response over a blocking iterator, each part fetched on a pool thread."""
+    """A streaming response over a blocking iterator, each part fetched on the request's thread."""
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         if self.is_async:
@@ -33,14 +35,12 @@ class ThreadedStreamingHttpResponse(StreamingHttpResponse):
             return
         iterator = iter(self.streaming_content)  # type: ignore[arg-type]
         while True:
-            fetch = asyncio.ensure_future(
-                sync_to_async(_next_part, thread_sensitive=False)(iterator)
-            )
+            fetch = asyncio.ensure_future(sync_to_async(_next_part)(iterator))
             try:
                 part = await asyncio.shield(fetch)
             except asyncio.CancelledError:
                 # The client left while a part was being made: let that call end before the
-                # handler closes the iterator (closing a running generator is an error).
+                # handler closes the iterator.
                 await asyncio.wait([fetch])
                 raise
             if part is _END:
