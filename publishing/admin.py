@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
 from taskcenter import lifecycle
+from taskcenter.admin.live import live_updates
 from taskcenter.admin.tasks import lifecycle_action, status_badge
 from taskcenter.api.status_words import PUBLISHING, word_for, words
 from taskcenter.models import Status, Task
@@ -180,6 +181,8 @@ class PublishTaskRecordAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "title": _("Batch %(batch)s") % {"batch": batch_id},
             "batch_id": batch_id,
+            # The counts follow the batch's task events (taskcenter's static/taskcenter/live.js).
+            "live_updates": live_updates(query={"batch_id": batch_id}, refresh=True),
             "columns": columns,
             "rows": rows,
             "total": sum(r["total"] for r in rows),

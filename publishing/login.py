@@ -32,6 +32,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from taskcenter.errors import PermanentError, RetryableError
+from taskcenter.lib.streaming import ThreadedStreamingHttpResponse
 
 from .models import LoginStatus, PlatformAccount
 from .platforms import platform_name
@@ -246,7 +247,8 @@ def sse_messages(
 
 def event_stream(events: Iterator[LoginEvent]) -> StreamingHttpResponse:
     """A ``text/event-stream`` response that no proxy buffers or caches."""
-    response = StreamingHttpResponse(sse_messages(events), content_type="text/event-stream")
+    # Threaded: under ASGI (run_service) Django would otherwise read the whole login first.
+    response = ThreadedStreamingHttpResponse(sse_messages(events), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response

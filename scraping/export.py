@@ -29,6 +29,8 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from taskcenter.lib.streaming import ThreadedStreamingHttpResponse
+
 from .models import ScrapeResult
 
 EXPORT_CHUNK = 2000  # rows per database fetch
@@ -252,7 +254,8 @@ def export_response(
     filename: str | None = None,
     with_task: bool = False,
 ) -> StreamingHttpResponse:
-    """Stream ``rows`` (in id order) as ``fmt`` (``json`` or ``csv``).
+    """Stream ``rows`` (in id order) as ``fmt`` (``json`` or ``csv``), a page at a time under
+    ASGI too (``ThreadedStreamingHttpResponse``: Django would read the whole export first).
 
     ``filename`` (without extension) makes the response an attachment; CSV always is one
     (``results.csv`` by default). ``with_task`` adds a ``task_id`` column/key after ``id``,
@@ -267,10 +270,10 @@ def export_response(
     )
     if fmt == "json":
         body = _json_lines(_raw_pages(values), prefix)
-        response = StreamingHttpResponse(body, content_type="application/json")
+        response = ThreadedStreamingHttpResponse(body, content_type="application/json")
     else:
         body = _csv_lines(_raw_pages(values), prefix)
-        response = StreamingHttpResponse(body, content_type="text/csv")
+        response = ThreadedStreamingHttpResponse(body, content_type="text/csv")
         filename = filename or "results"
     if filename:
         response["Content-Disposition"] = f"attachment; filename={filename}.{fmt}"

@@ -239,6 +239,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_taskcenter.sqlite3")}
+# Under ASGI (taskcenter.asgi sets this) every request runs on a thread of its own, so a
+# connection kept for reuse is never reused: each would stay open until garbage-collected
+# (dozens of idle PostgreSQL sessions after a burst of requests). Close it as a request ends.
+if os.environ.get("TASKCENTER_ASGI") == "1":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -334,6 +339,7 @@ class TaskCenterSettings(TypedDict):
     ACCOUNT_COOLDOWN_MAX_SECONDS: float
     WAKEUPS: bool
     WORKER_RETENTION_SECONDS: float
+    STREAM_HEARTBEAT_SECONDS: float
 
 
 TASKCENTER: TaskCenterSettings = {
@@ -382,6 +388,8 @@ TASKCENTER: TaskCenterSettings = {
     # How long the worker registry keeps the rows of workers that stopped or died (the reaper
     # prunes older ones): long enough to look into last week's crashes.
     "WORKER_RETENTION_SECONDS": env_float("TASKCENTER_WORKER_RETENTION", 7 * 86_400.0),
+    # An open event stream sends a comment this often, so proxies and clients see it alive.
+    "STREAM_HEARTBEAT_SECONDS": env_float("TASKCENTER_STREAM_HEARTBEAT_SECONDS", 15.0),
 }
 
 

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from taskcenter import lifecycle
 from taskcenter.admin.charts import throughput_per_minute
+from taskcenter.admin.live import live_updates
 from taskcenter.errors import InvalidTransition
 from taskcenter.models import ExecutionStatus, Status, Task, TaskExecution
 
@@ -132,6 +133,8 @@ def dashboard(model_admin, request: HttpRequest) -> HttpResponse:
     )
     context = {
         **model_admin.admin_site.each_context(request),
+        # The counts are fetched again as the tasks' events arrive (static/taskcenter/live.js).
+        "live_updates": live_updates(refresh=True),
         "title": gettext("Task Center dashboard"),
         "status_rows": [
             (status, label, by_status.get(status, 0)) for status, label in Status.choices

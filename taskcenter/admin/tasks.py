@@ -25,11 +25,14 @@ from django.utils.translation import gettext_lazy as _
 from taskcenter import lifecycle
 from taskcenter.admin import charts, registry, triage
 from taskcenter.admin import dashboard as admin_views
+from taskcenter.admin.badges import progress_bar as draw_progress_bar
+from taskcenter.admin.badges import status_badge
 from taskcenter.admin.base import ReadOnlyModelAdmin
+from taskcenter.admin.live import live_updates
 from taskcenter.admin.workers import LostOnWorkerFilter, TasksLostOnWorkerFilter
 from taskcenter.errors import InvalidTransition
 from taskcenter.kinds import account_holds
-from taskcenter.models import AccountHold, ExecutionStatus, Status, Task, TaskEvent, TaskExecution
+from taskcenter.models import AccountHold, ExecutionStatus, Task, TaskEvent, TaskExecution
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -40,27 +43,6 @@ admin.site.index_title = _("Operations")
 # "View site": the service has no home page of its own; its human-facing page is the API docs.
 # Django renders site_url in a template, so a lazy URL works; the stubs ask for a str.
 admin.site.site_url = reverse_lazy("swagger-ui")  # type: ignore[assignment]
-
-STATUS_COLOURS: dict[str, str] = {
-    Status.PENDING: "#6c757d",
-    Status.QUEUED: "#0d6efd",
-    Status.RUNNING: "#fd7e14",
-    Status.COMPLETED: "#198754",
-    Status.FAILED: "#dc3545",
-    Status.STOPPED: "#6f42c1",
-    Status.CANCELLED: "#495057",
-    ExecutionStatus.WAITING: "#0dcaf0",
-    ExecutionStatus.LOST: "#b02a37",
-}
-
-
-def status_badge(status: str, label: str) -> str:
-    return format_html(
-        '<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px;'
-        'font-size:11px;font-weight:600;white-space:nowrap">{}</span>',
-        STATUS_COLOURS.get(status, "#6c757d"),
-        label,
-    )
 
 
 def pretty_json(value: object) -> str:
@@ -417,12 +399,20 @@ class TaskAdmin(admin.ModelAdmin):
                     actions[extra.name] = (extra.function, extra.name, extra.description)
         return actions
 
+    def changelist_view(self, request, extra_context=None):
+        # The page's badges and progress bars follow the tasks' events (static/taskcenter/live.js).
+        return super().changelist_view(
+            request, {**(extra_context or {}), "live_updates": live_updates()}
+        )
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         allowed = obj is not None and self.has_change_permission(request, obj)
         context["legal_actions"] = admin_views.legal_actions(obj) if allowed else []
         context["action_buttons"] = admin_views.action_buttons(context["legal_actions"])
         # A queued or running task cannot be deleted (cancel it first): no Delete link.
         context["show_delete"] = obj is None or obj.status in lifecycle.DELETABLE
+        if obj is not None:
+            context["live_updates"] = live_updates(task_id=obj.pk)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description=_("task"), ordering="name")
@@ -431,20 +421,11 @@ class TaskAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("status"), ordering="status")
     def badge(self, obj: Task) -> str:
-        return status_badge(obj.status, obj.get_status_display())
+        return status_badge(obj.status, obj.get_status_display(), task_id=obj.pk)
 
     @admin.display(description=_("progress"), ordering="progress")
     def progress_bar(self, obj: Task) -> str:
-        colour = STATUS_COLOURS.get(obj.status, "#6c757d")
-        return format_html(
-            '<div title="{}" style="width:110px;background:#e9ecef;border-radius:4px">'
-            '<div style="width:{}%;background:{};color:#fff;font-size:10px;text-align:center;'
-            'border-radius:4px;min-width:24px">{}%</div></div>',
-            obj.progress_message,
-            obj.progress,
-            colour,
-            obj.progress,
-        )
+        return draw_progress_bar(obj)
 
     @admin.display(description=_("attempts"))
     def attempts_display(self, obj: Task) -> str:

@@ -16,7 +16,7 @@ from taskcenter.errors import LeaseLost, PollAgain, TaskCancelled, TaskStopped
 from taskcenter.kinds import account_holds
 from taskcenter.kinds.results import results_model
 from taskcenter.lib.db_outage import DATABASE_UNAVAILABLE, drop_broken_connection
-from taskcenter.models import ExecutionStatus, Status, Task, TaskExecution
+from taskcenter.models import EventVerb, ExecutionStatus, Status, Task, TaskEvent, TaskExecution
 
 if TYPE_CHECKING:
     from taskcenter.kinds import TaskKind
@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 # Handlers may report progress in a tight loop; one row write per quarter second is plenty for
 # anyone watching, and keeps the single SQLite writer free for other work.
 PROGRESS_MIN_INTERVAL = 0.25
+# An event row (what the event streams deliver) at most this often per attempt, ``force`` or
+# not: a kind reporting a hundred times a second writes two rows a second, not a hundred.
+PROGRESS_EVENT_MIN_INTERVAL = 0.5
 
 
 class AttemptContext:
@@ -46,6 +49,7 @@ class AttemptContext:
         self.attempt = execution.attempt
         self.result_count = execution.result_count
         self._last_progress_write = 0.0
+        self._last_progress_event = float("-inf")
 
     # -- fences -------------------------------------------------------------------------------
 
@@ -108,6 +112,7 @@ class AttemptContext:
         if not force and percent < 100 and now - self._last_progress_write < PROGRESS_MIN_INTERVAL:
             return
         self._last_progress_write = now
+        with_event = now - self._last_progress_event >= PROGRESS_EVENT_MIN_INTERVAL
         try:
             with transaction.atomic():
                 updated = self._owned_task().update(
@@ -115,11 +120,25 @@ class AttemptContext:
                 )
                 if updated == 1:
                     updated = self._renew_lease()
+                if updated == 1 and with_event:
+                    self._record_progress_event(percent, message[:255])
         except DATABASE_UNAVAILABLE as exc:
             self._database_away(exc, "record progress")
             return
         if updated != 1:
             self._raise_interruption()
+
+    def _record_progress_event(self, percent: int, message: str) -> None:
+        TaskEvent.objects.create(
+            task_id=self.task.pk,
+            execution_id=self.execution.pk,
+            actor=f"worker:{self.worker_id}",
+            verb=EventVerb.PROGRESS,
+            from_status=Status.RUNNING,
+            to_status=Status.RUNNING,
+            data={"progress": percent, "message": message},
+        )
+        self._last_progress_event = time.monotonic()
 
     def save_results(self, items: Iterable[dict], *, batch_size: int = 500) -> int:
         """Bulk-insert result rows; items already stored for this task (same ``key``) are skipped.

@@ -355,3 +355,54 @@ def test_510_mib_upload_to_gunicorn_reads_the_413_envelope_not_a_reset(tmp_path:
             server.kill()
             server.wait(timeout=10)
         log.close()
+
+
+@pytest.mark.slow
+def test_510_mib_upload_under_asgi_is_refused_unread_with_the_413_envelope(tmp_path: Path):
+    """Django reads a body whole under ASGI before any view runs; taskcenter.asgi lets a body
+    over every limit reach it empty (the 413 comes from Content-Length) and then reads and
+    drops the body, so the client, still sending, reads the answer."""
+    port = free_port()
+    log = (tmp_path / "web.log").open("w+")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "taskcenter.test_settings",
+        "TASKCENTER_VAR_DIR": str(tmp_path / "var"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
+    }
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "gunicorn", "taskcenter.asgi:application"),
+            *("--worker-class", "taskcenter.web_worker.WebWorker", "--workers", "1"),
+            *("--bind", f"127.0.0.1:{port}", "--no-control-socket"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None, log.seek(0) or log.read()
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+
+        status, content = send_streamed_upload(port, UPLOAD_510_MIB)
+
+        assert status == 413, content
+        body = json.loads(content)
+        assert body["code"] == 413
+        assert "limit" in body["msg"]
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+        log.close()

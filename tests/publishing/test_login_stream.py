@@ -22,6 +22,7 @@ from sandbox.login import area_of as login_area_of
 from sandbox.publishing import area_of as publishing_area_of
 from taskcenter.models.tokens import ApiToken
 from tests.publishing.test_credentials_encryption import raw_credentials
+from tests.support.asgi_server import asgi_server
 from tests.support.login import PNG_DATA_URL, answer, platform_logins, read_qr_code
 from tests.support.png import is_qr_code_of
 from tests.support.processes import ROOT, test_database_url, wait_for
@@ -464,3 +465,37 @@ def test_two_logins_of_one_new_account_confirmed_together_make_one_account(
         "alice_dy",
         LoginStatus.VALID,
     )
+
+
+# --- under ASGI, as run_service serves it now ------------------------------------------------
+
+
+@pytest.mark.slow
+def test_under_asgi_the_qr_code_arrives_before_the_login_ends(
+    transactional_db, platform, user, tmp_path
+):
+    """Django would read a blocking stream whole before sending any of it under ASGI; the
+    login stream sends its QR code at once and ``200`` when the platform confirms."""
+    env = {
+        "PUBLISHING_BASE_URL": platform.url,
+        "PUBLISHING_TOKEN": "sandbox-token",
+        "PUBLISHING_LOGIN_POLL_SECONDS": "0.2",
+        "PUBLISHING_LOGIN_TIMEOUT_SECONDS": "60",
+    }
+    _, key = ApiToken.objects.issue(user)
+    with asgi_server(tmp_path, env=env) as server:
+        stream = EventStream(
+            server,
+            "/login",
+            {"type": "3", "id": "alice_dy"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        try:
+            messages = stream.messages()
+            read_qr_code(messages)  # while the login still waits for a scan
+            [login] = platform_logins(platform)
+            answer(platform, "confirm", login_id=login["login_id"])
+            assert next(messages) == "200"
+        finally:
+            stream.close()
+    assert PlatformAccount.objects.get().owner == user

@@ -8,6 +8,7 @@ import io
 import json
 
 import pytest
+import requests
 from django.db import connection
 from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
@@ -15,6 +16,8 @@ from django.test.utils import CaptureQueriesContext
 from scraping.models import ScrapeResult
 from taskcenter.execution.runner import run_attempt
 from taskcenter.models import Task
+from taskcenter.models.tokens import ApiToken
+from tests.support.asgi_server import asgi_server
 
 pytestmark = pytest.mark.django_db
 
@@ -406,3 +409,27 @@ def test_export_csv_keeps_values_a_fast_parser_refuses(api, make_task):
         csv.DictReader(io.StringIO(body(api.post(f"{TASKS}/export/{task.pk}?format=csv"))))
     )
     assert (table[0]["data.big"], table[0]["data.text"]) == (str(10**30), "ok")
+
+
+@pytest.mark.slow
+def test_export_under_asgi_streams_every_row_a_page_at_a_time(
+    transactional_db, user, make_task, tmp_path
+):
+    """run_service serves ASGI, where Django reads a blocking stream whole before sending it;
+    the export takes its pages one by one on the request's thread and sends them all."""
+    task = make_task("demo.noop")
+    add_rows(task, [{"n": n} for n in range(2500)])  # more than one database page (2000)
+    _, key = ApiToken.objects.issue(user)
+    with asgi_server(tmp_path) as server:
+        response = requests.post(
+            f"{server}{TASKS}/export/{task.pk}?format=csv",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=60,
+        )
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert len(rows) == 2501  # the header and every row
+    assert [row[0] for row in rows[1:]] == [
+        str(pk)
+        for pk in ScrapeResult.objects.filter(task=task).order_by("id").values_list("id", flat=True)
+    ]

@@ -72,6 +72,8 @@ class EventStream:
             raw = self.response.readline()
             assert raw, f"the stream ended before the comment {text!r}"
             line = raw.decode("utf-8").rstrip("\r\n")
+            if line.startswith("retry:"):
+                continue  # the reconnection delay: a setting, not a message
             assert not line or line.startswith(":"), f"a message came before {text!r}: {line}"
             if line:
                 self.comments.append(line[1:].strip())

@@ -28,15 +28,14 @@ MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
 SHUTDOWN_GRACE_SECONDS = 30.0
 # Under the supervisor's grace, so gunicorn gives up on slow requests before it is killed.
 WEB_GRACEFUL_TIMEOUT_SECONDS = 20
-# What a first Ctrl-C becomes for each child. gunicorn's SIGINT is a quick shutdown whose
-# SIGQUIT can deadlock a gthread worker caught starting a request thread (it calls the thread
-# pool's shutdown from a signal handler while the pool's lock is held), which left the worker
-# hanging until it was killed. SIGTERM is its graceful stop: in-flight requests finish.
+# What a first Ctrl-C becomes for each child. gunicorn's SIGINT is a quick shutdown; SIGTERM is
+# its graceful stop: in-flight requests finish (open event streams are cut after a few seconds,
+# see taskcenter.web_worker).
 FIRST_STOP_SIGNAL = {"web": signal.SIGTERM}
 
 
 class Command(BaseCommand):
-    help = "Start the web server (gunicorn) and a worker; stop both with Ctrl-C."
+    help = "Start the web server (gunicorn, uvicorn workers) and a worker; stop both with Ctrl-C."
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -111,7 +110,7 @@ class Command(BaseCommand):
             "",
             "Task Center is running",
             f"  admin:   {url}/admin/  (user admin, password in {secret})",
-            f"  web:     gunicorn on {host}:{port}",
+            f"  web:     gunicorn + uvicorn (ASGI) on {host}:{port}",
             "  worker:  " + ("not started (--no-worker)" if no_worker else "manage.py run_worker"),
             f"  data:    {settings.DATABASES['default']['NAME']}",
             *(
@@ -168,8 +167,10 @@ def start_sandbox(host: str, port: int) -> subprocess.Popen:
 
 
 def start_web(host: str, port: int) -> subprocess.Popen:
-    command = [sys.executable, "-m", "gunicorn", "taskcenter.wsgi"]
-    command += ["--bind", f"{host}:{port}", "--workers", "2", "--threads", "4"]
+    # uvicorn workers on the ASGI application: an open event stream holds no thread.
+    command = [sys.executable, "-m", "gunicorn", "taskcenter.asgi:application"]
+    command += ["--worker-class", "taskcenter.web_worker.WebWorker"]
+    command += ["--bind", f"{host}:{port}", "--workers", "2"]
     # No control socket: it lives at one path per user, so two services on one machine (a demo
     # and a test run) would fight over it, and nothing here uses it.
     command += ["--access-logfile", "-", "--no-control-socket"]

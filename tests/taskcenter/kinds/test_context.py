@@ -17,7 +17,7 @@ from taskcenter.errors import (
 from taskcenter.kinds import context as context_module
 from taskcenter.kinds import get_kind
 from taskcenter.kinds.context import AttemptContext
-from taskcenter.models import ExecutionStatus, Status, Task, TaskExecution
+from taskcenter.models import EventVerb, ExecutionStatus, Status, Task, TaskEvent, TaskExecution
 from tests.support.lifecycle import LEASE, later
 
 pytestmark = pytest.mark.django_db
@@ -292,3 +292,51 @@ def test_a_deferred_attempt_resumes_with_the_same_execution_and_its_count(ctx):
     assert resumed.save_results(items("a", "b")) == 1
     assert execution_of(resumed).result_count == 2
     assert Task.objects.get(pk=task.pk).status == Status.RUNNING
+
+
+# --- progress events (what the event streams deliver) ------------------------------------------
+
+
+def progress_events(ctx: AttemptContext) -> list[dict]:
+    return [
+        event.data
+        for event in TaskEvent.objects.filter(task_id=ctx.task.pk, verb=EventVerb.PROGRESS)
+    ]
+
+
+def test_progress_writes_a_progress_event_with_percent_and_message(ctx):
+    ctx.progress(42.7, "page 3 of 7", force=True)
+
+    [event] = TaskEvent.objects.filter(task_id=ctx.task.pk, verb=EventVerb.PROGRESS)
+    assert event.data == {"progress": 42, "message": "page 3 of 7"}
+    assert (event.from_status, event.to_status) == (Status.RUNNING, Status.RUNNING)
+    assert event.execution_id == ctx.execution.pk
+    assert event.actor == "worker:w"
+
+
+def test_a_hundred_forced_progress_reports_in_an_interval_write_one_event(ctx, monkeypatch):
+    monkeypatch.setattr(context_module, "PROGRESS_EVENT_MIN_INTERVAL", 60.0)  # a slow machine
+    for percent in range(1, 101):
+        ctx.progress(percent, f"{percent}%", force=True)
+
+    # Every report reaches the task's columns; events are kept to one per interval.
+    assert Task.objects.get(pk=ctx.task.pk).progress == 100
+    assert progress_events(ctx) == [{"progress": 1, "message": "1%"}]
+
+
+def test_progress_event_again_once_its_interval_has_passed(ctx, monkeypatch):
+    ctx.progress(10, "first", force=True)
+    monkeypatch.setattr(context_module, "PROGRESS_EVENT_MIN_INTERVAL", 0.0)
+
+    ctx.progress(20, "next", force=True)
+
+    assert [data["progress"] for data in progress_events(ctx)] == [10, 20]
+
+
+def test_progress_after_cancel_writes_no_event(ctx):
+    lifecycle.cancel_task(ctx.task)
+
+    with pytest.raises(TaskCancelled):
+        ctx.progress(50, "after", force=True)
+
+    assert progress_events(ctx) == []
