@@ -33,6 +33,13 @@ class SyncView(EnvelopeAPIView):
             raise NotFound(f"Sync task {raw_id} not found")
         return task
 
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        # A task that is not there is a 404 whatever the method: `POST /tasks/cancel` (a cancel
+        # whose id was left out) names no task, which says more than "POST not allowed".
+        if "task_id" in kwargs:
+            self.get_task(kwargs["task_id"])
+        return super().http_method_not_allowed(request, *args, **kwargs)
+
     def describe_refusal(self, exc: InvalidTransition, status_now: object) -> str:
         if exc.action == "reconfigure":
             return (
