@@ -152,6 +152,18 @@ def _sample_queue_depth(minute: dt.datetime) -> None:
     )
 
 
+def _next_finished(since: dt.datetime, until: dt.datetime) -> dt.datetime:
+    """The minute of the first task finished in ``[since, until)``, or ``until`` (an index
+    lookup on ``finished_at``)."""
+    first = (
+        Task.objects.filter(finished_at__gte=since, finished_at__lt=until)
+        .order_by("finished_at")
+        .values_list("finished_at", flat=True)
+        .first()
+    )
+    return until if first is None else max(floor_minute(first), since)
+
+
 def fold_rollups(*, now: dt.datetime | None = None) -> RollupReport:
     """One fold pass: recount the recent minutes, sample the queue, prune old rows."""
     current = floor_minute(now or timezone.now())
@@ -164,7 +176,10 @@ def fold_rollups(*, now: dt.datetime | None = None) -> RollupReport:
         cursor = RollupCursor.objects.filter(name=CURSOR).first()
         folded_until = cursor.folded_until if cursor else current - FIRST_FOLD
         start = max(folded_until - SETTLE, oldest)
-        end = min(current, max(folded_until, start) + MAX_SPAN)
+        # A pass covers an hour of finished tasks, not of the clock: minutes in which nothing
+        # finished (a fresh install's day back, a quiet night) are passed over in the same pass.
+        # Nothing past the cursor was ever folded, so a skipped minute has no rows to replace.
+        end = min(current, max(_next_finished(folded_until, current), start) + MAX_SPAN)
         if start < end:
             throughput, histogram = _recount(start, end)
             ThroughputRollup.objects.filter(minute__gte=start, minute__lt=end).delete()

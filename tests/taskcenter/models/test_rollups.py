@@ -25,6 +25,7 @@ from taskcenter.models import (
 from taskcenter.models.rollup_fold import (
     ADVISORY_LOCK,
     FIRST_FOLD,
+    MAX_SPAN,
     RETENTION,
     SETTLE,
     floor_minute,
@@ -152,17 +153,24 @@ def test_settled_minutes_survive_pruned_tasks_and_recent_ones_follow_late_commit
 def test_a_pass_catches_up_by_bounded_spans_and_prunes_past_retention(make_task):
     old = floor_minute(NOW) - RETENTION - dt.timedelta(hours=1)
     ThroughputRollup.objects.create(minute=old, task_type="demo.noop", platform="", completed=5)
+    early = floor_minute(NOW) - dt.timedelta(hours=5)
+    finished(make_task, Status.COMPLETED, early, duration=1.0)
     finished(make_task, Status.COMPLETED, M1, duration=1.0)
 
     first = fold_rollups(now=NOW)
     assert first.start == floor_minute(NOW) - FIRST_FOLD - SETTLE  # a fresh installation
+    # The quiet day before the first finished task is passed over, then one hour of tasks.
+    assert first.end == early + MAX_SPAN
     assert first.pruned == 1
     assert not ThroughputRollup.objects.filter(minute=old).exists()
 
+    # The quiet hours from there to M1 are passed over too: one more pass reaches now.
     reports = fold_to_now(now=NOW)
-    assert reports[-1].end == floor_minute(NOW)
-    assert len(reports) > 1
-    assert rollup_rows() == [(M1, "demo.noop", "", 1, 0, 0, 1, 1.0)]
+    assert [report.end for report in reports] == [floor_minute(NOW)]
+    assert rollup_rows() == [
+        (early, "demo.noop", "", 1, 0, 0, 1, 1.0),
+        (M1, "demo.noop", "", 1, 0, 0, 1, 1.0),
+    ]
 
 
 def test_the_reaper_folds_rollups_on_every_pass(make_task):
