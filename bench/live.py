@@ -214,6 +214,21 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def web_cpu_seconds(service_pid: int) -> float:
+    """User and system CPU time of the service's gunicorn processes so far (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in _descendants(service_pid):
+        try:
+            if b"gunicorn" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def web_rss_bytes(service_pid: int) -> tuple[int, int]:
     """RSS of the service's gunicorn processes (master and workers), and how many there are."""
     total = count = 0
@@ -283,8 +298,10 @@ async def _with_streams(port: int, token: str, env: dict, args, service_pid: int
     await asyncio.sleep(2)  # let the web processes settle before reading their memory
     rss_after, _ = web_rss_bytes(service_pid)
     failed = [client.error for client in clients if client.error]
+    web_cpu, own_cpu = web_cpu_seconds(service_pid), time.process_time()
     phase = await asyncio.to_thread(_phase, port, token, env, args)
     await asyncio.sleep(3)  # the last events on their way
+    web_cpu, own_cpu = web_cpu_seconds(service_pid) - web_cpu, time.process_time() - own_cpu
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -300,6 +317,8 @@ async def _with_streams(port: int, token: str, env: dict, args, service_pid: int
         "received_min": min(received),
         "received_median": statistics.median(received),
         "latencies": latencies,
+        "web_cpu": web_cpu,
+        "client_cpu": own_cpu,
     }
 
 
@@ -413,7 +432,9 @@ def report(runs: list[dict], args: argparse.Namespace) -> None:
             f"web: {web['web_processes']} gunicorn processes, RSS {web['rss_before'] / 2**20:.0f}"
             f" -> {web['rss_after'] / 2**20:.0f} MiB with the streams open; "
             f"streams failed: {web['failed_count']} {web['failed']}; list errors: "
-            f"{run['without']['list']['errors']} / {web['list']['errors']}"
+            f"{run['without']['list']['errors']} / {web['list']['errors']}; CPU during the "
+            f"phase: web {web['web_cpu']:.1f} s, the stream clients {web['client_cpu']:.1f} s "
+            f"(of {args.seconds:g} s x {os.cpu_count()} cores)"
         )
 
 

@@ -96,6 +96,17 @@ class Subscription:
     pending: int = 0
     closed: bool = False
     replayed: bool = field(default=False)
+    # A stream served on an event loop (ASGI): its batches go to ``inbox`` on ``loop``, handed
+    # over together with the other streams of that loop (see ``EventFeed.read``).
+    loop: asyncio.AbstractEventLoop | None = None
+    inbox: asyncio.Queue[Batch] | None = None
+
+    def same_selection(self) -> tuple | None:
+        """What decides this stream's selection when no filter does: streams with the same key
+        select the same events (None: it has a filter of its own)."""
+        if self.tasks is not None:
+            return None
+        return (self.see_all or self.user_id, self.task_id)
 
     def visible(self) -> QuerySet[TaskEvent]:
         events = TaskEvent.objects.all()
@@ -129,10 +140,21 @@ def loop_delivery(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Batch]) 
     """A ``deliver`` for a stream served on ``loop``: hands batches over from the feed's thread."""
 
     def deliver(batch: Batch) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: the stream is gone
-            loop.call_soon_threadsafe(queue.put_nowait, batch)
+        _hand_over(loop, [(queue, batch)])
 
     return deliver
+
+
+def _hand_over(loop: asyncio.AbstractEventLoop, parcels: list[tuple[asyncio.Queue, Batch]]) -> None:
+    """Put each batch in its queue, on the loop's own thread, in one call across threads: a
+    thousand streams on one loop wake it once per read, not a thousand times."""
+
+    def put_all() -> None:
+        for queue, batch in parcels:
+            queue.put_nowait(batch)
+
+    with contextlib.suppress(RuntimeError):  # the loop is closed: its streams are gone
+        loop.call_soon_threadsafe(put_all)
 
 
 class EventListener(PostgresListener):
@@ -248,12 +270,22 @@ class EventFeed:
         batch = self._read_new()
         if not batch:
             return
+        selections: dict[tuple, list[Event]] = {}
+        parcels: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Queue, Batch]]] = {}
         for subscription in subscriptions:
             if subscription.closed:
                 continue
-            chosen = subscription.select(batch)
+            key = subscription.same_selection()
+            if key is None:
+                chosen = subscription.select(batch)
+            elif key in selections:
+                chosen = selections[key]
+            else:
+                chosen = selections[key] = subscription.select(batch)
             if chosen:
-                self._deliver(subscription, chosen)
+                self._deliver(subscription, chosen, parcels)
+        for loop, loop_parcels in parcels.items():
+            _hand_over(loop, loop_parcels)
 
     def _read_new(self) -> list[Event]:
         now = time.monotonic()
@@ -310,13 +342,23 @@ class EventFeed:
         else:
             self._wake.set()  # more to replay: the next round, after the live ones of this one
 
-    def _deliver(self, subscription: Subscription, events: list[Event]) -> None:
+    def _deliver(
+        self,
+        subscription: Subscription,
+        events: list[Event],
+        parcels: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Queue, Batch]]] | None = None,
+    ) -> None:
+        """Hand ``events`` to the stream: now, or with its loop's others (``parcels``)."""
+        batch: Batch = events
         if subscription.pending >= MAX_PENDING_BATCHES:
             self.unsubscribe(subscription)
-            subscription.deliver(None)
-            return
-        subscription.pending += 1
-        subscription.deliver(events)
+            batch = None
+        else:
+            subscription.pending += 1
+        if parcels is not None and subscription.loop and subscription.inbox is not None:
+            parcels.setdefault(subscription.loop, []).append((subscription.inbox, batch))
+        else:
+            subscription.deliver(batch)
 
 
 _feeds: dict[str, EventFeed] = {}

@@ -38,6 +38,8 @@ from .filters import INT64_MAX, TaskFilter
 from .views import BAD_REQUEST, NOT_FOUND
 
 HEARTBEAT = b": keep-alive\n\n"
+# Where an event (a dict of its columns) keeps its encoded message once made.
+FRAME = "_frame"
 # What EventSource waits before reconnecting after the stream ends (milliseconds).
 RETRY_MS = 2000
 CONNECTED = b": connected\nretry: %d\n\n" % RETRY_MS
@@ -133,7 +135,16 @@ def last_event_id(request: Request) -> int | None:
 
 
 def _frames(batch: list[Event]) -> bytes:
-    return b"".join(sse_message(event) for event in batch)
+    return b"".join(_frame(event) for event in batch)
+
+
+def _frame(event: Event) -> bytes:
+    """The event's message, made once per process: the feed hands the same event (one dict) to
+    every stream that may see it, and a thousand streams would otherwise each encode it."""
+    frame = event.get(FRAME)
+    if frame is None:
+        frame = event[FRAME] = sse_message(event)
+    return frame
 
 
 async def stream_messages(subscription: Subscription) -> AsyncIterator[bytes]:
@@ -143,16 +154,24 @@ async def stream_messages(subscription: Subscription) -> AsyncIterator[bytes]:
     events = feed()
     heartbeat = float(settings.TASKCENTER["STREAM_HEARTBEAT_SECONDS"])
     waiting: asyncio.Queue[Batch] = asyncio.Queue()
-    subscription.deliver = loop_delivery(asyncio.get_running_loop(), waiting)
+    loop = asyncio.get_running_loop()
+    subscription.deliver = loop_delivery(loop, waiting)
+    subscription.loop, subscription.inbox = loop, waiting
     events.subscribe(subscription)
     try:
         yield CONNECTED
         while True:
-            try:
-                batch = await asyncio.wait_for(waiting.get(), heartbeat)
-            except TimeoutError:
-                yield HEARTBEAT
-                continue
+            if waiting.empty():
+                # `asyncio.timeout`, not `wait_for`, which makes a task of every get (a
+                # thousand streams take five batches a second each).
+                try:
+                    async with asyncio.timeout(heartbeat):
+                        batch = await waiting.get()
+                except TimeoutError:
+                    yield HEARTBEAT
+                    continue
+            else:
+                batch = waiting.get_nowait()
             events.taken(subscription)
             if batch is None:
                 return  # fell too far behind: the client reconnects and resumes by id
