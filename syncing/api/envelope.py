@@ -34,10 +34,11 @@ class SyncView(EnvelopeAPIView):
         return task
 
     def http_method_not_allowed(self, request, *args, **kwargs):
-        # A task that is not there is a 404 whatever the method: `POST /tasks/cancel` (a cancel
-        # whose id was left out) names no task, which says more than "POST not allowed".
-        if "task_id" in kwargs:
-            self.get_task(kwargs["task_id"])
+        # A path segment that cannot be a task id is a 404 whatever the method: `POST
+        # /tasks/cancel` (a cancel whose id was left out) names no task, which says more than
+        # "POST not allowed". A well-formed id keeps the 405, whether or not the task exists.
+        if "task_id" in kwargs and parse_id(kwargs["task_id"]) is None:
+            raise NotFound(f"Sync task {kwargs['task_id']} not found")
         return super().http_method_not_allowed(request, *args, **kwargs)
 
     def describe_refusal(self, exc: InvalidTransition, status_now: object) -> str:

@@ -230,17 +230,18 @@ def test_a_task_of_another_kind_is_not_found_here(api):
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_a_method_on_no_task_is_a_404_and_on_a_task_a_405(api):
+def test_a_method_on_what_cannot_be_a_task_id_is_a_404_and_on_an_id_a_405(api):
     task_id = created_id(api)
 
-    # A cancel whose id was left out reads as a task named "cancel": there is none.
+    # A cancel whose id was left out reads as a task named "cancel", which no id can be.
     missing = api.post(f"{URL}/cancel")
     wrong_method = api.post(f"{URL}/{task_id}")
+    unknown = api.post(f"{URL}/task_99999999")
 
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
     assert missing.json()["error"]["message"] == "Sync task cancel not found"
-    assert wrong_method.status_code == 405
+    assert wrong_method.status_code == unknown.status_code == 405
     assert wrong_method.json()["error"]["code"] == "method_not_allowed"
     assert Task.objects.get(pk=pk(task_id)).status == Status.QUEUED
 
