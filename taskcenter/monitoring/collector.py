@@ -56,17 +56,6 @@ def queue_rows(now: datetime) -> list[tuple[str, int, datetime | None]]:
     return list(rows)
 
 
-def lost_attempts() -> int:
-    """Attempts whose worker vanished (LOST executions), over the executions kept
-    (``prune_tasks`` lowers this figure)."""
-    return worker_registry.lost_attempts_total()
-
-
-def workers_alive() -> int | None:
-    """Worker processes whose registry row is fresh (see ``execution.worker_registry``)."""
-    return worker_registry.workers_alive()
-
-
 def _families() -> dict[str, GaugeMetricFamily]:
     return {
         "tasks": GaugeMetricFamily(
@@ -114,8 +103,6 @@ class TaskCenterCollector(Collector):
         except DATABASE_ERRORS:
             logger.exception("Metrics: the database did not answer")
             return [_up(0)]
-        if not families["workers"].samples:
-            del families["workers"]  # unknown is left out, not reported as 0
         return [_up(1), *families.values()]
 
     def _fill(self, families: dict[str, GaugeMetricFamily]) -> None:
@@ -135,7 +122,6 @@ class TaskCenterCollector(Collector):
             families["depth"].add_metric([kind], n)
             families["oldest"].add_metric([kind], age)
 
-        families["lost"].add_metric([], lost_attempts())
-        alive = workers_alive()
-        if alive is not None:
-            families["workers"].add_metric([], alive)
+        # LOST executions among those kept (``prune_tasks`` lowers it), and fresh registry rows.
+        families["lost"].add_metric([], worker_registry.lost_attempts_total())
+        families["workers"].add_metric([], worker_registry.workers_alive())
