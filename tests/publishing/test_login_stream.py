@@ -5,13 +5,11 @@ over real HTTP against the sandbox platform's QR-code login."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 import time
 
 import pytest
-import requests
 from django.db import connections
 from django.test import Client
 
@@ -22,10 +20,10 @@ from sandbox.login import area_of as login_area_of
 from sandbox.publishing import area_of as publishing_area_of
 from taskcenter.models.tokens import ApiToken
 from tests.publishing.test_credentials_encryption import raw_credentials
-from tests.support.asgi_server import asgi_server
+from tests.support.asgi_server import asgi_server, gunicorn_server
 from tests.support.login import PNG_DATA_URL, answer, platform_logins, read_qr_code
 from tests.support.png import is_qr_code_of
-from tests.support.processes import ROOT, test_database_url, wait_for
+from tests.support.processes import test_database_url, wait_for
 from tests.support.sse import EventStream, session_cookie
 from tests.support.throwaway_postgres import free_port
 
@@ -391,30 +389,10 @@ def gunicorn(transactional_db, platform, tmp_path):
         "PUBLISHING_LOGIN_POLL_SECONDS": "0.2",
         "PUBLISHING_LOGIN_TIMEOUT_SECONDS": "60",
     }
-    command = [sys.executable, "-m", "gunicorn", "taskcenter.wsgi", "--bind", f"127.0.0.1:{port}"]
+    command = [sys.executable, "-m", "gunicorn", "taskcenter.wsgi"]
     command += ["--workers", "1", "--threads", "1", "--worker-class", "gthread"]
-    command += ["--no-control-socket"]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        assert server.poll() is None, log.seek(0) or log.read()
-        try:
-            return requests.get(f"{base}/getFiles", timeout=5).status_code == 401
-        except requests.RequestException:  # not listening yet, or still loading Django
-            return False
-
-    try:
-        wait_for(up, timeout=60, every=0.2)
+    with gunicorn_server(command, env, log, port, up_path="/getFiles") as base:
         yield base
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
-        log.close()
 
 
 @pytest.mark.slow

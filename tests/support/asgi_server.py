@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import requests
 
@@ -45,16 +46,24 @@ def asgi_server(
         )
     command = [sys.executable, "-m", "gunicorn", "taskcenter.asgi:application"]
     command += ["--worker-class", "taskcenter.web_worker.WebWorker", "--workers", "1"]
-    command += ["--bind", f"127.0.0.1:{port}", "--no-control-socket"]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
-    )
+    with gunicorn_server(command, full_env, log, port, up_path="/api/v1/tasks") as base:
+        yield base
+
+
+@contextlib.contextmanager
+def gunicorn_server(
+    command: list[str], env: dict[str, str], log: IO[str], port: int, *, up_path: str
+) -> Iterator[str]:
+    """Run ``command`` (a gunicorn serving on ``port``) until the block ends; yields its base
+    URL once ``up_path`` answers 401 (Django loaded, asking who calls). Closes ``log``."""
+    command = [*command, "--bind", f"127.0.0.1:{port}", "--no-control-socket"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
         assert process.poll() is None, log.seek(0) or log.read()
         try:
-            return requests.get(f"{base}/api/v1/tasks", timeout=5).status_code == 401
+            return requests.get(f"{base}{up_path}", timeout=5).status_code == 401
         except requests.RequestException:  # not listening yet, or still loading Django
             return False
 
