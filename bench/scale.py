@@ -1,7 +1,7 @@
 """Do more workers do more work? A backlog drained by 1, 2, 4 and 8 ``run_worker`` processes.
 
     .venv/bin/python bench/scale.py [--postgres-url postgres://.../tc_scale] [--sqlite]
-        [--workers 1,2,4,8] [--shapes noop,sleep] [--mixes spread,one] [--repeat 2]
+        [--rq-url redis://127.0.0.1:6379/12] [--workers 1,2,4,8] [--shapes noop,sleep] [--mixes spread,one] [--repeat 2]
         [--noop-count 3000] [--sleep-count 1600]
 
 For each database, task shape, mix and number of workers: a fresh database (a new SQLite file,
@@ -16,6 +16,9 @@ itself) and ``sleep`` (100 ms without touching the database, like a handler wait
 platform; ``--concurrency 16`` per process). Mixes: ``spread`` (16 owners, 8 kinds on 8
 platforms: the statistics tallies and indexes see many keys) and ``one`` (one owner, one kind,
 one platform: every status change counts on the same tally key, the worst case for contention).
+
+``--rq-url`` adds the RQ engine (``TASKS_BACKEND=rq``, the Redis database flushed before each
+run, the tasks' rows in a fresh SQLite file): the same backlog, the same ``run_worker`` processes.
 
 The machine's cores are shared by the workers and the database server; the table says how many.
 """
@@ -44,7 +47,7 @@ CONCURRENCY = {"noop": 1, "sleep": 16}
 
 @dataclass(frozen=True)
 class Run:
-    database: str  # "sqlite" or "postgresql"
+    database: str  # "sqlite", "postgresql" or "rq" (the RQ engine, its rows in SQLite)
     shape: str
     mix: str
     workers: int
@@ -127,8 +130,15 @@ def drive(run: Run, log_dir: Path) -> dict:
 # --- the orchestrator ------------------------------------------------------------------------
 
 
-def measure(run: Run, postgres_url: str | None) -> dict:
+def measure(run: Run, postgres_url: str | None, rq_url: str | None = None) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="tc-scale-"))
+    engine: dict[str, str] = {}
+    if run.database == "rq":
+        from redis import Redis
+
+        assert rq_url
+        Redis.from_url(rq_url).flushdb()
+        engine = {"TASKS_BACKEND": "rq", "REDIS_URL": rq_url}
     if run.database == "postgresql":
         assert postgres_url
         _fresh_postgres(postgres_url)
@@ -143,8 +153,11 @@ def measure(run: Run, postgres_url: str | None) -> dict:
         "DATABASE_URL": url,
         "PYTHONPATH": str(ROOT),
         "TASKCENTER_KIND_MODULES": "bench.scale_kinds",
+        **engine,
     }
     env.pop("DEBUG", None)
+    if not engine:
+        env.pop("TASKS_BACKEND", None)
     command = [sys.executable, __file__, "--driver", json.dumps(asdict(run)), "--log-dir", str(tmp)]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
@@ -154,7 +167,12 @@ def measure(run: Run, postgres_url: str | None) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _database_label(database: str, postgres_url: str | None) -> str:
+def _database_label(database: str, postgres_url: str | None, rq_url: str | None) -> str:
+    if database == "rq":
+        from redis import Redis
+
+        assert rq_url
+        return "RQ engine on Redis " + Redis.from_url(rq_url).info("server")["redis_version"]
     if database == "sqlite":
         import sqlite3
 
@@ -169,6 +187,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--postgres-url", default=None)
     parser.add_argument("--sqlite", action="store_true", help="Also SQLite (default without PG).")
+    parser.add_argument("--rq-url", default=None, help="Also the RQ engine on this Redis db.")
     parser.add_argument("--workers", default="1,2,4,8")
     parser.add_argument("--shapes", default="noop,sleep")
     parser.add_argument("--mixes", default="spread,one")
@@ -183,8 +202,10 @@ def main() -> None:
         print(json.dumps(drive(Run(**json.loads(args.driver)), Path(args.log_dir))))
         return
 
-    databases = (["sqlite"] if args.sqlite or not args.postgres_url else []) + (
-        ["postgresql"] if args.postgres_url else []
+    databases = (
+        (["sqlite"] if args.sqlite or not (args.postgres_url or args.rq_url) else [])
+        + (["postgresql"] if args.postgres_url else [])
+        + (["rq"] if args.rq_url else [])
     )
     workers = [int(n) for n in args.workers.split(",")]
     counts = {"noop": args.noop_count, "sleep": args.sleep_count}
@@ -199,7 +220,7 @@ def main() -> None:
                 for repeat in range(args.repeat):
                     for n in workers if repeat % 2 == 0 else reversed(workers):
                         run = Run(database, shape, mix, n, counts[shape])
-                        result = measure(run, args.postgres_url)
+                        result = measure(run, args.postgres_url, args.rq_url)
                         rates[n].append(result["rate"])
                         print(f"  {run}: {result['rate']:.1f}/s", file=sys.stderr)
                 rows.append(_row(database, shape, mix, workers, rates))
@@ -208,7 +229,7 @@ def main() -> None:
         f"Backlog drain, tasks/s (median of {args.repeat}, min-max); {os.cpu_count()} cores "
         f"shared with the database server; load average before: {load_before}, after: {_load()}"
     )
-    print(", ".join(_database_label(d, args.postgres_url) for d in databases))
+    print(", ".join(_database_label(d, args.postgres_url, args.rq_url) for d in databases))
     print(versions("Django", "django-tasks", "django-tasks-db", "psycopg"))
     print()
     headers = (
