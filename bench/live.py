@@ -13,13 +13,14 @@ no streams   a producer process writes ``--rate`` task events a second (``create
              sampler process times ``GET /api/v1/tasks?page_size=20`` back to back (20 ms
              apart) over a keep-alive connection: the list's p50/p95 without streams.
 streams      ``--streams`` clients open ``GET /api/v1/events/stream`` first (this process,
-             asyncio, plain sockets, HTTP/1.1 chunked), the web processes' memory (RSS of the
+             uvloop, plain sockets, HTTP/1.1 chunked), the web processes' memory (RSS of the
              gunicorn master and workers, from /proc) is read before and after they connect,
              then the same producer and sampler run again. Every client counts the events it
-             receives (each must receive every one); ``--measuring`` of them also parse each
-             event and take its delivery latency: the client's clock at receipt minus the
-             event's ``at`` (written by the producer in the same transaction as the event), both
-             on this machine's clock.
+             receives (each must receive every one: the others count ``data:`` lines in the bytes
+             as they come, the cheapest a client can be); ``--measuring`` of them parse the
+             chunked body and each event, and take its delivery latency: the client's clock at
+             receipt minus the event's ``at`` (written by the producer in the same transaction
+             as the event), both on this machine's clock.
 
 Targets (issue 14): delivery p95 under 1 s, and the list's p95 with streams open within 20 %
 of its p95 without. All processes share the machine's cores: the clients' own parsing competes
@@ -45,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import uvloop
 from report import (  # sibling module: these files run as scripts
     drop_postgres,
     free_port,
@@ -146,20 +148,22 @@ async def _read_chunk(reader: asyncio.StreamReader) -> bytes:
     return chunk
 
 
+def _request(port: int, token: str) -> bytes:
+    return (
+        f"GET {STREAM_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+    ).encode()
+
+
 async def run_client(port: int, token: str, client: Client) -> None:
-    """One EventSource-like client: counts ``data:`` messages; a measuring one times them."""
+    """One EventSource-like client that times every message: parses the chunked body."""
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
     except OSError as exc:
         client.error = f"connect: {exc}"
         client.connected.set()
         return
-    writer.write(
-        (
-            f"GET {STREAM_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
-        ).encode()
-    )
+    writer.write(_request(port, token))
     try:
         status = await reader.readline()
         if b" 200 " not in status:
@@ -182,15 +186,67 @@ async def run_client(port: int, token: str, client: Client) -> None:
                 if b"\ndata: " not in message and not message.startswith(b"data: "):
                     continue
                 client.received += 1
-                if client.measuring:
-                    payload = message[message.index(b"data: ") + 6 :]
-                    at = datetime.fromisoformat(json.loads(payload)["at"]).timestamp()
-                    client.latencies.append(now - at)
+                payload = message[message.index(b"data: ") + 6 :]
+                at = datetime.fromisoformat(json.loads(payload)["at"]).timestamp()
+                client.latencies.append(now - at)
     except (ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
         client.error = client.error or f"{type(exc).__name__}: {exc}"
     finally:
         client.connected.set()
         writer.close()
+
+
+class CountingClient(asyncio.Protocol):
+    """A client that only counts messages, as cheaply as it can: the bench's thousand clients
+    share the cores with the server they load. A message is a ``\ndata: `` in the body (the
+    chunk framing's hex sizes cannot contain one); the status line must say 200."""
+
+    MARK = b"\ndata: "
+
+    def __init__(self, client: Client, request: bytes) -> None:
+        self.client, self.request = client, request
+        self.tail = b""
+        self.head = b""
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.write(self.request)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        if not self.client.connected.is_set():
+            self.head += data
+            if b": connected" not in self.head:
+                return
+            if b" 200 " not in self.head.split(b"\r\n", 1)[0]:
+                self.client.error = self.head.split(b"\r\n", 1)[0].decode(errors="replace")
+            self.client.connected.set()
+            data, self.head = self.head, b""
+        # A mark split across two reads: the previous read's last bytes go before this one's.
+        joined = self.tail + data
+        self.client.received += joined.count(self.MARK)
+        self.tail = joined[-(len(self.MARK) - 1) :]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client.error = self.client.error or f"the stream ended ({exc})"
+        self.client.connected.set()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+async def run_counting_client(port: int, token: str, client: Client) -> None:
+    loop = asyncio.get_running_loop()
+    try:
+        transport, protocol = await loop.create_connection(
+            lambda: CountingClient(client, _request(port, token)), "127.0.0.1", port
+        )
+    except OSError as exc:
+        client.error = f"connect: {exc}"
+        client.connected.set()
+        return
+    try:
+        await protocol.closed
+    finally:
+        transport.close()
 
 
 # --- the service ---------------------------------------------------------------------------------
@@ -291,7 +347,12 @@ async def _with_streams(port: int, token: str, env: dict, args, service_pid: int
     tasks = []
     for start in range(0, len(clients), CONNECT_BATCH):
         batch = clients[start : start + CONNECT_BATCH]
-        tasks += [asyncio.create_task(run_client(port, token, client)) for client in batch]
+        tasks += [
+            asyncio.create_task(
+                (run_client if client.measuring else run_counting_client)(port, token, client)
+            )
+            for client in batch
+        ]
         await asyncio.wait_for(
             asyncio.gather(*(client.connected.wait() for client in batch)), timeout=60
         )
@@ -351,7 +412,7 @@ def one_run(args: argparse.Namespace, tmp: Path) -> dict:
     try:
         _wait_ready(port, token, service, log)
         without = _phase(port, token, env, args)
-        with_streams = asyncio.run(_with_streams(port, token, env, args, service.pid))
+        with_streams = uvloop.run(_with_streams(port, token, env, args, service.pid))
     finally:
         service.terminate()
         try:

@@ -1,8 +1,8 @@
 """Do more workers do more work? A backlog drained by 1, 2, 4 and 8 ``run_worker`` processes.
 
     .venv/bin/python bench/scale.py [--postgres-url postgres://.../tc_scale] [--sqlite]
-        [--rq-url redis://127.0.0.1:6379/12] [--workers 1,2,4,8] [--shapes noop,sleep] [--mixes spread,one] [--repeat 2]
-        [--noop-count 3000] [--sleep-count 1600]
+        [--rq-url redis://127.0.0.1:6379/12] [--workers 1,2,4,8] [--shapes noop,sleep]
+        [--mixes spread,one] [--repeat 2] [--noop-count 3000] [--sleep-count 1600]
 
 For each database, task shape, mix and number of workers: a fresh database (a new SQLite file,
 or the PostgreSQL database of ``--postgres-url`` dropped and created), migrated, a backlog

@@ -24,8 +24,15 @@ nothing is skipped). A hole that never fills was a rolled-back insert.
 Each subscription gets the events it may see: its user's (staff: everyone's), of its one task
 or of the tasks its filter selects (the task list's own ``TaskFilter``, run in the database on
 the ids just read), first the ones after its ``Last-Event-ID``, then the live ones. Batches go
-to the stream's event loop through ``call_soon_threadsafe``; a stream that falls
-``MAX_PENDING_BATCHES`` behind is ended, and its client resumes from its last id.
+to the stream's event loop through ``call_soon_threadsafe``, one call per loop per read; a
+stream that falls ``MAX_PENDING_BATCHES`` behind is ended, and its client resumes from its last
+id. The feed also sends the keep-alives: an empty batch to every stream that was sent nothing for
+``STREAM_HEARTBEAT_SECONDS`` (a timer per stream would be rescheduled at every batch).
+
+With many streams the feed reads less often, at most every ``READ_GAP_PER_STREAM`` seconds per
+stream (``MAX_READ_GAP`` at most): every read wakes every stream, and a thousand streams woken at
+each of a hundred commits a second would leave no time for anything else. A few streams get
+their events within milliseconds (on PostgreSQL); a thousand in batches of 0.2 s.
 """
 
 from __future__ import annotations
@@ -35,10 +42,12 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, connections
 from django.db.models import Q, QuerySet
 
@@ -58,6 +67,9 @@ PAGE = 500
 MAX_PENDING_BATCHES = 1000
 # Back-off when the database is away.
 OUTAGE_DELAY_SECONDS = 1.0
+# The least time between two reads, per open stream, and its cap (see the module's docstring).
+READ_GAP_PER_STREAM = 0.0002
+MAX_READ_GAP = 0.2
 
 EVENT_FIELDS = (
     "id",
@@ -77,8 +89,36 @@ EVENT_FIELDS = (
 )
 
 Event = dict[str, Any]
-# What a stream's loop is handed: a list of events, or None for "this stream is over".
+# What a stream is handed: a list of events (empty: a keep-alive), or None for "this stream is
+# over".
 Batch = list[Event] | None
+
+
+class Inbox:
+    """A stream's batches on its event loop: filled by the loop's hand-overs, emptied by the
+    stream, which takes all that is waiting at once (one write for several batches)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.batches: deque[Batch] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+
+    def put(self, batch: Batch) -> None:
+        """On the loop's thread."""
+        self.batches.append(batch)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def take(self) -> list[Batch]:
+        while not self.batches:
+            self.waiter = self.loop.create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        taken = list(self.batches)
+        self.batches.clear()
+        return taken
 
 
 @dataclass(eq=False)
@@ -96,10 +136,11 @@ class Subscription:
     pending: int = 0
     closed: bool = False
     replayed: bool = field(default=False)
-    # A stream served on an event loop (ASGI): its batches go to ``inbox`` on ``loop``, handed
-    # over together with the other streams of that loop (see ``EventFeed.read``).
-    loop: asyncio.AbstractEventLoop | None = None
-    inbox: asyncio.Queue[Batch] | None = None
+    # A stream served on an event loop (ASGI): its batches go to ``inbox``, handed over together
+    # with the other streams of the same loop (see ``EventFeed.read``); else to ``deliver``.
+    inbox: Inbox | None = None
+    # When the feed last handed it anything (monotonic): the keep-alives go by it.
+    sent_at: float = field(default_factory=time.monotonic)
 
     def same_selection(self) -> tuple | None:
         """What decides this stream's selection when no filter does: streams with the same key
@@ -136,22 +177,16 @@ class Subscription:
         return [event for event in chosen if event["id"] in ids]
 
 
-def loop_delivery(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Batch]) -> Callable:
-    """A ``deliver`` for a stream served on ``loop``: hands batches over from the feed's thread."""
-
-    def deliver(batch: Batch) -> None:
-        _hand_over(loop, [(queue, batch)])
-
-    return deliver
+Parcels = dict[asyncio.AbstractEventLoop, list[tuple[Inbox, Batch]]]
 
 
-def _hand_over(loop: asyncio.AbstractEventLoop, parcels: list[tuple[asyncio.Queue, Batch]]) -> None:
-    """Put each batch in its queue, on the loop's own thread, in one call across threads: a
+def _hand_over(loop: asyncio.AbstractEventLoop, parcels: list[tuple[Inbox, Batch]]) -> None:
+    """Put each batch in its inbox, on the loop's own thread, in one call across threads: a
     thousand streams on one loop wake it once per read, not a thousand times."""
 
     def put_all() -> None:
-        for queue, batch in parcels:
-            queue.put_nowait(batch)
+        for inbox, batch in parcels:
+            inbox.put(batch)
 
     with contextlib.suppress(RuntimeError):  # the loop is closed: its streams are gone
         loop.call_soon_threadsafe(put_all)
@@ -208,9 +243,9 @@ class EventFeed:
         with self._lock, contextlib.suppress(ValueError):
             self._subscriptions.remove(subscription)
 
-    def taken(self, subscription: Subscription) -> None:
-        """The stream took a batch off its queue."""
-        subscription.pending = max(subscription.pending - 1, 0)
+    def taken(self, subscription: Subscription, batches: int = 1) -> None:
+        """The stream took ``batches`` off its queue."""
+        subscription.pending = max(subscription.pending - batches, 0)
 
     def _start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -225,25 +260,34 @@ class EventFeed:
     # -- the feed's thread --------------------------------------------------------------------
 
     def _interval(self) -> float:
+        heartbeat = float(settings.TASKCENTER["STREAM_HEARTBEAT_SECONDS"]) / 2
         if connections[self.using].vendor == "sqlite":
-            return SQLITE_POLL_SECONDS
+            return min(SQLITE_POLL_SECONDS, heartbeat)
         listening = self._listener is not None and self._listener.listening
-        return SAFETY_READ_SECONDS if listening else SQLITE_POLL_SECONDS
+        return min(SAFETY_READ_SECONDS if listening else SQLITE_POLL_SECONDS, heartbeat)
 
     def _run(self) -> None:
+        read_at = 0.0
         while True:
             self._wake.wait(self._interval())
-            self._wake.clear()
             with self._lock:
                 idle = not self._subscriptions
+                gap = min(MAX_READ_GAP, READ_GAP_PER_STREAM * len(self._subscriptions))
                 if idle:
                     # Nobody to read for: forget the cursor (a new stream starts it again from
-                    # the newest event) and sleep until a stream opens.
+                    # the newest event) and sleep until a stream opens (cleared under the lock,
+                    # so the set of a ``subscribe`` that comes after is not lost).
                     self.cursor = None
                     self.gaps = []
+                    self._wake.clear()
             if idle:
                 self._wake.wait()
                 continue
+            # What arrives meanwhile is read with the rest (see the module's docstring).
+            time.sleep(max(0.0, read_at + gap - time.monotonic()))
+            self._wake.clear()
+            read_at = time.monotonic()
+            self.keep_alive(read_at)
             try:
                 self.read()
             except DATABASE_ERRORS as exc:
@@ -271,7 +315,7 @@ class EventFeed:
         if not batch:
             return
         selections: dict[tuple, list[Event]] = {}
-        parcels: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Queue, Batch]]] = {}
+        parcels: Parcels = {}
         for subscription in subscriptions:
             if subscription.closed:
                 continue
@@ -284,6 +328,18 @@ class EventFeed:
                 chosen = selections[key] = subscription.select(batch)
             if chosen:
                 self._deliver(subscription, chosen, parcels)
+        for loop, loop_parcels in parcels.items():
+            _hand_over(loop, loop_parcels)
+
+    def keep_alive(self, now: float) -> None:
+        """An empty batch to each stream that was handed nothing for the heartbeat's length."""
+        heartbeat = float(settings.TASKCENTER["STREAM_HEARTBEAT_SECONDS"])
+        with self._lock:
+            quiet = [s for s in self._subscriptions if now - s.sent_at >= heartbeat]
+        parcels: Parcels = {}
+        for subscription in quiet:
+            if not subscription.closed:
+                self._deliver(subscription, [], parcels)
         for loop, loop_parcels in parcels.items():
             _hand_over(loop, loop_parcels)
 
@@ -343,22 +399,23 @@ class EventFeed:
             self._wake.set()  # more to replay: the next round, after the live ones of this one
 
     def _deliver(
-        self,
-        subscription: Subscription,
-        events: list[Event],
-        parcels: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Queue, Batch]]] | None = None,
+        self, subscription: Subscription, events: list[Event], parcels: Parcels | None = None
     ) -> None:
         """Hand ``events`` to the stream: now, or with its loop's others (``parcels``)."""
         batch: Batch = events
+        subscription.sent_at = time.monotonic()
         if subscription.pending >= MAX_PENDING_BATCHES:
             self.unsubscribe(subscription)
             batch = None
         else:
             subscription.pending += 1
-        if parcels is not None and subscription.loop and subscription.inbox is not None:
-            parcels.setdefault(subscription.loop, []).append((subscription.inbox, batch))
-        else:
+        inbox = subscription.inbox
+        if inbox is None:
             subscription.deliver(batch)
+        elif parcels is None:
+            _hand_over(inbox.loop, [(inbox, batch)])
+        else:
+            parcels.setdefault(inbox.loop, []).append((inbox, batch))
 
 
 _feeds: dict[str, EventFeed] = {}

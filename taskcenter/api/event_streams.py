@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import orjson
-from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connection
 from django.http import HttpResponseBase, StreamingHttpResponse
@@ -30,10 +29,11 @@ from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 
+from ..lib.asgi_send import connection_send
 from ..models import Task, TaskEvent
 from .authentication import authenticated_user
 from .body_errors import xget_exception_handler
-from .event_feed import Batch, Event, Subscription, feed, loop_delivery
+from .event_feed import Batch, Event, Inbox, Subscription, feed
 from .filters import INT64_MAX, TaskFilter
 from .views import BAD_REQUEST, NOT_FOUND
 
@@ -134,8 +134,14 @@ def last_event_id(request: Request) -> int | None:
     return None
 
 
-def _frames(batch: list[Event]) -> bytes:
-    return b"".join(_frame(event) for event in batch)
+def _body(batches: list[Batch]) -> bytes:
+    """What the batches taken at once write: their events' messages, a keep-alive for an empty
+    one (the feed's heartbeat); None, the stream's end, writes nothing."""
+    return b"".join(
+        b"".join(_frame(event) for event in batch) if batch else HEARTBEAT
+        for batch in batches
+        if batch is not None
+    )
 
 
 def _frame(event: Event) -> bytes:
@@ -148,34 +154,26 @@ def _frame(event: Event) -> bytes:
 
 
 async def stream_messages(subscription: Subscription) -> AsyncIterator[bytes]:
-    """The stream's body under ASGI: events as the feed hands them over, a comment when
-    nothing comes; subscribed once it is served (a response never sent leaves nothing behind),
-    from the loop that serves it (under ASGI the view itself runs on a thread)."""
+    """The stream's body under ASGI: subscribed once it is served (a response never sent leaves
+    nothing behind), from the loop that serves it (under ASGI the view itself runs on a thread).
+    After the first part, batches go straight to the connection's ``send`` (see
+    ``lib/asgi_send``), several at once when the stream was slower than the feed."""
     events = feed()
-    heartbeat = float(settings.TASKCENTER["STREAM_HEARTBEAT_SECONDS"])
-    waiting: asyncio.Queue[Batch] = asyncio.Queue()
-    loop = asyncio.get_running_loop()
-    subscription.deliver = loop_delivery(loop, waiting)
-    subscription.loop, subscription.inbox = loop, waiting
+    inbox = subscription.inbox = Inbox(asyncio.get_running_loop())
+    send = connection_send.get()
     events.subscribe(subscription)
     try:
         yield CONNECTED
         while True:
-            if waiting.empty():
-                # `asyncio.timeout`, not `wait_for`, which makes a task of every get (a
-                # thousand streams take five batches a second each).
-                try:
-                    async with asyncio.timeout(heartbeat):
-                        batch = await waiting.get()
-                except TimeoutError:
-                    yield HEARTBEAT
-                    continue
-            else:
-                batch = waiting.get_nowait()
-            events.taken(subscription)
-            if batch is None:
+            batches = await inbox.take()
+            events.taken(subscription, len(batches))
+            body = _body(batches)
+            if body and send is not None:
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+            elif body:
+                yield body
+            if None in batches:
                 return  # fell too far behind: the client reconnects and resumes by id
-            yield _frames(batch)
     finally:
         events.unsubscribe(subscription)
 
@@ -184,22 +182,14 @@ def blocking_stream_messages(subscription: Subscription) -> Iterator[bytes]:
     """The same under WSGI (the test server, gunicorn on ``taskcenter.wsgi``): it holds its
     thread while open, which is why ``run_service`` serves ASGI."""
     events = feed()
-    heartbeat = float(settings.TASKCENTER["STREAM_HEARTBEAT_SECONDS"])
     waiting: queue.SimpleQueue[Batch] = queue.SimpleQueue()
     subscription.deliver = waiting.put
     events.subscribe(subscription)
     try:
         yield CONNECTED
-        while True:
-            try:
-                batch = waiting.get(timeout=heartbeat)
-            except queue.Empty:
-                yield HEARTBEAT
-                continue
+        while (batch := waiting.get()) is not None:
             events.taken(subscription)
-            if batch is None:
-                return
-            yield _frames(batch)
+            yield _body([batch])
     finally:
         events.unsubscribe(subscription)
 

@@ -10,14 +10,8 @@ does under WSGI). A body without a length that grows past ``max_bytes`` ends the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-App = Callable[..., Awaitable[None]]
+from .asgi_types import App, Message, Receive, Scope, Send
 
 
 def declared_length(scope: Scope) -> int | None:
