@@ -13,7 +13,7 @@ django_application = get_asgi_application()
 from django.conf import settings  # noqa: E402  (configured by get_asgi_application)
 
 from taskcenter.lib.asgi_body_limit import BodyLimit  # noqa: E402
-from taskcenter.lib.asgi_send import ExposeSend  # noqa: E402
+from taskcenter.lib.asgi_handoff import HandOffMiddleware  # noqa: E402
 
 # The largest body any view takes: an API request, or a video upload with its multipart frame.
 _MAX_BODY = (
@@ -25,7 +25,7 @@ _MAX_BODY = (
 )
 
 application = BodyLimit(
-    ExposeSend(django_application),
+    HandOffMiddleware(django_application),
     max_bytes=_MAX_BODY,
     drain_bytes=settings.REQUEST_DRAIN_MAX_BYTES,
 )

@@ -70,6 +70,9 @@ OUTAGE_DELAY_SECONDS = 1.0
 # The least time between two reads, per open stream, and its cap (see the module's docstring).
 READ_GAP_PER_STREAM = 0.0002
 MAX_READ_GAP = 0.2
+# Streams woken together on their loop, and the pause between two such groups (_hand_over).
+WAKE_SLICE = 25
+SLICE_PAUSE = 0.002
 
 EVENT_FIELDS = (
     "id",
@@ -182,14 +185,21 @@ Parcels = dict[asyncio.AbstractEventLoop, list[tuple[Inbox, Batch]]]
 
 def _hand_over(loop: asyncio.AbstractEventLoop, parcels: list[tuple[Inbox, Batch]]) -> None:
     """Put each batch in its inbox, on the loop's own thread, in one call across threads: a
-    thousand streams on one loop wake it once per read, not a thousand times."""
+    thousand streams on one loop wake it once per read, not a thousand times.
 
-    def put_all() -> None:
-        for inbox, batch in parcels:
+    They are woken ``WAKE_SLICE`` at a time, ``SLICE_PAUSE`` apart: a request the same process
+    serves runs its view on a thread of its own, which needs the GIL back after each of its
+    queries; five hundred streams writing in one go would hold it for tens of milliseconds,
+    in 5 ms turns (the interpreter's switch interval), and the request would wait for each."""
+
+    def put_slice(start: int) -> None:
+        for inbox, batch in parcels[start : start + WAKE_SLICE]:
             inbox.put(batch)
+        if start + WAKE_SLICE < len(parcels):
+            loop.call_later(SLICE_PAUSE, put_slice, start + WAKE_SLICE)
 
     with contextlib.suppress(RuntimeError):  # the loop is closed: its streams are gone
-        loop.call_soon_threadsafe(put_all)
+        loop.call_soon_threadsafe(put_slice, 0)
 
 
 class EventListener(PostgresListener):

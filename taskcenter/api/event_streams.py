@@ -29,7 +29,8 @@ from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 
-from ..lib.asgi_send import connection_send
+from ..lib.asgi_handoff import Rest, hand_off
+from ..lib.asgi_types import Send
 from ..models import Task, TaskEvent
 from .authentication import authenticated_user
 from .body_errors import xget_exception_handler
@@ -153,29 +154,46 @@ def _frame(event: Event) -> bytes:
     return frame
 
 
-async def stream_messages(subscription: Subscription) -> AsyncIterator[bytes]:
-    """The stream's body under ASGI: subscribed once it is served (a response never sent leaves
-    nothing behind), from the loop that serves it (under ASGI the view itself runs on a thread).
-    After the first part, batches go straight to the connection's ``send`` (see
-    ``lib/asgi_send``), several at once when the stream was slower than the feed."""
+async def _bodies(subscription: Subscription) -> AsyncIterator[bytes]:
+    """The stream's messages as the feed hands them over, several batches at once when the
+    stream was slower than the feed; subscribed once it is served (a response never sent leaves
+    nothing behind), from the loop that serves it (under ASGI the view runs on a thread)."""
     events = feed()
     inbox = subscription.inbox = Inbox(asyncio.get_running_loop())
-    send = connection_send.get()
     events.subscribe(subscription)
     try:
-        yield CONNECTED
         while True:
             batches = await inbox.take()
             events.taken(subscription, len(batches))
             body = _body(batches)
-            if body and send is not None:
-                await send({"type": "http.response.body", "body": body, "more_body": True})
-            elif body:
+            if body:
                 yield body
             if None in batches:
                 return  # fell too far behind: the client reconnects and resumes by id
     finally:
         events.unsubscribe(subscription)
+
+
+def rest_of_stream(subscription: Subscription) -> Rest:
+    """The stream's body after its first part, written by the ASGI layer (``lib/asgi_handoff``)
+    once Django has finished the request: an open stream holds no thread and no request."""
+
+    async def write(send: Send) -> None:
+        async for body in _bodies(subscription):
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+
+    return write
+
+
+async def stream_messages(subscription: Subscription) -> AsyncIterator[bytes]:
+    """The whole body through Django, under an ASGI server without the hand-off."""
+    yield CONNECTED
+    async for body in _bodies(subscription):
+        yield body
+
+
+async def connected_only() -> AsyncIterator[bytes]:
+    yield CONNECTED
 
 
 def blocking_stream_messages(subscription: Subscription) -> Iterator[bytes]:
@@ -241,11 +259,13 @@ class EventStreamView(GenericAPIView[Task]):
             # Django would close this request's connection only when the stream ends: an open
             # stream must not hold a database session (the feed reads for every stream).
             connection.close()
-        messages = (
-            stream_messages(subscription)
-            if served_by_asgi
-            else blocking_stream_messages(subscription)
-        )
+        messages: AsyncIterator[bytes] | Iterator[bytes]
+        if not served_by_asgi:
+            messages = blocking_stream_messages(subscription)
+        elif hand_off(rest_of_stream(subscription)):
+            messages = connected_only()
+        else:
+            messages = stream_messages(subscription)
         response = StreamingHttpResponse(messages, content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
