@@ -50,6 +50,10 @@ logger = logging.getLogger("taskcenter.execution.worker")
 # A one-slot worker claims as many attempts at once as it expects to finish in this time.
 BATCH_BUDGET = 0.025
 MAX_BATCH = 32
+# A worker with a pool claims ahead of its slots as many attempts as it expects them to finish
+# in this time: they wait in the pool's queue and start the moment a slot frees, and the loop
+# claims again once half of them have started, so one claim serves several slots.
+AHEAD_BUDGET = 0.1
 # The outcome of a job whose thread lost its database connection: back to the queue, unrun.
 RELEASED = "released"
 # Back-off between claims while the database is unreachable.
@@ -211,11 +215,23 @@ class Worker:
     def _wait_for_slot_or_work(self) -> None:
         # The reaper runs from this loop: sleep no longer than its next pass.
         until_reap = max(self._next_reap - time.monotonic(), 0.0)
-        if len(self._in_flight) >= self.concurrency:
-            wait(list(self._in_flight), timeout=until_reap, return_when=FIRST_COMPLETED)
+        # (Every slot busy and a claim ahead that found nothing: wait for an announced job or
+        # an attempt's end below, which rings too, rather than claim again at once.)
+        if len(self._in_flight) >= self.concurrency and self._pool_claim_size() == 0:
+            self._wait_for_attempts(until_reap)
         elif not self._stopping.is_set():
             # An attempt that ends rings too: its engine row is flushed and its slot refilled.
             self._rung = self._wakeups.wait(min(self._wakeups.timeout(), until_reap))
+
+    def _wait_for_attempts(self, timeout: float) -> None:
+        """Every slot is busy: wait until enough attempts have ended to claim again."""
+        deadline = time.monotonic() + timeout
+        while not self._stopping.is_set():
+            self._in_flight = {future for future in self._in_flight if not future.done()}
+            remaining = deadline - time.monotonic()
+            if self._pool_claim_size() > 0 or remaining <= 0:
+                return
+            wait(self._in_flight, timeout=remaining, return_when=FIRST_COMPLETED)
 
     def _drain(self) -> None:
         if self._in_flight:
@@ -230,12 +246,10 @@ class Worker:
         # done (a crash between the two leaves the attempts to the reaper, never a job marked
         # done with its attempt unwritten and unrecoverable).
         self._completions.flush()
-        free = self.concurrency - len(self._in_flight)
-        if pool is None:
-            # One slot: take a small batch whose attempts, run one after another, last about
-            # BATCH_BUDGET; its last attempt then shows RUNNING at most that long before it
-            # starts. Long attempts shrink the batch to one.
-            free = self._batch_size
+        # One slot: take a small batch whose attempts, run one after another, last about
+        # BATCH_BUDGET; its last attempt then shows RUNNING at most that long before it starts.
+        # Long attempts shrink the batch to one.
+        free = self._batch_size if pool is None else self._pool_claim_size()
         if self.max_tasks is not None:
             free = min(free, self.max_tasks - self.stats.claimed)
         if free <= 0:
@@ -368,6 +382,26 @@ class Worker:
     @property
     def _batch_size(self) -> int:
         return max(1, min(MAX_BATCH, int(BATCH_BUDGET / max(self._attempt_seconds, 1e-6))))
+
+    def _pool_claim_size(self) -> int:
+        """How many jobs a worker with a pool claims now; 0 while it should wait.
+
+        A free slot is filled at once. While every slot is busy, up to ``ahead`` more wait in
+        the pool's queue (claimed, so RUNNING about AHEAD_BUDGET before they start), topped up
+        once half of them have started: the other half keeps the slots that free meanwhile
+        busy, and the claim's transactions serve several jobs instead of one. Attempts that
+        take long make ``ahead`` 0 (a claim per freed slot, as without it); a fresh worker
+        waits until its slots have each run an attempt before it claims ahead.
+        """
+        busy = len(self._in_flight)
+        ahead = 0
+        if self.stats.finished >= self.concurrency:
+            ahead = int(self.concurrency * AHEAD_BUDGET / max(self._attempt_seconds, 1e-6))
+            ahead = min(ahead, self.concurrency)
+        free = self.concurrency + ahead - busy
+        if busy >= self.concurrency and free < max(1, (ahead + 1) // 2):
+            return 0
+        return max(free, 0)
 
     @staticmethod
     def _execute_foreign_job(job: DBTaskResult) -> str:

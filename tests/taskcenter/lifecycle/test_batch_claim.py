@@ -79,3 +79,22 @@ def test_worker_with_free_slots_claims_a_backlog_in_one_transaction(start_worker
     claim_instants = TaskEvent.objects.filter(verb=EventVerb.STARTED).values_list("at", flat=True)
     assert len(set(claim_instants)) < len(tasks)  # several started at the same claim
     assert TaskExecution.objects.count() == len(tasks)
+
+
+@pytest.mark.slow
+def test_busy_worker_claims_ahead_several_jobs_at_a_time_each_run_once(start_worker, make_task):
+    tasks = [make_task("demo.sleep", {"ms": 50}, start=True) for _ in range(40)]
+    start_worker("--concurrency", "4")
+
+    wait_for(lambda: Task.objects.filter(status=Status.COMPLETED).count() == len(tasks))
+    # Once its slots have each run an attempt, the worker tops up a queue of claimed jobs two
+    # or more at a time instead of claiming one per freed slot (40 claims without it).
+    claim_instants = TaskEvent.objects.filter(verb=EventVerb.STARTED).values_list("at", flat=True)
+    assert len(set(claim_instants)) <= len(tasks) // 2
+    assert TaskExecution.objects.count() == len(tasks)
+    for task in Task.objects.all():
+        assert list(task.events.values_list("verb", flat=True)) == [
+            "created",
+            "started",
+            "completed",
+        ]
