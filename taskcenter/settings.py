@@ -242,8 +242,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Under ASGI (taskcenter.asgi sets this) every request runs on a thread of its own, so a
 # connection kept for reuse is never reused: each would stay open until garbage-collected
 # (dozens of idle PostgreSQL sessions after a burst of requests). Close it as a request ends.
+# SQLite's connections go back to a per-process queue instead of closing
+# (``taskcenter.lib.sqlite_engine``): the next request's thread takes one already open.
 if os.environ.get("TASKCENTER_ASGI") == "1":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    if DATABASES["default"]["ENGINE"] == "taskcenter.lib.sqlite_engine":
+        DATABASES["default"]["OPTIONS"]["pool_size"] = env_int("SQLITE_POOL_SIZE", 8)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

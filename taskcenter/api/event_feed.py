@@ -69,8 +69,8 @@ MAX_PENDING_BATCHES = 1000
 # Back-off when the database is away.
 OUTAGE_DELAY_SECONDS = 1.0
 # The least time between two reads, per open stream, and its cap (see the module's docstring).
-READ_GAP_PER_STREAM = 0.0005
-MAX_READ_GAP = 0.5
+READ_GAP_PER_STREAM = 0.001
+MAX_READ_GAP = 1.0
 # Streams woken together on their loop, and the pause between two such groups (_hand_over).
 WAKE_SLICE = 10
 SLICE_PAUSE = 0.004

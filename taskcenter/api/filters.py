@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import django_filters
 from django import forms
@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 
@@ -166,7 +166,25 @@ class StableOrderingFilter(django_filters.OrderingFilter):
         return qs.order_by(*qs.query.order_by, "-id") if value else qs
 
 
-class TaskFilter(django_filters.FilterSet):
+class StaticFormFilterSet(django_filters.FilterSet):
+    """A filter set whose form class is made once per language, not once per request.
+
+    django-filter builds a new form class, and a form field for each filter, every time a list
+    is asked for (about 2 ms of a 13 ms task list). Nothing in these filters depends on the
+    request; only the fields' labels depend on the active language.
+    """
+
+    _form_classes: ClassVar[dict[tuple[type, str | None], type[forms.Form]]] = {}
+
+    def get_form_class(self) -> type[forms.Form]:
+        key = (type(self), translation.get_language())
+        form_class = self._form_classes.get(key)
+        if form_class is None:
+            form_class = self._form_classes[key] = super().get_form_class()
+        return form_class
+
+
+class TaskFilter(StaticFormFilterSet):
     status = InFilter(choices=Status.choices, help_text="One or more, comma-separated.")
     task_type = CharInFilter(help_text="One or more, comma-separated.")
     platform = CharInFilter(help_text="One or more, comma-separated.")
@@ -200,7 +218,7 @@ class TaskFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class TaskExecutionFilter(django_filters.FilterSet):
+class TaskExecutionFilter(StaticFormFilterSet):
     task_id = Int64Filter(field_name="task_id")
     status = InFilter(choices=ExecutionStatus.choices, help_text="One or more, comma-separated.")
     worker_id = django_filters.CharFilter()

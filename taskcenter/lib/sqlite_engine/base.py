@@ -14,10 +14,20 @@ commit does not wait for readers). So only that statement spins: it is tried wit
 timeout off, and retried after sleeps that start at 50 µs and double up to 1 ms, until the
 configured timeout has passed. Every other statement keeps SQLite's own busy handler and the
 connection's timeout, for writes made outside a transaction.
+
+**Kept connections** (``OPTIONS["pool_size"]``, set under ASGI): there every request runs on a
+thread of its own (asgiref), so Django opens a connection per request and closes it at the end
+(``CONN_MAX_AGE`` 0): opening one, with Django's forty SQL functions and the settings' PRAGMAs,
+was a tenth of the web process's time on the task list. A connection closed outside a
+transaction goes back to a per-process queue instead, and the next request's thread takes it
+(SQLite connections may change threads between uses; Django lets one thread use it at a time).
+Django's own pool is PostgreSQL's only.
 """
 
 from __future__ import annotations
 
+import os
+import queue
 import sqlite3
 import time
 
@@ -27,12 +37,49 @@ FIRST_PAUSE = 0.00005
 LONGEST_PAUSE = 0.001
 
 
+# Idle connections by (process, database file, options): a forked child never takes its
+# parent's (a SQLite connection must not cross a fork), and a test database replaced by
+# another of the same name is a new key only if its options differ, so tests close the pool.
+_KEPT: dict[tuple, queue.SimpleQueue[sqlite3.Connection]] = {}
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    pool_size = 0
+    _kept_queue: queue.SimpleQueue[sqlite3.Connection] | None = None
+
+    def get_connection_params(self):
+        params = super().get_connection_params()
+        self.pool_size = int(params.pop("pool_size", 0))
+        return params
+
     def get_new_connection(self, conn_params):
-        connection = super().get_new_connection(conn_params)
         # The sqlite3 module's `timeout` (seconds) is SQLite's busy timeout.
         self._busy_timeout_ms = int(float(conn_params.get("timeout", 5.0)) * 1000)
-        return connection
+        kept = self._kept_queue = self._kept(conn_params)
+        if kept is not None:
+            try:
+                return kept.get_nowait()
+            except queue.Empty:
+                pass
+        return super().get_new_connection(conn_params)
+
+    def _close(self):
+        raw, kept = self.connection, self._kept_queue
+        if raw is not None and kept is not None and not raw.in_transaction and (
+            kept.qsize() < self.pool_size
+        ):
+            kept.put(raw)
+            return None
+        return super()._close()
+
+    def _kept(self, conn_params: dict) -> queue.SimpleQueue[sqlite3.Connection] | None:
+        if not self.pool_size or self.is_in_memory_db():
+            return None
+        key = (os.getpid(), *sorted((name, str(value)) for name, value in conn_params.items()))
+        kept = _KEPT.get(key)
+        if kept is None:
+            kept = _KEPT.setdefault(key, queue.SimpleQueue())
+        return kept
 
     def _start_transaction_under_autocommit(self):
         if self.transaction_mode != "IMMEDIATE":  # type: ignore[attr-defined]
@@ -65,3 +112,17 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     if code is not None:
         return code & 0xFF == sqlite3.SQLITE_BUSY
     return "locked" in str(exc) or "busy" in str(exc)
+
+
+def close_kept_connections() -> int:
+    """Close every idle kept connection of this process; returns how many."""
+    closed = 0
+    for kept in list(_KEPT.values()):
+        while True:
+            try:
+                raw = kept.get_nowait()
+            except queue.Empty:
+                break
+            raw.close()
+            closed += 1
+    return closed

@@ -3,6 +3,7 @@ busy-handler sleeps, and still gives up with Django's OperationalError after its
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 
@@ -76,3 +77,65 @@ def test_a_writer_gives_up_after_the_timeout_with_djangos_error():
     finally:
         connection.close()
         connection.settings_dict["OPTIONS"] = options
+
+
+def kept_wrapper(tmp_path, pool_size: int = 2) -> base.DatabaseWrapper:
+    settings = {
+        **connection.settings_dict,
+        "NAME": str(tmp_path / "kept.sqlite3"),
+        "OPTIONS": {**connection.settings_dict["OPTIONS"], "pool_size": pool_size},
+    }
+    return base.DatabaseWrapper(settings, alias="kept")
+
+
+def test_a_closed_connection_is_kept_and_taken_by_the_next_thread(tmp_path):
+    first = kept_wrapper(tmp_path)
+    first.ensure_connection()
+    raw = first.connection
+    first.close()
+    assert first.connection is None
+
+    taken = []
+
+    def next_request() -> None:
+        again = kept_wrapper(tmp_path)
+        again.ensure_connection()
+        with again.cursor() as cursor:  # still works, from another thread
+            cursor.execute("SELECT 1")
+            taken.append((again.connection, cursor.fetchone()))
+        again.close()
+
+    worker = threading.Thread(target=next_request)
+    worker.start()
+    worker.join()
+    assert taken == [(raw, (1,))]
+    assert base.close_kept_connections() >= 1
+
+
+def test_a_connection_closed_inside_a_transaction_is_not_kept(tmp_path):
+    wrapper = kept_wrapper(tmp_path)
+    wrapper.ensure_connection()
+    raw = wrapper.connection
+    raw.execute("BEGIN IMMEDIATE")
+    wrapper.close()
+
+    again = kept_wrapper(tmp_path)
+    again.ensure_connection()
+    assert again.connection is not raw
+    with again.cursor() as cursor:  # and the lock went with it
+        cursor.execute("BEGIN IMMEDIATE")
+        cursor.execute("COMMIT")
+    again.close()
+    base.close_kept_connections()
+
+
+def test_no_more_than_pool_size_are_kept(tmp_path):
+    wrappers = [kept_wrapper(tmp_path, pool_size=2) for _ in range(3)]
+    for wrapper in wrappers:
+        wrapper.ensure_connection()
+    raws = [wrapper.connection for wrapper in wrappers]
+    for wrapper in wrappers:
+        wrapper.close()
+    assert base.close_kept_connections() == 2
+    with pytest.raises(sqlite3.ProgrammingError):  # the third was closed, not kept
+        raws[2].execute("SELECT 1")
