@@ -65,12 +65,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _close(self):
         raw, kept = self.connection, self._kept_queue
-        if raw is not None and kept is not None and not raw.in_transaction and (
-            kept.qsize() < self.pool_size
+        if (
+            raw is not None
+            and kept is not None
+            and not raw.in_transaction
+            and kept.qsize() < self.pool_size
         ):
             kept.put(raw)
             return None
-        return super()._close()
+        return super()._close()  # type: ignore[misc]  # BaseDatabaseWrapper's, unstubbed
 
     def _kept(self, conn_params: dict) -> queue.SimpleQueue[sqlite3.Connection] | None:
         if not self.pool_size or self.is_in_memory_db():
