@@ -148,14 +148,15 @@ async def _read_chunk(reader: asyncio.StreamReader) -> bytes:
     return chunk
 
 
-def _request(port: int, token: str) -> bytes:
+def _request(port: int, token: str, query: str = "") -> bytes:
+    path = f"{STREAM_PATH}?{query}" if query else STREAM_PATH
     return (
-        f"GET {STREAM_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
         f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
     ).encode()
 
 
-async def run_client(port: int, token: str, client: Client) -> None:
+async def run_client(port: int, request: bytes, client: Client) -> None:
     """One EventSource-like client that times every message: parses the chunked body."""
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -163,7 +164,7 @@ async def run_client(port: int, token: str, client: Client) -> None:
         client.error = f"connect: {exc}"
         client.connected.set()
         return
-    writer.write(_request(port, token))
+    writer.write(request)
     try:
         status = await reader.readline()
         if b" 200 " not in status:
@@ -233,11 +234,11 @@ class CountingClient(asyncio.Protocol):
             self.closed.set_result(None)
 
 
-async def run_counting_client(port: int, token: str, client: Client) -> None:
+async def run_counting_client(port: int, request: bytes, client: Client) -> None:
     loop = asyncio.get_running_loop()
     try:
         transport, protocol = await loop.create_connection(
-            lambda: CountingClient(client, _request(port, token)), "127.0.0.1", port
+            lambda: CountingClient(client, request), "127.0.0.1", port
         )
     except OSError as exc:
         client.error = f"connect: {exc}"
@@ -344,12 +345,13 @@ def _phase(port: int, token: str, env: dict, args: argparse.Namespace) -> dict:
 async def _with_streams(port: int, token: str, env: dict, args, service_pid: int) -> dict:
     rss_before, processes = web_rss_bytes(service_pid)
     clients = [Client(measuring=index < args.measuring) for index in range(args.streams)]
+    request = _request(port, token, args.stream_query)
     tasks = []
     for start in range(0, len(clients), CONNECT_BATCH):
         batch = clients[start : start + CONNECT_BATCH]
         tasks += [
             asyncio.create_task(
-                (run_client if client.measuring else run_counting_client)(port, token, client)
+                (run_client if client.measuring else run_counting_client)(port, request, client)
             )
             for client in batch
         ]
@@ -507,6 +509,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="Length of each phase.")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--database-url", default=None, help="PostgreSQL (dropped, created).")
+    parser.add_argument(
+        "--stream-query",
+        default="",
+        help="The streams' filter (task_type=demo.flaky: streams that select none of the "
+        "events, so nothing is delivered; the cost of open streams alone).",
+    )
     parser.add_argument("--produce", nargs=2, type=float, help=argparse.SUPPRESS)
     parser.add_argument("--setup-user", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -523,7 +531,8 @@ def main() -> None:
         + versions("Django", "gunicorn", "uvicorn")
     )
     print(
-        f"Database: {database}; {args.streams} streams ({args.measuring} timing), "
+        f"Database: {database}; {args.streams} streams ({args.measuring} timing"
+        f"{', ' + args.stream_query if args.stream_query else ''}), "
         f"{args.rate:g} events/s, {args.seconds:g} s per phase, {args.repeat} run(s); "
         "figures: median (lowest-highest) over the runs"
     )

@@ -146,12 +146,21 @@ class Subscription:
     # When the feed last handed it anything (monotonic): the keep-alives go by it.
     sent_at: float = field(default_factory=time.monotonic)
 
-    def same_selection(self) -> tuple | None:
-        """What decides this stream's selection when no filter does: streams with the same key
-        select the same events (None: it has a filter of its own)."""
-        if self.tasks is not None:
-            return None
-        return (self.see_all or self.user_id, self.task_id)
+    # ``same_selection``'s answer, made once.
+    selection_key: tuple | None = field(default=None, repr=False)
+
+    def same_selection(self) -> tuple:
+        """What decides this stream's selection: streams with the same key select the same
+        events, and the feed selects once per key. A filter counts by its SQL and parameters
+        (already scoped to the user): a thousand pages open on one filtered list cost one query
+        per read, not a thousand (which took both cores at 1,000 streams, bench/live.py)."""
+        if self.selection_key is None:
+            filtered = None
+            if self.tasks is not None:
+                sql, params = self.tasks.query.sql_with_params()
+                filtered = (sql, repr(params))
+            self.selection_key = (self.see_all or self.user_id, self.task_id, filtered)
+        return self.selection_key
 
     def visible(self) -> QuerySet[TaskEvent]:
         events = TaskEvent.objects.all()
@@ -333,9 +342,7 @@ class EventFeed:
             if subscription.closed:
                 continue
             key = subscription.same_selection()
-            if key is None:
-                chosen = subscription.select(batch)
-            elif key in selections:
+            if key in selections:
                 chosen = selections[key]
             else:
                 chosen = selections[key] = subscription.select(batch)
