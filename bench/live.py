@@ -413,7 +413,9 @@ def one_run(args: argparse.Namespace, tmp: Path) -> dict:
         )
     try:
         _wait_ready(port, token, service, log)
+        web_cpu = web_cpu_seconds(service.pid)
         without = _phase(port, token, env, args)
+        without["web_cpu"] = web_cpu_seconds(service.pid) - web_cpu
         with_streams = uvloop.run(_with_streams(port, token, env, args, service.pid))
     finally:
         service.terminate()
@@ -496,7 +498,8 @@ def report(runs: list[dict], args: argparse.Namespace) -> None:
             f" -> {web['rss_after'] / 2**20:.0f} MiB with the streams open; "
             f"streams failed: {web['failed_count']} {web['failed']}; list errors: "
             f"{run['without']['list']['errors']} / {web['list']['errors']}; CPU during the "
-            f"phase: web {web['web_cpu']:.1f} s, the stream clients {web['client_cpu']:.1f} s "
+            f"phase: web {run['without']['web_cpu']:.1f} s without streams, "
+            f"{web['web_cpu']:.1f} s with them, the stream clients {web['client_cpu']:.1f} s "
             f"(of {args.seconds:g} s x {os.cpu_count()} cores)"
         )
 

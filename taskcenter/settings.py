@@ -242,12 +242,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Under ASGI (taskcenter.asgi sets this) every request runs on a thread of its own, so a
 # connection kept for reuse is never reused: each would stay open until garbage-collected
 # (dozens of idle PostgreSQL sessions after a burst of requests). Close it as a request ends.
-# SQLite's connections go back to a per-process queue instead of closing
-# (``taskcenter.lib.sqlite_engine``): the next request's thread takes one already open.
+# Instead each process keeps a pool: the next request's thread takes a connection already
+# open. PostgreSQL's is Django's own (psycopg_pool; connections checked before each use, so a
+# database restart costs no request), which also bounds the sessions a process opens: a burst
+# of 1,000 event streams connecting at once opened one session each and ran the server out
+# of connections. SQLite's connections go back to a queue (``taskcenter.lib.sqlite_engine``).
 if os.environ.get("TASKCENTER_ASGI") == "1":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     if DATABASES["default"]["ENGINE"] == "taskcenter.lib.sqlite_engine":
         DATABASES["default"]["OPTIONS"]["pool_size"] = env_int("SQLITE_POOL_SIZE", 8)
+    elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": env_int("DB_POOL_MAX_SIZE", 10),
+            # A request waits this long for a free connection, then is a 503 (database busy).
+            "timeout": env_float("DB_POOL_TIMEOUT", 10.0),
+        }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
