@@ -1,7 +1,8 @@
 """PostgreSQL restarted under load: 200 tasks on 2 real workers, API calls all the while.
 
 Everything runs against a PostgreSQL server of the test's own (``throwaway_postgres``), so the
-restart hits no other test run: a gunicorn serving the API, two ``run_worker`` processes, and
+restart hits no other test run: a gunicorn serving the API (uvicorn workers, as ``run_service``
+starts it, each with its pool of connections), two ``run_worker`` processes, and
 clients starting and reading tasks over HTTP. The server is restarted (fast shutdown, as
 ``pg_ctlcluster ... restart`` does) while attempts run and starts arrive. Afterwards every task
 is COMPLETED by exactly one execution (``demo.sleep`` does not touch the database, so only an
@@ -208,7 +209,11 @@ def test_a_database_restart_under_load_loses_fails_and_doubles_nothing(postgres,
             sys.executable,
             "-m",
             "gunicorn",
-            "taskcenter.wsgi",
+            # As run_service serves it: ASGI, where each process keeps a pool of sessions that
+            # the restart breaks all at once.
+            "taskcenter.asgi:application",
+            "--worker-class",
+            "taskcenter.web_worker.WebWorker",
             "--workers",
             "2",
             "--bind",
