@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import pytest
 
@@ -259,6 +260,28 @@ def test_sigterm_lets_running_attempts_finish_before_exiting(start_worker, make_
     assert worker.process.wait(timeout=10) == 0
     task.refresh_from_db()
     assert task.status == Status.COMPLETED
+
+
+def test_sigterm_runs_the_attempts_claimed_ahead_and_leaves_the_rest_queued(
+    start_worker, make_task
+):
+    tasks = [make_task("demo.sleep", {"ms": 40}, start=True) for _ in range(300)]
+    worker = start_worker("--concurrency", "4")
+    # Past its first attempts the worker keeps claimed attempts waiting for its busy slots.
+    wait_for(lambda: Task.objects.filter(status=Status.COMPLETED).count() >= 40, timeout=60)
+
+    worker.signal(signal.SIGTERM)
+
+    assert worker.process.wait(timeout=30) == 0
+    statuses = Counter(
+        Task.objects.filter(pk__in=[t.pk for t in tasks]).values_list("status", flat=True)
+    )
+    # Whatever it claimed, it ran: nothing left RUNNING for the reaper, the rest still QUEUED
+    # for the next worker.
+    assert set(statuses) <= {Status.COMPLETED, Status.QUEUED}, statuses
+    assert statuses[Status.QUEUED] > 0, statuses
+    assert TaskExecution.objects.filter(task__in=tasks).count() == statuses[Status.COMPLETED]
+    assert not TaskExecution.objects.exclude(status=ExecutionStatus.COMPLETED).exists()
 
 
 def test_clients_and_a_busy_worker_share_the_database_without_lock_errors(
