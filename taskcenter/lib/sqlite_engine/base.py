@@ -38,8 +38,9 @@ LONGEST_PAUSE = 0.001
 
 
 # Idle connections by (process, database file, options): a forked child never takes its
-# parent's (a SQLite connection must not cross a fork), and a test database replaced by
-# another of the same name is a new key only if its options differ, so tests close the pool.
+# parent's (a SQLite connection must not cross a fork). Only the web server's processes keep
+# any (the settings set ``pool_size`` under ASGI), and nothing replaces the database file
+# under a running server; ``close_kept_connections`` empties the queues.
 _KEPT: dict[tuple, queue.SimpleQueue[sqlite3.Connection]] = {}
 
 
