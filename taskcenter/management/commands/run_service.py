@@ -31,7 +31,9 @@ WEB_GRACEFUL_TIMEOUT_SECONDS = 20
 # What a first Ctrl-C becomes for each child. gunicorn's SIGINT is a quick shutdown; SIGTERM is
 # its graceful stop: in-flight requests finish (open event streams are cut after a few seconds,
 # see taskcenter.web_worker).
-FIRST_STOP_SIGNAL = {"web": signal.SIGTERM}
+# The sandbox platforms have nothing to finish: SIGTERM ends them at once, even when they were
+# started with SIGINT ignored (a background job of a script, where `make run &` is one).
+FIRST_STOP_SIGNAL = {"web": signal.SIGTERM, "sandbox": signal.SIGTERM}
 
 
 class Command(BaseCommand):
@@ -220,7 +222,8 @@ class Supervisor:
     def _send(self, signum: int, translate: bool = False) -> None:
         for name, child in self.children.items():
             if child.poll() is None:
-                child.send_signal(FIRST_STOP_SIGNAL.get(name, signum) if translate else signum)
+                role = name.split()[0]  # "sandbox 8900" is a sandbox
+                child.send_signal(FIRST_STOP_SIGNAL.get(role, signum) if translate else signum)
 
     def all_alive(self) -> bool:
         return all(child.poll() is None for child in self.children.values())

@@ -286,12 +286,14 @@ while True:
 
 
 def test_first_ctrl_c_asks_gunicorn_for_its_graceful_stop_and_the_worker_for_its_own(tmp_path):
-    """gunicorn's SIGINT is a quick shutdown that can deadlock a gthread worker; SIGTERM is not."""
+    """gunicorn's SIGINT is a quick shutdown that can deadlock a gthread worker; SIGTERM is not.
+    A sandbox platform gets SIGTERM too: started in the background of a script it ignores
+    SIGINT, and ``make run`` waited 30 s for it before killing it."""
     from taskcenter.management.commands.run_service import Supervisor
 
     children = {
         name: subprocess.Popen([sys.executable, "-c", SIGNAL_RECORDER, str(tmp_path / name)])
-        for name in ("web", "worker")
+        for name in ("web", "worker", "sandbox 8900")
     }
     try:
         wait_for(lambda: all((tmp_path / f"{name}.ready").exists() for name in children))
@@ -302,6 +304,7 @@ def test_first_ctrl_c_asks_gunicorn_for_its_graceful_stop_and_the_worker_for_its
         assert supervisor.run() == 0
         assert (tmp_path / "web").read_text() == "SIGTERM"
         assert (tmp_path / "worker").read_text() == "SIGINT"
+        assert (tmp_path / "sandbox 8900").read_text() == "SIGTERM"
     finally:
         for child in children.values():
             child.kill()
