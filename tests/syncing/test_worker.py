@@ -168,9 +168,11 @@ def test_a_source_slower_than_the_timeout_fails_the_task_as_timed_out(api, platf
     assert failed["status"] == "failed"
     assert "timed out" in failed["error_message"]
 
+    # The source is fast again before the retry: a woken worker starts the retried attempt
+    # within milliseconds, sooner than a control call made after the retry would land.
+    platform.control(slow_ms=0)
     retried = api.post(f"{URL}/task_{task_id}/retry")
     assert retried.status_code == 200
-    platform.control(slow_ms=0)
     task = finished(task_id)
     assert task.status == Status.COMPLETED
     assert task.result["records"] == len(base_records("ds_late", ""))
