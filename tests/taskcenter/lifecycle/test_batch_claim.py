@@ -70,27 +70,29 @@ def test_single_slot_worker_drains_a_backlog_in_batches_exactly_once(start_worke
         ]
 
 
+def drained_claim_instants(start_worker, tasks: list[Task], *, concurrency: int) -> set:
+    """Start a worker, wait until it has completed ``tasks``; the distinct instants it claimed
+    at (a claim's STARTED events share their ``at``)."""
+    start_worker("--concurrency", str(concurrency))
+    wait_for(lambda: Task.objects.filter(status=Status.COMPLETED).count() == len(tasks))
+    return set(TaskEvent.objects.filter(verb=EventVerb.STARTED).values_list("at", flat=True))
+
+
 @pytest.mark.slow
 def test_worker_with_free_slots_claims_a_backlog_in_one_transaction(start_worker, make_task):
     tasks = [make_task("demo.sleep", {"ms": 200}, start=True) for _ in range(8)]
-    start_worker("--concurrency", "8")
-
-    wait_for(lambda: Task.objects.filter(status=Status.COMPLETED).count() == len(tasks))
-    claim_instants = TaskEvent.objects.filter(verb=EventVerb.STARTED).values_list("at", flat=True)
-    assert len(set(claim_instants)) < len(tasks)  # several started at the same claim
+    claim_instants = drained_claim_instants(start_worker, tasks, concurrency=8)
+    assert len(claim_instants) < len(tasks)  # several started at the same claim
     assert TaskExecution.objects.count() == len(tasks)
 
 
 @pytest.mark.slow
 def test_busy_worker_claims_ahead_several_jobs_at_a_time_each_run_once(start_worker, make_task):
     tasks = [make_task("demo.sleep", {"ms": 50}, start=True) for _ in range(40)]
-    start_worker("--concurrency", "4")
-
-    wait_for(lambda: Task.objects.filter(status=Status.COMPLETED).count() == len(tasks))
     # Once its slots have each run an attempt, the worker tops up a queue of claimed jobs two
     # or more at a time instead of claiming one per freed slot (40 claims without it).
-    claim_instants = TaskEvent.objects.filter(verb=EventVerb.STARTED).values_list("at", flat=True)
-    assert len(set(claim_instants)) <= len(tasks) // 2
+    claim_instants = drained_claim_instants(start_worker, tasks, concurrency=4)
+    assert len(claim_instants) <= len(tasks) // 2
     assert TaskExecution.objects.count() == len(tasks)
     for task in Task.objects.all():
         assert list(task.events.values_list("verb", flat=True)) == [
