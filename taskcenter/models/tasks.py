@@ -159,18 +159,26 @@ class Task(models.Model):
         verbose_name = _("task")
         verbose_name_plural = _("tasks")
         ordering = ["-created_at", "-id"]
+        # The list indexes end in the ordering's tie-break (``-id``): tasks submitted together
+        # share a ``created_at`` (one ``create_tasks`` call: up to 10,000), and an index without
+        # it left every page of them to a sort of all the ties (20-34 ms a page at 10,000 on
+        # SQLite, under 1 ms with it).
         indexes = [
             # List pages: a user's tasks by status, newest first; staff by status/platform.
-            models.Index(fields=["owner", "status", "-created_at"], name="task_owner_status_idx"),
+            models.Index(
+                fields=["owner", "status", "-created_at", "-id"], name="task_owner_status_idx"
+            ),
             # A user's list filtered by status and platform: count and page from the index alone.
             models.Index(
-                fields=["owner", "status", "platform", "-created_at"],
+                fields=["owner", "status", "platform", "-created_at", "-id"],
                 name="task_owner_stat_plat_idx",
             ),
-            models.Index(fields=["owner", "-created_at"], name="task_owner_created_idx"),
-            models.Index(fields=["status", "platform", "-created_at"], name="task_status_plat_idx"),
-            models.Index(fields=["status", "-created_at"], name="task_status_created_idx"),
-            models.Index(fields=["-created_at"], name="task_created_idx"),
+            models.Index(fields=["owner", "-created_at", "-id"], name="task_owner_created_idx"),
+            models.Index(
+                fields=["status", "platform", "-created_at", "-id"], name="task_status_plat_idx"
+            ),
+            models.Index(fields=["status", "-created_at", "-id"], name="task_status_created_idx"),
+            models.Index(fields=["-created_at", "-id"], name="task_created_idx"),
             models.Index(fields=["finished_at"], name="task_finished_idx"),
             # Queue depth by kind, platform and account, and the oldest queued task
             # (``execution.queues``): only queued rows, a small index even at a million tasks.

@@ -151,6 +151,26 @@ def test_ordering(api, make_task):
     assert [p["items"][0]["id"] for p in pages] == [t.pk for t in reversed(tied)]
 
 
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="SQLite's plans are fixed; PostgreSQL's follow its stats"
+)
+@pytest.mark.parametrize(
+    "filters", [{}, {"status": "PENDING"}, {"status": "PENDING", "platform": ""}]
+)
+def test_a_page_of_tasks_submitted_together_is_read_off_an_index_not_sorted(
+    user, staff_user, filters
+):
+    """One ``create_tasks`` call gives its tasks one ``created_at``: the list's tie-break (``id``)
+    is in its indexes, so a page is read in order instead of sorting every tied task."""
+    made = lifecycle.create_tasks([{"task_type": "demo.noop"}] * 50, owner=user)
+    assert {task.created_at for task in made} == {made[0].created_at}
+    for owner in (user, staff_user):
+        pages = Task.objects.visible_to(owner).filter(**filters).order_by("-created_at", "-id")
+        plan = pages[:20].explain()
+        assert "TEMP B-TREE" not in plan, plan
+        assert [task.pk for task in pages[:3]] == [task.pk for task in reversed(made)][:3]
+
+
 # --- query counts -------------------------------------------------------------------------------
 
 
