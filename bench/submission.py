@@ -13,7 +13,10 @@ single  ``lifecycle.create_task(start=True)`` of ``demo.noop`` at a price of 1 (
         charge is part of it), one call every 5 ms, timed call by call:
         - idle: the worker beside it polls a queue of its own, so it stays idle;
         - idle, USER_TWEETS: the same with the XGet kind, whose parameters its serializer checks;
-        - busy: the worker (``-c 1``) runs each task as it arrives.
+        - busy: the worker (``-c 1``) runs each task as it arrives;
+        - floor: one small row of a table of its own INSERTed and committed the same way (the idle
+          worker beside it), the least any durable submission costs on this database and
+          machine.
         Then 200 calls without a worker, each statement and commit timed: where the time of one
         call goes.
 bulk    10,000 tasks of four kinds (two XGet scrape kinds with parameters, ``suno.lyrics`` at 2
@@ -171,12 +174,36 @@ def _time_creates(user, count: int, **kwargs) -> dict:
         lifecycle.create_task(owner=user, **kwargs)
         samples.append((time.perf_counter() - started) * 1000)
         time.sleep(GAP)
+    return _summary(samples)
+
+
+def _summary(samples: list[float]) -> dict:
     return {
-        "n": count,
+        "n": len(samples),
         "p50": statistics.median(samples),
         "p95": percentile(samples, 0.95),
         "max": max(samples),
     }
+
+
+def _time_floor(count: int) -> dict:
+    """The least a durable write costs on this database and machine, called as the creates are:
+    one small row INSERTed and committed in a transaction of its own, through Django and
+    the same driver, every 5 ms. A submission cannot be faster than this; the gap between the
+    two is what the lifecycle's rows and Python add."""
+    from django.db import connection, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_floor (id integer PRIMARY KEY, note varchar(8))")
+    samples = []
+    for n in range(count + 20):  # the first 20 warm up, as in _time_creates
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("INSERT INTO bench_floor (id, note) VALUES (%s, %s)", [n, "x"])
+        if n >= 20:
+            samples.append((time.perf_counter() - started) * 1000)
+        time.sleep(GAP)
+    return _summary(samples)
 
 
 def _breakdown(user, count: int) -> dict:
@@ -236,6 +263,7 @@ def drive_single(quick: bool, log_dir: Path) -> dict:
     try:
         result["idle"] = _time_creates(user, count, **noop)
         result["idle_tweets"] = _time_creates(user, count, **tweets)
+        result["floor"] = _time_floor(count)
     finally:
         _stop(worker)
     worker = _start_worker("default", log_dir / "worker-busy.log")
@@ -508,7 +536,10 @@ def print_single(runs: list[dict]) -> None:
         ("idle", "create_task, demo.noop at 1 quota, idle worker"),
         ("idle_tweets", "create_task, USER_TWEETS (its serializer), idle worker"),
         ("busy", "create_task, demo.noop at 1 quota, worker running each"),
+        ("floor", "floor: INSERT one row + COMMIT, idle worker"),
     ):
+        if key not in runs[0]:
+            continue  # a result file from before the floor was measured
         rows.append(
             (
                 label,
