@@ -18,65 +18,19 @@ awaits anything.
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
 from django.http import HttpRequest, HttpResponseBase
-
-# Request threads kept for the next requests; a burst beyond this many at once starts threads
-# that end with their request.
-KEPT_THREADS = 32
 
 
 class OneThreadASGIHandler(ASGIHandler):
     def __init__(self) -> None:
         BaseHandler.__init__(self)  # not ASGIHandler's: it loads the middleware in async mode
         self.load_middleware(is_async=False)
-        self._idle: list[ThreadPoolExecutor] = []
-        self._idle_lock = threading.Lock()
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Django's, with the request's thread taken from those kept, not started for it.
-
-        Django gives each request a ``ThreadSensitiveContext`` of its own, whose thread asgiref
-        starts on the first call and joins, from yet another new thread, at the end: two thread
-        starts per request, a tenth of the event loop's samples on the task list (py-spy). A
-        thread kept between requests holds nothing of the last one but its database connection
-        slot, which ``request_finished`` has closed (connections are per thread, and under ASGI
-        none persists: see the settings).
-        """
-        if scope["type"] != "http":
-            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        with self._idle_lock:
-            thread = self._idle.pop() if self._idle else None
-        if thread is None:
-            thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
-        try:
-            async with ThreadSensitiveContext(executor=thread):
-                await self.handle(scope, receive, send)
-        finally:
-            # Kept once it is idle: a view whose client left keeps running on it, and the no-op
-            # runs after that view (the executor runs one call at a time, in order).
-            thread.submit(_noop).add_done_callback(lambda _done: self._keep(thread))
-
-    def _keep(self, thread: ThreadPoolExecutor) -> None:
-        with self._idle_lock:
-            kept = len(self._idle) < KEPT_THREADS
-            if kept:
-                self._idle.append(thread)
-        if not kept:
-            thread.shutdown(wait=False)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         # thread_sensitive: the request's own thread (ASGIHandler gives each request a
         # ThreadSensitiveContext), the one its request_started and request_finished receivers
         # run on, so its database connection is opened and closed by the same thread.
         return await sync_to_async(self.get_response, thread_sensitive=True)(request)
-
-
-def _noop() -> None:
-    pass

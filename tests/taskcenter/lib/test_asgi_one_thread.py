@@ -12,7 +12,6 @@ from django.core.handlers.asgi import ASGIHandler
 
 from taskcenter.lib.asgi_one_thread import OneThreadASGIHandler
 from taskcenter.models import ApiToken
-from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the request runs on threads of its own
 
@@ -90,15 +89,3 @@ def test_a_request_crosses_to_its_thread_once_where_djangos_handler_crosses_many
     # Django's own: a crossing each way per synchronous middleware and per MiddlewareMixin hook.
     assert counts["SyncToAsync"] >= 15  # 18 with Django 5.2 and this project's middleware
     assert counts["AsyncToSync"] >= 1
-
-
-def test_the_request_threads_are_kept_and_used_again(anon_api):
-    handler = OneThreadASGIHandler()
-    kept = []
-    for _ in range(3):
-        status, _body = serve(handler, "/api/v1/tasks", [])
-        assert status == 401  # through every middleware and the view: no token
-        # Given back by its thread once idle, a moment after the answer.
-        assert wait_for(lambda: len(handler._idle) == 1, timeout=10)
-        kept.append(handler._idle[0])
-    assert kept[0] is kept[1] is kept[2]
