@@ -7,74 +7,29 @@ It rebuilds six indexes of the task table; on PostgreSQL, writes to the table wa
 runs (a plain CREATE INDEX), so a large deployment runs it at a quiet time.
 """
 
-from django.conf import settings
 from django.db import migrations, models
+
+# Each list index by name: its fields before, now with the tie-break at the end.
+LIST_INDEXES = {
+    "task_owner_status_idx": ["owner", "status", "-created_at"],
+    "task_owner_stat_plat_idx": ["owner", "status", "platform", "-created_at"],
+    "task_owner_created_idx": ["owner", "-created_at"],
+    "task_status_plat_idx": ["status", "platform", "-created_at"],
+    "task_status_created_idx": ["status", "-created_at"],
+    "task_created_idx": ["-created_at"],
+}
 
 
 class Migration(migrations.Migration):
-    dependencies = [
-        ("taskcenter", "0016_task_event_notify"),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-    ]
+    dependencies = [("taskcenter", "0016_task_event_notify")]
 
     operations = [
-        migrations.RemoveIndex(
-            model_name="task",
-            name="task_owner_status_idx",
-        ),
-        migrations.RemoveIndex(
-            model_name="task",
-            name="task_owner_created_idx",
-        ),
-        migrations.RemoveIndex(
-            model_name="task",
-            name="task_status_plat_idx",
-        ),
-        migrations.RemoveIndex(
-            model_name="task",
-            name="task_status_created_idx",
-        ),
-        migrations.RemoveIndex(
-            model_name="task",
-            name="task_created_idx",
-        ),
-        migrations.RemoveIndex(
-            model_name="task",
-            name="task_owner_stat_plat_idx",
-        ),
-        migrations.AddIndex(
-            model_name="task",
-            index=models.Index(
-                fields=["owner", "status", "-created_at", "-id"], name="task_owner_status_idx"
+        operation
+        for name, fields in LIST_INDEXES.items()
+        for operation in (
+            migrations.RemoveIndex(model_name="task", name=name),
+            migrations.AddIndex(
+                model_name="task", index=models.Index(fields=[*fields, "-id"], name=name)
             ),
-        ),
-        migrations.AddIndex(
-            model_name="task",
-            index=models.Index(
-                fields=["owner", "status", "platform", "-created_at", "-id"],
-                name="task_owner_stat_plat_idx",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="task",
-            index=models.Index(
-                fields=["owner", "-created_at", "-id"], name="task_owner_created_idx"
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="task",
-            index=models.Index(
-                fields=["status", "platform", "-created_at", "-id"], name="task_status_plat_idx"
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="task",
-            index=models.Index(
-                fields=["status", "-created_at", "-id"], name="task_status_created_idx"
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="task",
-            index=models.Index(fields=["-created_at", "-id"], name="task_created_idx"),
-        ),
+        )
     ]
