@@ -18,10 +18,13 @@ from sandbox.platform import SandboxPlatform
 from taskcenter import lifecycle
 from taskcenter.models import Task
 from tests.support.clients import token_client
+from tests.support.live_server import serve_without_nagle
 from tests.support.processes import WorkerProcess
 from tests.support.publishing import COOLDOWN, MAX_UPLOAD, POLL
 
 DB_FIXTURES = {"db", "transactional_db", "live_server"}
+
+serve_without_nagle()
 
 
 @pytest.fixture(autouse=True)
