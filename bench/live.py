@@ -14,7 +14,8 @@ no streams   a producer process writes ``--rate`` task events a second (``create
              apart) over a keep-alive connection: the list's p50/p95 without streams.
 streams      ``--streams`` clients open ``GET /api/v1/events/stream`` first (this process,
              uvloop, plain sockets, HTTP/1.1 chunked), the web processes' memory (RSS of the
-             gunicorn master and workers, from /proc) is read before and after they connect,
+             gunicorn master and workers and of the stream server, from /proc) is read before
+             and after they connect,
              then the same producer and sampler run again. Every client counts the events it
              receives (each must receive every one: the others count ``data:`` lines in the bytes
              as they come, the cheapest a client can be); ``--measuring`` of them parse the
@@ -271,13 +272,22 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+# The web's processes: gunicorn's (master and workers) and the stream server they pass the
+# streams to.
+WEB_COMMANDS = (b"gunicorn", b"taskcenter.stream_server")
+
+
+def _is_web(command: bytes) -> bool:
+    return any(name in command for name in WEB_COMMANDS)
+
+
 def web_cpu_seconds(service_pid: int) -> float:
-    """User and system CPU time of the service's gunicorn processes so far (from /proc)."""
+    """User and system CPU time of the service's web processes so far (from /proc)."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for pid in _descendants(service_pid):
         try:
-            if b"gunicorn" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if not _is_web(Path(f"/proc/{pid}/cmdline").read_bytes()):
                 continue
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -287,7 +297,7 @@ def web_cpu_seconds(service_pid: int) -> float:
 
 
 def web_rss_bytes(service_pid: int) -> tuple[int, int]:
-    """RSS of the service's gunicorn processes (master and workers), and how many there are."""
+    """RSS of the service's web processes (gunicorn's and the stream server), and how many."""
     total = count = 0
     for pid in _descendants(service_pid):
         try:
@@ -295,7 +305,7 @@ def web_rss_bytes(service_pid: int) -> tuple[int, int]:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
-        if b"gunicorn" not in command:
+        if not _is_web(command):
             continue
         count += 1
         for line in status.splitlines():
@@ -494,7 +504,7 @@ def report(runs: list[dict], args: argparse.Namespace) -> None:
     for run in runs:
         web = run["with"]
         print(
-            f"web: {web['web_processes']} gunicorn processes, RSS {web['rss_before'] / 2**20:.0f}"
+            f"web: {web['web_processes']} web processes, RSS {web['rss_before'] / 2**20:.0f}"
             f" -> {web['rss_after'] / 2**20:.0f} MiB with the streams open; "
             f"streams failed: {web['failed_count']} {web['failed']}; list errors: "
             f"{run['without']['list']['errors']} / {web['list']['errors']}; CPU during the "

@@ -1,18 +1,34 @@
 """gunicorn's worker for the web server: uvicorn serving ``taskcenter.asgi``.
 
 ASGI, so that an open event stream (``/api/v1/events/stream``, the admin's live updates) holds
-no thread: gthread's pool would be used up by a handful of open admin pages.
+no thread: gthread's pool would be used up by a handful of open admin pages. Under
+``run_service`` the streams are not served here at all: each worker passes a connection whose
+request is a task event stream to the stream server (``taskcenter.stream_server``) as it
+arrives, so the API's answers do not wait behind the streams' writes
+(``taskcenter.lib.connection_handover``).
 """
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Any
 
 from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
 
+from taskcenter.lib.connection_handover import HandOver, stream_routing_protocol
+
 # On a stop, requests in flight get this long; event streams never end by themselves, so they
 # are cut here (their pages reconnect to the next server and resume by Last-Event-ID).
 GRACEFUL_SHUTDOWN_SECONDS = 5
+
+# Where the stream server takes connections (set by run_service for both sides); without it
+# the workers serve the streams themselves.
+STREAM_SOCKET_ENV = "TASKCENTER_STREAM_SOCKET"
+# The request lines of the task event streams (taskcenter.api.urls): all events, one task's.
+STREAM_REQUEST_LINE = re.compile(rb"GET /api/v1/(?:events|tasks/[0-9]+)/stream[? ]")
+
+_stream_socket = os.environ.get(STREAM_SOCKET_ENV)
 
 
 class WebWorker(UvicornWorker):
@@ -21,4 +37,9 @@ class WebWorker(UvicornWorker):
         # Django has no lifespan handler; "off" spares a warning at every start.
         "lifespan": "off",
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        **(
+            {"http": stream_routing_protocol(HandOver(_stream_socket), STREAM_REQUEST_LINE)}
+            if _stream_socket
+            else {}
+        ),
     }

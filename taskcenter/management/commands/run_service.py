@@ -22,6 +22,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from taskcenter.checks import sandbox_addresses
+from taskcenter.web_worker import STREAM_SOCKET_ENV
 
 MANAGE_PY = Path(settings.BASE_DIR) / "manage.py"
 # Long enough for the worker to finish short attempts; longer ones are recovered by the reaper.
@@ -33,7 +34,7 @@ WEB_GRACEFUL_TIMEOUT_SECONDS = 20
 # see taskcenter.web_worker).
 # The sandbox platforms have nothing to finish: SIGTERM ends them at once, even when they were
 # started with SIGINT ignored (a background job of a script, where `make run &` is one).
-FIRST_STOP_SIGNAL = {"web": signal.SIGTERM, "sandbox": signal.SIGTERM}
+FIRST_STOP_SIGNAL = {"web": signal.SIGTERM, "streams": signal.SIGTERM, "sandbox": signal.SIGTERM}
 
 
 class Command(BaseCommand):
@@ -70,9 +71,14 @@ class Command(BaseCommand):
         # one gunicorn worker's requests and none of the worker's attempts.
         metrics_dir, made_metrics_dir = prepare_metrics_dir()
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        # The web workers pass the event streams' connections to the stream server here: a
+        # directory of this run's own (0700), so that two services never share one.
+        stream_dir = tempfile.mkdtemp(prefix="taskcenter-streams-")
+        os.environ[STREAM_SOCKET_ENV] = str(Path(stream_dir) / "socket")
         try:
             self.supervise(host, port, concurrency, no_worker, with_sandbox)
         finally:
+            shutil.rmtree(stream_dir, ignore_errors=True)
             if made_metrics_dir:
                 shutil.rmtree(metrics_dir, ignore_errors=True)
 
@@ -90,6 +96,7 @@ class Command(BaseCommand):
                 else:
                     sandbox = "{}:{} (already running, used as it is)".format(*address)
         children.update({f"sandbox {address[1]}": child for address, child in sandboxes})
+        children["streams"] = start_stream_server(os.environ[STREAM_SOCKET_ENV])
         children["web"] = start_web(host, port)
         if not no_worker:
             children["worker"] = start_worker(concurrency)
@@ -113,6 +120,7 @@ class Command(BaseCommand):
             "Task Center is running",
             f"  admin:   {url}/admin/  (user admin, password in {secret})",
             f"  web:     gunicorn + uvicorn (ASGI) on {host}:{port}",
+            "  streams: the task event streams, in a process of their own",
             "  worker:  " + ("not started (--no-worker)" if no_worker else "manage.py run_worker"),
             f"  data:    {settings.DATABASES['default']['NAME']}",
             *(
@@ -177,6 +185,11 @@ def start_web(host: str, port: int) -> subprocess.Popen:
     # and a test run) would fight over it, and nothing here uses it.
     command += ["--access-logfile", "-", "--no-control-socket"]
     command += ["--graceful-timeout", str(WEB_GRACEFUL_TIMEOUT_SECONDS)]
+    return subprocess.Popen(command, cwd=settings.BASE_DIR, process_group=0)
+
+
+def start_stream_server(path: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "taskcenter.stream_server", "--socket", path]
     return subprocess.Popen(command, cwd=settings.BASE_DIR, process_group=0)
 
 

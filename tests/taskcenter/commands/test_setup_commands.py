@@ -1,6 +1,5 @@
 """``ensure_admin`` and ``run_service``: what ``make run`` relies on for a first login."""
 
-import contextlib
 import os
 import signal
 import socket
@@ -15,7 +14,15 @@ import requests
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from tests.support.processes import ROOT, test_database_url, wait_for
+from tests.support.processes import ROOT, wait_for
+from tests.support.service import (
+    children_of,
+    command_line,
+    free_port,
+    is_running,
+    start_service,
+    stop_service,
+)
 
 
 @pytest.fixture
@@ -91,68 +98,6 @@ def test_ensure_admin_without_password_file_points_to_changepassword(var_dir, db
 # --- run_service, as a real process tree ---------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_service(tmp_path, *args: str, **env: str) -> tuple[subprocess.Popen, int, object]:
-    port = free_port()
-    log = (tmp_path / "service.log").open("w+")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "taskcenter.test_settings",
-        "DATABASE_URL": test_database_url(),
-        "TASKCENTER_VAR_DIR": str(tmp_path / "var"),
-        "STATIC_ROOT": str(tmp_path / "static"),
-        "PYTHONUNBUFFERED": "1",
-        **env,
-    }
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "run_service", "--port", str(port), *args],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    return process, port, log
-
-
-def stop_service(process: subprocess.Popen) -> None:
-    """Kill a service left running by a failed test, with its children's process groups.
-
-    run_service starts gunicorn and the worker in process groups of their own, so killing the
-    service alone would leave them serving (and loading the machine) after the test.
-    """
-    if process.poll() is None:
-        for child in children_of(process.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child, signal.SIGKILL)
-        process.kill()
-        process.wait(timeout=10)
-
-
-def children_of(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as handle:
-        return [int(child) for child in handle.read().split()]
-
-
-def command_line(pid: int) -> bytes:
-    with open(f"/proc/{pid}/cmdline", "rb") as handle:
-        return handle.read()
-
-
-def is_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead but still has a pid until its parent reaps it.
-    with open(f"/proc/{pid}/stat") as handle:
-        return handle.read().split(") ")[-1][0] != "Z"
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_run_service_serves_admin_with_css_and_stops_both_children_on_sigint(
@@ -166,7 +111,7 @@ def test_run_service_serves_admin_with_css_and_stops_both_children_on_sigint(
             timeout=60,  # migrations and collectstatic first: slow on a loaded machine
         )
         children = children_of(process.pid)
-        assert len(children) == 2  # gunicorn and the worker
+        assert len(children) == 3  # gunicorn, the stream server and the worker
 
         # gunicorn's workers may still be loading Django when the banner is out: the first
         # answer waits for them (measured up to ~5 s beside a CPU hog), so no tight timeout.
@@ -200,7 +145,7 @@ def test_run_service_stops_the_web_server_and_fails_when_the_worker_dies(
         )
         children = children_of(process.pid)
         worker = next(pid for pid in children if b"run_worker" in command_line(pid))
-        web = next(pid for pid in children if pid != worker)
+        web = next(pid for pid in children if b"gunicorn" in command_line(pid))
 
         os.kill(worker, signal.SIGKILL)
 
@@ -233,7 +178,7 @@ def test_run_service_with_sandbox_starts_the_platforms_stand_in_where_the_settin
         log.seek(0)
         assert f"sandbox: the sandbox platform on 127.0.0.1:{sandbox_port}" in log.read()
         children = children_of(process.pid)
-        assert len(children) == 3  # the sandbox platform, gunicorn and the worker
+        assert len(children) == 4  # the sandbox platform, gunicorn, the streams, the worker
         logins = requests.get(
             f"http://127.0.0.1:{sandbox_port}/publish/_logins",
             headers={"Authorization": "Bearer sandbox-token"},
@@ -293,7 +238,7 @@ def test_first_ctrl_c_asks_gunicorn_for_its_graceful_stop_and_the_worker_for_its
 
     children = {
         name: subprocess.Popen([sys.executable, "-c", SIGNAL_RECORDER, str(tmp_path / name)])
-        for name in ("web", "worker", "sandbox 8900")
+        for name in ("web", "streams", "worker", "sandbox 8900")
     }
     try:
         wait_for(lambda: all((tmp_path / f"{name}.ready").exists() for name in children))
@@ -303,6 +248,7 @@ def test_first_ctrl_c_asks_gunicorn_for_its_graceful_stop_and_the_worker_for_its
 
         assert supervisor.run() == 0
         assert (tmp_path / "web").read_text() == "SIGTERM"
+        assert (tmp_path / "streams").read_text() == "SIGTERM"
         assert (tmp_path / "worker").read_text() == "SIGINT"
         assert (tmp_path / "sandbox 8900").read_text() == "SIGTERM"
     finally:

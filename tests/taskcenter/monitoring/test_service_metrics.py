@@ -15,7 +15,7 @@ from taskcenter.management.commands.run_service import prepare_metrics_dir
 from taskcenter.models import Status, Task
 from tests.support.metrics import samples, value
 from tests.support.processes import wait_for
-from tests.taskcenter.commands.test_setup_commands import children_of, start_service, stop_service
+from tests.support.service import children_of, start_service, stop_service
 
 pytestmark = [
     pytest.mark.slow,
