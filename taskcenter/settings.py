@@ -354,6 +354,8 @@ class TaskCenterSettings(TypedDict):
     WAKEUPS: bool
     WORKER_RETENTION_SECONDS: float
     STREAM_HEARTBEAT_SECONDS: float
+    STREAM_READ_GAP_PER_STREAM_SECONDS: float
+    STREAM_WAKE_PAUSE_SECONDS: float
 
 
 TASKCENTER: TaskCenterSettings = {
@@ -404,6 +406,14 @@ TASKCENTER: TaskCenterSettings = {
     "WORKER_RETENTION_SECONDS": env_float("TASKCENTER_WORKER_RETENTION", 7 * 86_400.0),
     # An open event stream sends a comment this often, so proxies and clients see it alive.
     "STREAM_HEARTBEAT_SECONDS": env_float("TASKCENTER_STREAM_HEARTBEAT_SECONDS", 15.0),
+    # The event feed's pace (taskcenter.api.event_feed): the least time between two reads of
+    # the events, per open stream (1 s at most), and the pause between two groups of streams
+    # woken after a read. Slower leaves more of the process to the requests it serves beside its
+    # streams; the stream server, which serves little else, runs faster (taskcenter.stream_server).
+    "STREAM_READ_GAP_PER_STREAM_SECONDS": env_float(
+        "TASKCENTER_STREAM_READ_GAP_PER_STREAM_SECONDS", 0.001
+    ),
+    "STREAM_WAKE_PAUSE_SECONDS": env_float("TASKCENTER_STREAM_WAKE_PAUSE_SECONDS", 0.004),
 }
 
 

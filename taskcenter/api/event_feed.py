@@ -29,11 +29,12 @@ stream that falls ``MAX_PENDING_BATCHES`` behind is ended, and its client resume
 id. The feed also sends the keep-alives: an empty batch to every stream that was sent nothing for
 ``STREAM_HEARTBEAT_SECONDS`` (a timer per stream would be rescheduled at every batch).
 
-With many streams the feed reads less often, at most every ``READ_GAP_PER_STREAM`` seconds per
-stream (``MAX_READ_GAP`` at most): every read wakes every stream, and a thousand streams woken at
-each of a hundred commits a second would leave no time for anything else. A few streams get
-their events within milliseconds (on PostgreSQL); five hundred in one process every 0.25 s,
-woken a few at a time across that time (``_hand_over``).
+With many streams the feed reads less often, at most every
+``STREAM_READ_GAP_PER_STREAM_SECONDS`` per stream (``MAX_READ_GAP`` at most): every read wakes
+every stream, and a thousand streams woken at each of a hundred commits a second would leave no
+time for anything else. A few streams get their events within milliseconds (on PostgreSQL);
+a thousand in the stream server every 0.6 s, woken a few at a time across that time
+(``_hand_over``).
 """
 
 from __future__ import annotations
@@ -68,12 +69,11 @@ PAGE = 500
 MAX_PENDING_BATCHES = 1000
 # Back-off when the database is away.
 OUTAGE_DELAY_SECONDS = 1.0
-# The least time between two reads, per open stream, and its cap (see the module's docstring).
-READ_GAP_PER_STREAM = 0.001
+# The cap of the time between two reads (see the module's docstring; the time per stream and
+# the pause between two groups of streams woken are settings, STREAM_*).
 MAX_READ_GAP = 1.0
-# Streams woken together on their loop, and the pause between two such groups (_hand_over).
+# Streams woken together on their loop (_hand_over).
 WAKE_SLICE = 10
-SLICE_PAUSE = 0.004
 
 EVENT_FIELDS = (
     "id",
@@ -197,18 +197,20 @@ def _hand_over(loop: asyncio.AbstractEventLoop, parcels: list[tuple[Inbox, Batch
     """Put each batch in its inbox, on the loop's own thread, in one call across threads: a
     thousand streams on one loop wake it once per read, not a thousand times.
 
-    They are woken ``WAKE_SLICE`` at a time, ``SLICE_PAUSE`` apart, rather than all in one turn
-    of the loop: a request the same process serves runs its view on a thread, which needs the
-    GIL back after each of its queries, and a stream's write (a socket send) holds it for about
-    50 us. Five hundred streams written in one go held it for 25-40 ms at a time; the list's
+    They are woken ``WAKE_SLICE`` at a time, ``STREAM_WAKE_PAUSE_SECONDS`` apart, rather than
+    all in one turn of the loop: a request the same process serves runs its view on a thread,
+    which needs the GIL back after each of its queries, and a stream's write (a socket send)
+    holds it for about 50 us. Five hundred streams written in one go held it for 25-40 ms at a time; the list's
     p95 beside 1,000 streams went from 2.2x its p95 without them to 1.7-1.8x (bench/live.py).
     """
+
+    pause = float(settings.TASKCENTER["STREAM_WAKE_PAUSE_SECONDS"])
 
     def put_slice(start: int) -> None:
         for inbox, batch in parcels[start : start + WAKE_SLICE]:
             inbox.put(batch)
         if start + WAKE_SLICE < len(parcels):
-            loop.call_later(SLICE_PAUSE, put_slice, start + WAKE_SLICE)
+            loop.call_later(pause, put_slice, start + WAKE_SLICE)
 
     with contextlib.suppress(RuntimeError):  # the loop is closed: its streams are gone
         loop.call_soon_threadsafe(put_slice, 0)
@@ -290,11 +292,12 @@ class EventFeed:
 
     def _run(self) -> None:
         read_at = 0.0
+        gap_per_stream = float(settings.TASKCENTER["STREAM_READ_GAP_PER_STREAM_SECONDS"])
         while True:
             self._wake.wait(self._interval())
             with self._lock:
                 idle = not self._subscriptions
-                gap = min(MAX_READ_GAP, READ_GAP_PER_STREAM * len(self._subscriptions))
+                gap = min(MAX_READ_GAP, gap_per_stream * len(self._subscriptions))
                 if idle:
                     # Nobody to read for: forget the cursor (a new stream starts it again from
                     # the newest event) and sleep until a stream opens (cleared under the lock,
