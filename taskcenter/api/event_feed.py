@@ -200,8 +200,9 @@ def _hand_over(loop: asyncio.AbstractEventLoop, parcels: list[tuple[Inbox, Batch
     They are woken ``WAKE_SLICE`` at a time, ``STREAM_WAKE_PAUSE_SECONDS`` apart, rather than
     all in one turn of the loop: a request the same process serves runs its view on a thread,
     which needs the GIL back after each of its queries, and a stream's write (a socket send)
-    holds it for about 50 us. Five hundred streams written in one go held it for 25-40 ms at a time; the list's
-    p95 beside 1,000 streams went from 2.2x its p95 without them to 1.7-1.8x (bench/live.py).
+    holds it for about 50 us. Five hundred streams written in one go held it for 25-40 ms at a
+    time; the list's p95 beside 1,000 streams went from 2.2x its p95 without them to 1.7-1.8x
+    (bench/live.py).
     """
 
     pause = float(settings.TASKCENTER["STREAM_WAKE_PAUSE_SECONDS"])
