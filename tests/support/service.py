@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 
-from tests.support.processes import ROOT, test_database_url
+from tests.support.processes import ROOT, test_database_url, wait_for
 
 
 def free_port() -> int:
@@ -73,3 +73,16 @@ def is_running(pid: int) -> bool:
     # A zombie is dead but still has a pid until its parent reaps it.
     with open(f"/proc/{pid}/stat") as handle:
         return handle.read().split(") ")[-1][0] != "Z"
+
+
+def wait_until_running(tmp_path) -> None:
+    """Until ``start_service``'s service has printed its banner (its children are started)."""
+    wait_for(
+        lambda: b"Task Center is running" in (tmp_path / "service.log").read_bytes(),
+        timeout=60,  # migrations and collectstatic first: slow on a loaded machine
+    )
+
+
+def child_running(process: subprocess.Popen, command: bytes) -> int:
+    """The pid of the service's child whose command line contains ``command``."""
+    return next(pid for pid in children_of(process.pid) if command in command_line(pid))

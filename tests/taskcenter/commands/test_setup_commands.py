@@ -16,12 +16,13 @@ from django.core.management import call_command
 
 from tests.support.processes import ROOT, wait_for
 from tests.support.service import (
+    child_running,
     children_of,
-    command_line,
     free_port,
     is_running,
     start_service,
     stop_service,
+    wait_until_running,
 )
 
 
@@ -106,10 +107,7 @@ def test_run_service_serves_admin_with_css_and_stops_both_children_on_sigint(
     process, port, log = start_service(tmp_path)
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_for(
-            lambda: b"Task Center is running" in (tmp_path / "service.log").read_bytes(),
-            timeout=60,  # migrations and collectstatic first: slow on a loaded machine
-        )
+        wait_until_running(tmp_path)
         children = children_of(process.pid)
         assert len(children) == 3  # gunicorn, the stream server and the worker
 
@@ -139,13 +137,9 @@ def test_run_service_stops_the_web_server_and_fails_when_the_worker_dies(
 ):
     process, _port, log = start_service(tmp_path)
     try:
-        wait_for(
-            lambda: b"Task Center is running" in (tmp_path / "service.log").read_bytes(),
-            timeout=60,  # migrations and collectstatic first: slow on a loaded machine
-        )
-        children = children_of(process.pid)
-        worker = next(pid for pid in children if b"run_worker" in command_line(pid))
-        web = next(pid for pid in children if b"gunicorn" in command_line(pid))
+        wait_until_running(tmp_path)
+        worker = child_running(process, b"run_worker")
+        web = child_running(process, b"gunicorn")
 
         os.kill(worker, signal.SIGKILL)
 
@@ -171,10 +165,7 @@ def test_run_service_with_sandbox_starts_the_platforms_stand_in_where_the_settin
     }
     process, _port, log = start_service(tmp_path, "--with-sandbox", **platforms)
     try:
-        wait_for(
-            lambda: b"Task Center is running" in (tmp_path / "service.log").read_bytes(),
-            timeout=60,
-        )
+        wait_until_running(tmp_path)
         log.seek(0)
         assert f"sandbox: the sandbox platform on 127.0.0.1:{sandbox_port}" in log.read()
         children = children_of(process.pid)

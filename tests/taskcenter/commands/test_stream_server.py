@@ -24,11 +24,13 @@ from taskcenter.models.tokens import ApiToken
 from taskcenter.web_worker import STREAM_SOCKET_ENV
 from tests.support.processes import ROOT, test_database_url, wait_for
 from tests.support.service import (
+    child_running,
     children_of,
     command_line,
     free_port,
     start_service,
     stop_service,
+    wait_until_running,
 )
 from tests.support.sse import EventStream
 
@@ -79,13 +81,9 @@ def test_streams_are_served_by_the_stream_server_and_the_api_by_the_web_workers(
     base = f"http://127.0.0.1:{port}"
     streams_opened: list[EventStream] = []
     try:
-        wait_for(
-            lambda: b"Task Center is running" in (tmp_path / "service.log").read_bytes(),
-            timeout=60,  # migrations and collectstatic first: slow on a loaded machine
-        )
-        children = children_of(process.pid)
-        streams = next(pid for pid in children if b"taskcenter.stream_server" in command_line(pid))
-        gunicorn = next(pid for pid in children if b"gunicorn" in command_line(pid))
+        wait_until_running(tmp_path)
+        streams = child_running(process, b"taskcenter.stream_server")
+        gunicorn = child_running(process, b"gunicorn")
         # gunicorn's workers may still be loading Django: the first answer may take seconds.
         assert requests.get(f"{base}/api/v1/tasks", headers=auth, timeout=60).status_code == 200
         web = [gunicorn, *children_of(gunicorn)]

@@ -15,7 +15,7 @@ from taskcenter.management.commands.run_service import prepare_metrics_dir
 from taskcenter.models import Status, Task
 from tests.support.metrics import samples, value
 from tests.support.processes import wait_for
-from tests.support.service import children_of, start_service, stop_service
+from tests.support.service import children_of, start_service, stop_service, wait_until_running
 
 pytestmark = [
     pytest.mark.slow,
@@ -29,10 +29,7 @@ def test_an_attempt_run_by_the_worker_shows_on_the_web_servers_metrics(
     process, port, log = start_service(tmp_path, "--concurrency", "2")
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(
-            lambda: b"Task Center is running" in (tmp_path / "service.log").read_bytes(),
-            timeout=60,  # migrations and collectstatic first: slow on a loaded machine
-        )
+        wait_until_running(tmp_path)
         # gunicorn's workers may still be loading Django: the first answer may take seconds.
         assert requests.get(f"{base}/healthz", timeout=60).status_code == 200
 
