@@ -311,7 +311,8 @@ else:
 
 # --- Shared cache ------------------------------------------------------------------------
 # One cache for every process on every machine, so rate limits hold however many web processes
-# serve: Redis when REDIS_URL is set, else a table in the database (made by a migration).
+# serve: Redis when REDIS_URL is set, else a table in the database (made by a migration), written
+# by Django's database cache with a one-statement set (taskcenter/lib/database_cache.py).
 CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
@@ -324,7 +325,7 @@ if REDIS_URL:
 else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "BACKEND": "taskcenter.lib.database_cache.DatabaseCache",
             "LOCATION": "taskcenter_cache",
             # Past this many rows the cache drops expired ones, then a third of the rest; a
             # dropped rate-limit history is a client's count starting over, so keep room for

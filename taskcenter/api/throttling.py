@@ -3,7 +3,9 @@
 The request throttles are DRF's own ``AnonRateThrottle`` and ``UserRateThrottle`` (see
 ``REST_FRAMEWORK`` in the settings); what makes them hold across gunicorn's processes and across
 machines is Django's ``default`` cache, which the settings point at the database (or at Redis
-when ``REDIS_URL`` is set) instead of per-process memory.
+when ``REDIS_URL`` is set) instead of per-process memory. The database cache is Django's with a
+one-statement ``set`` (``taskcenter.lib.database_cache``), in an UNLOGGED table on PostgreSQL:
+a request's history write is one round trip that waits for no flush to disk.
 
 ``FailedTokenThrottle`` limits something else: wrong bearer tokens per client address. DRF runs
 throttles only after authentication succeeded or was skipped, so a guesser whose every request

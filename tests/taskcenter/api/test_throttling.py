@@ -213,7 +213,7 @@ def test_the_throttles_count_in_the_shared_database_cache():
 @pytest.mark.parametrize(
     ("redis_url", "backend"),
     [
-        ("", "django.core.cache.backends.db.DatabaseCache"),
+        ("", "taskcenter.lib.database_cache.DatabaseCache"),
         ("redis://127.0.0.1:6379/13", "django.core.cache.backends.redis.RedisCache"),
     ],
 )
