@@ -10,13 +10,15 @@ those cost about 4 ms of a 23 ms task list (measured with Django's test client, 
 Here ``set`` is one upsert (``INSERT ... ON CONFLICT DO UPDATE``, which PostgreSQL and SQLite
 both know), committed on its own, and the table is counted for culling on one ``set`` in
 ``CULL_CHECK_EVERY`` of a process (the table may then pass ``MAX_ENTRIES`` by that many rows per
-process before the cull). ``get``, ``add``, ``touch``, ``delete`` and culling itself are
-Django's, and on other databases so is ``set``.
+process before the cull). The count of sets is the process's, not the cache object's: Django
+makes a cache object per thread, and under ASGI per request. ``get``, ``add``, ``touch``,
+``delete`` and culling itself are Django's, and on other databases so is ``set``.
 """
 
 from __future__ import annotations
 
 import base64
+import itertools
 import pickle
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
@@ -31,13 +33,14 @@ from django.utils.timezone import now as tz_now
 # The databases whose SQL has ``INSERT ... ON CONFLICT (column) DO UPDATE``.
 UPSERT_VENDORS = frozenset({"postgresql", "sqlite"})
 CULL_CHECK_EVERY = 100
+# This process's sets so far (``next`` on it is atomic under the GIL).
+_SETS = itertools.count()
 
 
 class DatabaseCache(DjangoDatabaseCache):
     def __init__(self, table: str, params: dict[str, Any]) -> None:
         super().__init__(table, params)
         self._table_name = table
-        self._sets_since_count = CULL_CHECK_EVERY  # the first set counts
 
     def set(
         self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
@@ -75,9 +78,7 @@ class DatabaseCache(DjangoDatabaseCache):
     def _upsert(self, db: str, connection: Any, key: str, encoded: str, expires: datetime) -> None:
         count, upsert = self._statements(connection)
         with connection.cursor() as cursor:
-            self._sets_since_count += 1
-            if self._sets_since_count >= CULL_CHECK_EVERY:
-                self._sets_since_count = 0
+            if next(_SETS) % CULL_CHECK_EVERY == 0:  # the process's first set counts
                 cursor.execute(count)
                 rows = cursor.fetchone()[0]
                 if rows > self._max_entries:
