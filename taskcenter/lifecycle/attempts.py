@@ -18,7 +18,7 @@ from taskcenter.lib.bulk_insert import RowInserter
 from taskcenter.lib.bulk_update import RowUpdater
 from taskcenter.lifecycle.transitions import (
     _current_status,
-    _dispatch_on_commit,
+    _dispatch_with_change,
     _record,
     _refund,
     _refusal,
@@ -384,7 +384,7 @@ def fail_attempt(
             to_status, verb = Status.QUEUED, EventVerb.REQUEUED
             changes: dict[str, Any] = {"run_after": run_after}
             data["retry_in"] = round(max(retry_delay, 0.0), 3)
-            _dispatch_on_commit(task.pk, priority=task.priority, run_after=run_after)
+            _dispatch_with_change(task.pk, priority=task.priority, run_after=run_after)
         else:
             to_status, verb = Status.FAILED, EventVerb.FAILED
             changes = {"finished_at": now}
@@ -455,7 +455,7 @@ def defer_attempt(
             | ({"waiting_for": waiting_for} if waiting_for != WaitingFor.PLATFORM else {}),
             at=now,
         )
-        _dispatch_on_commit(task.pk, priority=task.priority, run_after=run_after)
+        _dispatch_with_change(task.pk, priority=task.priority, run_after=run_after)
     return Task.objects.get(pk=execution.task_id)
 
 
@@ -492,7 +492,7 @@ def redispatch_task(task: Task | int, *, reason: str, now: datetime | None = Non
             data={"reason": reason},
             at=now,
         )
-        _dispatch_on_commit(task_id, priority=task.priority, run_after=None)
+        _dispatch_with_change(task_id, priority=task.priority, run_after=None)
     return task
 
 

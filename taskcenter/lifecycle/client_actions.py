@@ -23,7 +23,7 @@ from taskcenter.lifecycle.transitions import (
     Actor,
     _actor_fields,
     _close_waiting_executions,
-    _dispatch_on_commit,
+    _dispatch_with_change,
     _move,
     _record,
     _refund,
@@ -87,7 +87,7 @@ def start_task(task: Task | int, *, actor: Actor = None) -> Task:
                 "finished_at": None,
             },
         )
-        _dispatch_on_commit(task.pk, priority=task.priority, run_after=None)
+        _dispatch_with_change(task.pk, priority=task.priority, run_after=None)
     return task
 
 
@@ -157,7 +157,7 @@ def retry_task(task: Task | int, *, actor: Actor = None) -> Task:
         )
         # After the status UPDATE, so the task row is locked before the account (lock order).
         hooks.billing().recharge(task.pk, action="retry", current_status=was)
-        _dispatch_on_commit(task.pk, priority=task.priority, run_after=None)
+        _dispatch_with_change(task.pk, priority=task.priority, run_after=None)
     return Task.objects.get(pk=task.pk)
 
 

@@ -17,7 +17,7 @@ from taskcenter.lifecycle.attempts import (
 )
 from taskcenter.lifecycle.transitions import (
     OPEN_EXECUTION,
-    _dispatch_on_commit,
+    _dispatch_with_change,
     _record,
     _refund,
 )
@@ -100,7 +100,7 @@ def _lose_attempt(
         )
         return ""
     if to_status == Status.QUEUED:
-        _dispatch_on_commit(task.pk, priority=task.priority, run_after=None)
+        _dispatch_with_change(task.pk, priority=task.priority, run_after=None)
     else:
         _refund(task.pk, now, "failed: worker lost")
     _record(

@@ -365,7 +365,7 @@ def _dispatch(queued: list[hooks.QueuedTask]) -> None:
         dispatcher(queued)
         return
 
-    # robust, as ``transitions._dispatch_on_commit``: an engine that is down must not turn a
+    # robust, as ``transitions._dispatch_with_change``: an engine that is down must not turn a
     # committed submission into an error; the reaper dispatches tasks left without a job.
     def dispatch_attempts() -> None:
         dispatcher(queued)

@@ -105,7 +105,20 @@ def _refund(task_id: int, now: datetime, note: str) -> None:
     hooks.billing().refund(task_id, now=now, note=note)
 
 
-def _dispatch_on_commit(task_id: int, *, priority: int, run_after: datetime | None) -> None:
+def _dispatch_with_change(task_id: int, *, priority: int, run_after: datetime | None) -> None:
+    """Give the engine a job for the task the current transaction makes QUEUED.
+
+    On the database engine the job is a row of this same database, written in the transaction:
+    it commits with the change or not at all, as a submission's jobs do. Written after the
+    commit, a database that went away in between (a restart, measured under load) or a commit
+    whose outcome the caller never heard left the task QUEUED without a job until the reaper
+    found it ``ORPHAN_AFTER_SECONDS`` later. Any other engine is told after the commit.
+    """
+    jobs = hooks.bulk_dispatcher()
+    if jobs.in_transaction():
+        jobs([hooks.QueuedTask(task_id, priority, run_after)])
+        return
+
     # robust: an engine that is down (Redis restarting) must not turn a committed change into
     # an error for its caller. The failure is logged; the task waits QUEUED, and the reaper
     # dispatches it again once it has waited ORPHAN_AFTER_SECONDS without an engine job.

@@ -18,6 +18,7 @@ from taskcenter.execution.runner import run_attempt
 from taskcenter.models import Task
 from taskcenter.models.tokens import ApiToken
 from tests.support.asgi_server import asgi_server
+from tests.support.queries import view_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -131,16 +132,6 @@ def test_results_of_another_users_task_is_404(api, other_api, staff_api, make_ta
     assert other_api.get(f"{TASKS}/{task.pk}").json() == {"detail": "Task not found"}
     assert api.get(f"{TASKS}/999999/results").status_code == 404
     assert staff_api.get(f"{TASKS}/{task.pk}/results").json()["total"] == 3
-
-
-def view_queries(queries: CaptureQueriesContext) -> list[str]:
-    """The queries of the view itself: rate limiting's reads and writes of the shared cache
-    (the database cache here, in savepoints) are the same for every request."""
-    return [
-        query["sql"]
-        for query in queries.captured_queries
-        if "taskcenter_cache" not in query["sql"] and "SAVEPOINT" not in query["sql"]
-    ]
 
 
 def test_results_query_count_does_not_grow_with_rows(api, make_task):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
@@ -174,7 +175,7 @@ def test_start_queues_the_task_and_enqueues_one_job(make_task, user, capture, st
     assert started.run_after is None
     assert started.finished_at is None
     assert started.submitted_at is not None
-    assert len(callbacks) == 1
+    assert callbacks == []  # the job is written in the transaction, not after it
     assert engine_jobs(task.pk) == jobs + 1
     assert_one_event(
         task.pk,
@@ -185,6 +186,29 @@ def test_start_queues_the_task_and_enqueues_one_job(make_task, user, capture, st
         actor="user:alice",
         actor_user=user,
     )
+
+
+def test_a_start_and_its_job_commit_together_or_not_at_all(make_task):
+    """A job written after the commit was lost when the database went away in between (a
+    restart under load left a task QUEUED with no job until the reaper's orphan search)."""
+    task = make_task()
+    with transaction.atomic():
+        lifecycle.start_task(task)
+        assert engine_jobs(task.pk) == 1  # before the commit: in the same transaction
+
+    rolled_back = make_task()
+
+    def start_then_fail() -> None:
+        with transaction.atomic():
+            lifecycle.start_task(rolled_back)
+            raise RuntimeError("the caller's transaction fails after the start")
+
+    with pytest.raises(RuntimeError):
+        start_then_fail()
+    rolled_back.refresh_from_db()
+    assert rolled_back.status == Status.PENDING
+    assert engine_jobs(rolled_back.pk) == 0
+    assert events(rolled_back.pk, EventVerb.QUEUED) == []
 
 
 @pytest.mark.parametrize("status", others(*lifecycle.STARTABLE))
@@ -338,7 +362,7 @@ def test_retry_requeues_with_fresh_attempts_and_enqueues_one_job(make_task, capt
     assert retried.error_message == ""
     assert retried.finished_at is None
     assert retried.run_after is None
-    assert len(callbacks) == 1
+    assert callbacks == []  # the job is written in the transaction, not after it
     assert engine_jobs(task.pk) == jobs + 1
     assert_one_event(
         task.pk,
@@ -504,7 +528,7 @@ def test_fail_with_attempts_left_requeues_after_the_delay(make_task, capture):
     assert failed.error_message == "timeout"
     assert failed.finished_at is None
     assert 25 < (failed.run_after - timezone.now()).total_seconds() <= 30
-    assert len(callbacks) == 1
+    assert callbacks == []  # the job is written in the transaction, not after it
     assert engine_jobs(task.pk) == jobs + 1
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.FAILED
@@ -586,7 +610,7 @@ def test_defer_keeps_the_task_running_and_schedules_the_next_poll(make_task, cap
     assert deferred.status == Status.RUNNING
     assert deferred.progress_message == "remote busy"
     assert 15 < (deferred.run_after - timezone.now()).total_seconds() <= 20
-    assert len(callbacks) == 1
+    assert callbacks == []  # the job is written in the transaction, not after it
     assert engine_jobs(task.pk) == jobs + 1
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.WAITING
@@ -713,7 +737,7 @@ def test_reap_requeues_a_task_whose_worker_vanished(make_task, capture):
     assert task.status == Status.QUEUED
     assert task.run_after is None
     assert (task.attempts, task.lost_attempts) == (0, 1), "a lost attempt is given back"
-    assert len(callbacks) == 1
+    assert callbacks == []  # the job is written in the transaction, not after it
     assert engine_jobs(task.pk) == jobs + 1
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.LOST
@@ -762,7 +786,7 @@ def test_reap_requeues_a_task_whose_poll_job_was_lost(make_task, capture):
         report = lifecycle.reap_lost_attempts(now=later())
 
     assert (report.lost, report.requeued) == (1, 1)
-    assert len(callbacks) == 1
+    assert callbacks == []  # the job is written in the transaction, not after it
     assert Task.objects.get(pk=task.pk).status == Status.QUEUED
     assert TaskExecution.objects.get(pk=execution.pk).status == ExecutionStatus.LOST
 
@@ -893,7 +917,7 @@ def test_redispatch_enqueues_a_queued_task_again_without_changing_status(make_ta
         again = lifecycle.redispatch_task(task, reason="job vanished")
 
     assert again.status == Status.QUEUED
-    assert len(callbacks) == 1
+    assert callbacks == []  # the job is written in the transaction, not after it
     assert engine_jobs(task.pk) == jobs + 1
     event = assert_one_event(
         task.pk,
