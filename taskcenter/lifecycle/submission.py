@@ -56,7 +56,7 @@ from taskcenter.errors import UnknownKind
 from taskcenter.kinds import TaskKind, get_kind
 from taskcenter.lib.bulk_insert import RowInserter
 from taskcenter.lifecycle import hooks
-from taskcenter.lifecycle.transitions import _MAX_ROUNDS, Actor, _actor_fields
+from taskcenter.lifecycle.transitions import _MAX_ROUNDS, Actor, _actor_fields, _dispatch_jobs
 from taskcenter.models import EventVerb, IdempotencyKey, Status, Task, TaskEvent
 
 # Set by the lifecycle itself, never by an item's fields.
@@ -288,7 +288,7 @@ def _submit(items: list[_Item], actor: Actor, now: datetime, *, keyed: bool) -> 
             if item.start
         ]
         if queued:
-            _dispatch(queued)
+            _dispatch_jobs(queued)
     if keyed:
         _load_replays(items)
     return [item.task for item in items]  # type: ignore[misc]
@@ -357,20 +357,6 @@ def _created_events(items: list[_Item], actor: Actor, now: datetime) -> list[tup
 
 
 _CREATED = EventVerb.CREATED.value
-
-
-def _dispatch(queued: list[hooks.QueuedTask]) -> None:
-    dispatcher = hooks.bulk_dispatcher()
-    if dispatcher.in_transaction():
-        dispatcher(queued)
-        return
-
-    # robust, as ``transitions._dispatch_with_change``: an engine that is down must not turn a
-    # committed submission into an error; the reaper dispatches tasks left without a job.
-    def dispatch_attempts() -> None:
-        dispatcher(queued)
-
-    transaction.on_commit(dispatch_attempts, robust=True)
 
 
 # --- idempotency keys ----------------------------------------------------------------------

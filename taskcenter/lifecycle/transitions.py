@@ -106,26 +106,31 @@ def _refund(task_id: int, now: datetime, note: str) -> None:
 
 
 def _dispatch_with_change(task_id: int, *, priority: int, run_after: datetime | None) -> None:
-    """Give the engine a job for the task the current transaction makes QUEUED.
+    """Give the engine a job for the task the current transaction makes QUEUED."""
+    _dispatch_jobs([hooks.QueuedTask(task_id, priority, run_after)])
 
-    On the database engine the job is a row of this same database, written in the transaction:
-    it commits with the change or not at all, as a submission's jobs do. Written after the
-    commit, a database that went away in between (a restart, measured under load) or a commit
-    whose outcome the caller never heard left the task QUEUED without a job until the reaper
-    found it ``ORPHAN_AFTER_SECONDS`` later. Any other engine is told after the commit.
+
+def _dispatch_jobs(queued: list[hooks.QueuedTask]) -> None:
+    """Give the engine jobs for the tasks the current transaction makes QUEUED.
+
+    On the database engine the jobs are rows of this same database, written in the transaction:
+    they commit with the change or not at all. Written after the commit, a database that went
+    away in between (a restart, measured under load) or a commit whose outcome the caller never
+    heard left the task QUEUED without a job until the reaper found it ``ORPHAN_AFTER_SECONDS``
+    later. Any other engine is told after the commit.
     """
-    jobs = hooks.bulk_dispatcher()
-    if jobs.in_transaction():
-        jobs([hooks.QueuedTask(task_id, priority, run_after)])
+    dispatcher = hooks.bulk_dispatcher()
+    if dispatcher.in_transaction():
+        dispatcher(queued)
         return
 
     # robust: an engine that is down (Redis restarting) must not turn a committed change into
     # an error for its caller. The failure is logged; the task waits QUEUED, and the reaper
     # dispatches it again once it has waited ORPHAN_AFTER_SECONDS without an engine job.
-    def dispatch_attempt() -> None:  # a function, not a partial: Django logs its __qualname__
-        hooks.dispatcher()(task_id, priority=priority, run_after=run_after)
+    def dispatch_attempts() -> None:  # a function, not a partial: Django logs its __qualname__
+        dispatcher(queued)
 
-    transaction.on_commit(dispatch_attempt, robust=True)
+    transaction.on_commit(dispatch_attempts, robust=True)
 
 
 def _move(
