@@ -8,8 +8,14 @@ the ORM more than the database spends on the statement. ``RowUpdater`` sends the
     UPDATE task SET status = %s, result = v.column3 FROM (VALUES (...), (...)) AS v
     WHERE task.id = v.column1 AND task.total_attempts = v.column2 AND task.status = %s
 
-built once per row count and database. SQLite (3.33 and later) and PostgreSQL both take it; on
-PostgreSQL the first row's values are cast to their columns' types, which the other rows follow.
+built once per row count, on PostgreSQL: one statement and one round trip for the rows, the
+first row's values cast to their columns' types, which the other rows follow. SQLite (3.33 and
+later) takes that statement too, but runs the row triggers of an ``UPDATE ... FROM`` at many
+times their cost in an UPDATE by key (the execution's tally trigger: 0.48 against 0.05 ms for
+one row; 16 rows 1.1 ms against 0.5, measured with the sqlite3 module alone), and a statement
+there is a call into the library, not a round trip: so on SQLite each row is its own
+``UPDATE ... WHERE`` by the match columns, all of them in one ``executemany``.
+
 Values are prepared as the ORM prepares them (``get_db_prep_save``), so JSON and datetimes are
 stored exactly as ``update`` would store them. The row count says how many rows matched.
 """
@@ -60,18 +66,42 @@ class RowUpdater:
             return 0
         connection = connections[using]
         columns = [*self.match, *self.values]
-        # In the statement's order: SET's constants, the VALUES rows, WHERE's conditions.
-        params: list[Any] = [f.get_db_prep_save(set[f.name], connection) for f in self.constants]
-        for row in rows:
-            params.extend(
+        constants = [f.get_db_prep_save(set[f.name], connection) for f in self.constants]
+        where = where or {}
+        conditions = [f.get_db_prep_save(where[f.name], connection) for f in self.conditions]
+        prepared = [
+            [
                 value if value is None else column.get_db_prep_save(value, connection)
                 for value, column in zip(row, columns, strict=True)
-            )
-        where = where or {}
-        params.extend(f.get_db_prep_save(where[f.name], connection) for f in self.conditions)
+            ]
+            for row in rows
+        ]
         with connection.cursor() as cursor:
-            cursor.execute(self._statement(connection, len(rows)), params)
+            if connection.vendor == "sqlite":
+                # Each row's statement: its values, the constants, its match, the conditions.
+                split = len(self.match)
+                cursor.executemany(
+                    self._by_key(connection),
+                    [[*row[split:], *constants, *row[:split], *conditions] for row in prepared],
+                )
+            else:
+                # In the statement's order: SET's constants, the VALUES rows, WHERE's conditions.
+                params = [*constants, *(value for row in prepared for value in row), *conditions]
+                cursor.execute(self._statement(connection, len(rows)), params)
             return cursor.rowcount
+
+    def _by_key(self, connection: Any) -> str:
+        """SQLite: one row's ``UPDATE ... WHERE``, run by ``executemany`` for every row."""
+        key = (connection.alias, 0)
+        if key not in self._statements:
+            qn = connection.ops.quote_name
+            assignments = [f"{qn(f.column)} = %s" for f in (*self.values, *self.constants)]
+            conditions = [f"{qn(f.column)} = %s" for f in (*self.match, *self.conditions)]
+            self._statements[key] = (
+                f"UPDATE {qn(self.model._meta.db_table)} "  # noqa: S608 - names, not data
+                f"SET {', '.join(assignments)} WHERE {' AND '.join(conditions)}"
+            )
+        return self._statements[key]
 
     def _statement(self, connection: Any, rows: int) -> str:
         key = (connection.alias, rows)

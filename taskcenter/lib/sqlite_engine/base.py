@@ -8,12 +8,13 @@ started slept 1 ms for a lock free again after 0.3, and one that lost twice slep
 with a worker running, ``create_task`` took 4-7 ms at the median and 16 slots of 100 ms tasks
 spent 43 % of their time waiting for ``BEGIN IMMEDIATE``.
 
-Every write transaction here starts with ``BEGIN IMMEDIATE`` (the settings' transaction mode),
-and once it holds the lock nothing else in the transaction can be refused it (in WAL mode a
-commit does not wait for readers). So only that statement spins: it is tried with SQLite's busy
-timeout off, and retried after sleeps that start at 50 µs and double up to 1 ms, until the
-configured timeout has passed. Every other statement keeps SQLite's own busy handler and the
-connection's timeout, for writes made outside a transaction.
+Every write transaction here starts with ``BEGIN IMMEDIATE`` (the settings' transaction mode;
+``BEGIN EXCLUSIVE`` where django-tasks-db asks for it, the same lock in WAL mode), and once it
+holds the lock nothing else in the transaction can be refused it (in WAL mode a commit does not
+wait for readers). So only that statement spins: it is tried with SQLite's busy timeout off, and
+retried after sleeps that start at 50 µs and double up to 1 ms, until the configured timeout has
+passed. Every other statement keeps SQLite's own busy handler and the connection's timeout, for
+writes made outside a transaction.
 
 **Kept connections** (``OPTIONS["pool_size"]``, set under ASGI): there every request runs on a
 thread of its own (asgiref), so Django opens a connection per request and closes it at the end
@@ -86,23 +87,26 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return kept
 
     def _start_transaction_under_autocommit(self):
-        if self.transaction_mode != "IMMEDIATE":  # type: ignore[attr-defined]
+        # EXCLUSIVE too: django-tasks-db's ``exclusive_transaction`` (the worker's job claims)
+        # asks for it, and in WAL mode it takes the same one write lock as IMMEDIATE.
+        mode = self.transaction_mode  # type: ignore[attr-defined]
+        if mode not in ("IMMEDIATE", "EXCLUSIVE"):
             super()._start_transaction_under_autocommit()  # type: ignore[misc]
             return
         raw = self.connection
         with self.wrap_database_errors:
             raw.execute("PRAGMA busy_timeout = 0")
             try:
-                self._begin_immediate(raw)
+                self._begin(raw, f"BEGIN {mode}")
             finally:
                 raw.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms:d}")
 
-    def _begin_immediate(self, raw: sqlite3.Connection) -> None:
+    def _begin(self, raw: sqlite3.Connection, begin: str) -> None:
         deadline = time.monotonic() + self._busy_timeout_ms / 1000
         pause = FIRST_PAUSE
         while True:
             try:
-                raw.execute("BEGIN IMMEDIATE")
+                raw.execute(begin)
                 return
             except sqlite3.OperationalError as exc:
                 if not _is_busy(exc) or time.monotonic() >= deadline:
