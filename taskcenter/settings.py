@@ -236,6 +236,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA synchronous=NORMAL;"
             "PRAGMA foreign_keys=ON;"
             "PRAGMA cache_size=-32000;"
+            # Checkpoints are the workers' (lib.sqlite_engine.checkpoints); a commit runs one
+            # only past this many log pages, when no worker has for a while. A log that grew
+            # is cut back to 64 MB when it starts over.
+            f"PRAGMA wal_autocheckpoint={env_int('SQLITE_WAL_AUTOCHECKPOINT', 10_000):d};"
+            "PRAGMA journal_size_limit=67108864;"
         ),
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_taskcenter.sqlite3")}

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from taskcenter.execution import dispatch
 from taskcenter.execution.runner import default_worker_id
 from taskcenter.execution.worker import Worker
+from taskcenter.lib.sqlite_engine.checkpoints import checkpointing
 
 CONCURRENCY = 4
 
@@ -60,6 +61,11 @@ class Command(BaseCommand):
         if options["interval"] < 0 or options["safety_interval"] < 0:
             raise CommandError("--interval and --safety-interval must be zero or more")
         queue_names = tuple(q.strip() for q in options["queue"].split(",") if q.strip())
+        # On SQLite the workers take the log's checkpoints off the commits of everyone else.
+        with checkpointing():
+            self.run(queue_names, options)
+
+    def run(self, queue_names: tuple[str, ...], options: dict) -> None:
         if dispatch.uses_rq_engine():
             self.run_on_rq(queue_names, options)
             return
