@@ -50,11 +50,13 @@ class LedgerKind(models.TextChoices):
 class QuotaLedgerEntry(models.Model):
     """One change of a balance. Append-only: rows are never updated or deleted by the code."""
 
+    # Indexed by ``quota_ledger_user_at_idx``, which starts with it.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="quota_entries",
         verbose_name=_("user"),
+        db_index=False,
     )
     # SET_NULL: deleting a task must not rewrite the history of what was paid.
     task = models.ForeignKey(
