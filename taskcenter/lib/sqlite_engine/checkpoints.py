@@ -35,6 +35,8 @@ from contextlib import contextmanager
 
 from django.db import connections
 
+from taskcenter.lib.sqlite_engine import base
+
 logger = logging.getLogger(__name__)
 
 INTERVAL = 0.5  # seconds between two passes
@@ -111,9 +113,9 @@ class Checkpointer:
 @contextmanager
 def checkpointing(using: str = "default") -> Iterator[Checkpointer | None]:
     """Run a ``Checkpointer`` for the database ``using`` while the block runs, if it is a
-    SQLite file (nothing on any other database, or in memory)."""
+    SQLite file on this engine (nothing on any other database, or in memory)."""
     connection = connections[using]
-    if connection.vendor != "sqlite" or connection.is_in_memory_db():
+    if not isinstance(connection, base.DatabaseWrapper) or connection.is_in_memory_db():
         yield None
         return
     checkpointer = Checkpointer(str(connection.settings_dict["NAME"])).start()
