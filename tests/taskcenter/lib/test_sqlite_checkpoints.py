@@ -14,6 +14,7 @@ from django.db import connection
 from taskcenter.lib.sqlite_engine.checkpoints import Checkpointer, checkpointing
 
 PAGES_PER_COMMIT = 2  # a short row in a table with one index: two leaf pages, or more
+PAUSE = 0.0005
 
 
 def open_database(path: Path) -> sqlite3.Connection:
@@ -24,8 +25,11 @@ def open_database(path: Path) -> sqlite3.Connection:
 
 
 def steady_load(path: Path, until: threading.Event) -> list[int]:
-    """Commit one row after another while a reader reads without pause, until ``until``;
-    return the log's length (in pages) seen after each commit, by the writer itself."""
+    """Commit a row every half millisecond while a reader reads as often, until ``until``;
+    return the log's length (in pages) seen after each commit, by the writer itself.
+
+    Both keep a transaction open most of the time, as a worker and a client submitting tasks
+    back to back do, so the log is never quiet long enough to start over by itself."""
     setup = open_database(path)
     setup.execute("CREATE TABLE IF NOT EXISTS item (id INTEGER PRIMARY KEY, body TEXT)")
     setup.execute("CREATE INDEX IF NOT EXISTS item_body ON item (body)")
@@ -35,6 +39,7 @@ def steady_load(path: Path, until: threading.Event) -> list[int]:
         reader = open_database(path)
         while not until.is_set():
             reader.execute("SELECT count(*) FROM item").fetchone()
+            time.sleep(PAUSE)
         reader.close()
 
     reading = threading.Thread(target=read)
@@ -50,6 +55,7 @@ def steady_load(path: Path, until: threading.Event) -> list[int]:
             writer.execute("INSERT INTO item (body) VALUES (?)", [f"item {len(lengths)}"])
             writer.execute("COMMIT")
             lengths.append(_log_pages(path))
+            time.sleep(PAUSE)
     finally:
         until.set()
         reading.join()
@@ -77,7 +83,7 @@ def test_the_checkpointer_starts_the_log_over_under_a_steady_load(tmp_path):
     open_database(path).close()
     stop = threading.Event()
     checkpointer = Checkpointer(str(path), interval=0.01, restart_pages=40).start()
-    threading.Timer(1.0, stop.set).start()
+    threading.Timer(2.0, stop.set).start()
     try:
         lengths = steady_load(path, stop)
     finally:
