@@ -198,7 +198,7 @@ class Task(models.Model):
                 condition=models.Q(status="FAILED"),
             ),
             # The integration tasks table's composite "idx_task": one batch of an integration.
-            # Partial, as the three below: a column most tasks leave empty costs every task
+            # Partial, as the three after it: a column most tasks leave empty costs every task
             # an index entry (a page written at each submission) and is looked up only by a
             # value; SQLite and PostgreSQL both use such an index for ``column = value``.
             models.Index(
@@ -206,20 +206,13 @@ class Task(models.Model):
                 name="task_integration_idx",
                 condition=models.Q(integration_id__isnull=False),
             ),
-            models.Index(
-                fields=["client_id"],
-                name="task_client_idx",
-                condition=models.Q(client_id__isnull=False),
-            ),
-            models.Index(
-                fields=["template_id"],
-                name="task_template_idx",
-                condition=models.Q(template_id__isnull=False),
-            ),
-            models.Index(
-                fields=["channel_id"],
-                name="task_channel_idx",
-                condition=models.Q(channel_id__isnull=False),
+            *(
+                models.Index(
+                    fields=[column],
+                    name=f"task_{column.removesuffix('_id')}_idx",
+                    condition=models.Q(**{f"{column}__isnull": False}),
+                )
+                for column in ("client_id", "template_id", "channel_id")
             ),
         ]
         constraints = [
