@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from taskcenter.errors import InsufficientQuota
 from taskcenter.lib.bulk_insert import RowInserter
-from taskcenter.lifecycle.hooks import Charge
+from taskcenter.lifecycle.hooks import Charge, Clause
 from taskcenter.models import Task
 
 from .models import LedgerKind, QuotaBalance, QuotaLedgerEntry
@@ -198,6 +198,34 @@ def charge_many(charges: Sequence[Charge]) -> None:
     _CHARGE_ROWS.insert(rows, using=router.db_for_write(QuotaLedgerEntry))
 
 
+def charge_clauses(item: Charge, *, using: str) -> list[Clause] | None:
+    """``charge_many([item])`` for a task written by the same statement (``new_task``): a gate
+    that debits the balance if it covers the amount, and the charge's ledger row. None when the
+    accounts live in another database than ``using``; no account yet gates the task out (the
+    general path opens it)."""
+    if item.amount < 0:
+        raise ValueError("quota cannot be negative")
+    if not item.amount:
+        return []
+    if router.db_for_write(QuotaBalance) != using or router.db_for_write(QuotaLedgerEntry) != using:
+        return None
+    connection = connections[using]
+    now = timezone.now()
+    at = QuotaBalance._meta.get_field("updated_at").get_db_prep_save(now, connection)
+    debit_params = (item.amount, at, item.user_id, item.amount)
+    debit = Clause(_DEBIT, _debit_sql(using), debit_params, gate=True)
+    sql, params = _CHARGE_ROWS.from_source(
+        (item.user_id, LedgerKind.CHARGE.value, -item.amount, now, item.note[:255]),
+        source=f"new_task, {_DEBIT}",
+        computed={"task": "new_task.id", "balance_after": f"{_DEBIT}.{_BALANCE}"},
+        using=using,
+    )
+    return [debit, Clause("quota_charge", sql, params)]
+
+
+_DEBIT, _BALANCE = "quota_debit", "balance"
+
+
 def refund_task(task_id: int, *, now: datetime, note: str = "") -> QuotaLedgerEntry | None:
     """Give back the task's quota if it was charged and not refunded yet; else do nothing.
 
@@ -290,6 +318,9 @@ class QuotaLedger:
 
     def charge_many(self, charges: Sequence[Charge]) -> None:
         charge_many(charges)
+
+    def clauses(self, charge: Charge, *, using: str) -> list[Clause] | None:
+        return charge_clauses(charge, using=using)
 
     def refund(self, task_id: int, *, now: datetime, note: str) -> QuotaLedgerEntry | None:
         return refund_task(task_id, now=now, note=note)

@@ -244,6 +244,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_taskcenter.sqlite3")}
+# ``create_task``'s one statement (``lifecycle.single_statement``) is sent as a prepared statement
+# from its first use on a connection; nothing else is (the ORM binds its values on the client).
+# Turn off behind a pooler that cannot keep them (PgBouncer before 1.21 in transaction mode).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+    "DB_PREPARED_STATEMENTS", True
+):
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 0)
 # Under ASGI (taskcenter.asgi sets this) every request runs on a thread of its own, so a
 # connection kept for reuse is never reused: each would stay open until garbage-collected
 # (dozens of idle PostgreSQL sessions after a burst of requests). Close it as a request ends.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import connections, router, transaction
 from django.db.models import Field, JSONField, Q
@@ -20,8 +20,11 @@ from django_tasks import task_backends
 
 from taskcenter.execution import wakeup
 from taskcenter.lib.bulk_insert import RowInserter
-from taskcenter.lifecycle.hooks import QueuedTask
+from taskcenter.lifecycle.hooks import Clause, QueuedTask
 from taskcenter.models import Task
+
+if TYPE_CHECKING:
+    from django_tasks_db import DatabaseBackend
 
 MIN_PRIORITY, MAX_PRIORITY = -100, 100
 
@@ -85,34 +88,14 @@ class EngineJobs:
             for task in tasks:
                 enqueue_attempt(task.task_id, priority=task.priority, run_after=task.run_after)
             return
-        from django_tasks_db import DatabaseBackend
-        from django_tasks_db.models import DBTaskResult, get_date_max
+        from django_tasks_db.models import get_date_max
 
-        backend = cast(DatabaseBackend, task_backends["default"])
-        if EngineJobs._rows is None:
-            EngineJobs._rows = RowInserter(DBTaskResult, _JOB_COLUMNS, returning=False)
         now = timezone.now()
-        never, no_workers = get_date_max(), cast(list[str], [])
+        using = _job_database()
+        backend, never = _database_backend(), get_date_max()
+        rows = [_job_row(task, now, backend, never) for task in tasks]
+        EngineJobs._inserter().insert(rows, using=using)
         queue = run_attempt_job.queue_name
-        rows = [
-            (
-                backend._get_id(),  # the backend's id_function (a UUID unless configured)
-                "READY",
-                now,
-                {"args": [task.task_id], "kwargs": {}},
-                max(MIN_PRIORITY, min(MAX_PRIORITY, int(task.priority))),
-                RUN_ATTEMPT_PATH,
-                no_workers,
-                queue,
-                backend.alias,
-                task.run_after or never,
-                "",
-                "",
-            )
-            for task in tasks
-        ]
-        using = router.db_for_write(DBTaskResult)
-        EngineJobs._rows.insert(rows, using=using)
         # One announcement covers every job ready now; of the later ones only the earliest
         # matters to an idle worker (it wakes then, and its poll finds the rest as they come due).
         if any(task.run_after is None or task.run_after <= now for task in tasks):
@@ -120,6 +103,78 @@ class EngineJobs:
         later = [task.run_after for task in tasks if task.run_after and task.run_after > now]
         if later:
             wakeup.announce(queue, min(later), using=using)
+
+    def clauses(self, task: QueuedTask, *, using: str) -> list[Clause] | None:
+        """The job of a task written by the same statement (``new_task``), and its wake-up."""
+        if not self.in_transaction() or _job_database() != using:
+            return None
+        from django_tasks_db.models import get_date_max
+
+        now = timezone.now()
+        # The job's arguments name the new task's id, known only to the statement: the same
+        # JSON object ``enqueue`` stores, built by the server.
+        sql, params = EngineJobs._inserter().from_source(
+            _job_row(task, now, _database_backend(), get_date_max(), with_arguments=False),
+            source="new_task",
+            computed={"args_kwargs": _JOB_ARGUMENTS_SQL},
+            using=using,
+        )
+        clauses = [Clause(_ENGINE_JOB, f"{sql} RETURNING 1", params)]
+        due = None if task.run_after is None or task.run_after <= now else task.run_after
+        announcement = wakeup.announcement_clause(
+            run_attempt_job.queue_name, due, after=_ENGINE_JOB, using=using
+        )
+        if announcement is not None:
+            clauses.append(announcement)
+        return clauses
+
+    @staticmethod
+    def _inserter() -> RowInserter:
+        from django_tasks_db.models import DBTaskResult
+
+        if EngineJobs._rows is None:
+            EngineJobs._rows = RowInserter(DBTaskResult, _JOB_COLUMNS, returning=False)
+        return EngineJobs._rows
+
+
+def _job_row(
+    task: QueuedTask,
+    now: datetime,
+    backend: DatabaseBackend,
+    never: datetime,
+    *,
+    with_arguments: bool = True,
+) -> tuple:
+    """The row ``DatabaseBackend.enqueue`` writes for an attempt of ``task``, in
+    ``_JOB_COLUMNS`` order (without ``args_kwargs`` unless ``with_arguments``). ``never`` is
+    the engine's far-future ``run_after``, what its ``pre_save`` handler gives a job without one.
+    """
+    no_workers: list[str] = []
+    arguments = ({"args": [task.task_id], "kwargs": {}},) if with_arguments else ()
+    return (
+        backend._get_id(),  # the backend's id_function (a UUID unless configured)
+        "READY",
+        now,
+        *arguments,
+        max(MIN_PRIORITY, min(MAX_PRIORITY, int(task.priority))),
+        RUN_ATTEMPT_PATH,
+        no_workers,
+        run_attempt_job.queue_name,
+        backend.alias,
+        task.run_after or never,
+        "",
+        "",
+    )
+
+
+def _database_backend() -> DatabaseBackend:
+    return cast("DatabaseBackend", task_backends["default"])
+
+
+_ENGINE_JOB = "engine_job"
+_JOB_ARGUMENTS_SQL = (
+    "jsonb_build_object('args', jsonb_build_array(new_task.id), 'kwargs', '{}'::jsonb)"
+)
 
 
 _JOB_COLUMNS = (

@@ -45,6 +45,8 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.db import connections, transaction
 
+from taskcenter.lifecycle.hooks import Clause
+
 logger = logging.getLogger("taskcenter.execution.worker")
 
 CHANNEL = "taskcenter_jobs"
@@ -109,6 +111,22 @@ def announce(queue: str, run_after: datetime | None = None, *, using: str = "def
                 ring_sockets(directory, payload)
 
             transaction.on_commit(ring_workers, using=using)
+
+
+def announcement_clause(
+    queue: str, run_after: datetime | None, *, after: str, using: str
+) -> Clause | None:
+    """``announce`` as a clause of a one-statement submission on PostgreSQL (read, so that it
+    runs) that notifies once the clause ``after`` has written its row. None when wake-ups are
+    off."""
+    if not enabled() or connections[using].vendor != "postgresql":
+        return None
+    return Clause(
+        "wakeup",
+        f"SELECT pg_notify(%s, %s) FROM {after}",  # noqa: S608 (a clause's name)
+        (CHANNEL, encode(queue, run_after)),
+        read=True,
+    )
 
 
 # --- the SQLite channel: datagrams to the workers' sockets ------------------------------------

@@ -12,7 +12,7 @@ every column it names gets the value it gives.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
@@ -64,6 +64,7 @@ class RowInserter:
         # Per database alias: each column's preparation, and how many rows fit one statement.
         self._prepare: dict[str, list[_Column]] = {}
         self._per_statement: dict[str, int] = {}
+        self._sourced: dict[tuple, tuple[str, list[_Column]]] = {}
 
     def insert(self, rows: Sequence[Sequence[Any]], *, using: str = "default") -> list[int]:
         """Insert ``rows`` (Python values, in ``columns`` order); the new primary keys if
@@ -71,10 +72,8 @@ class RowInserter:
         if not rows:
             return []
         connection = connections[using]
-        if using not in self._prepare:
-            self._prepare[using] = [_column(field, connection) for field in self.fields]
-            self._per_statement[using] = self._rows_per_statement(connection)
-        prepare, per_statement = self._prepare[using], self._per_statement[using]
+        prepare = self._columns(connection)
+        per_statement = self._per_statement[using]
         if (
             connection.vendor == "postgresql"
             and len(rows) > 1
@@ -98,6 +97,43 @@ class RowInserter:
                     # lists them in.
                     keys.extend(sorted(row[0] for row in cursor.fetchall()))
         return keys
+
+    def from_source(
+        self, row: Sequence[Any], *, source: str, computed: Mapping[str, str], using: str
+    ) -> tuple[str, list[Any]]:
+        """``INSERT INTO <model> (<columns>) SELECT ... FROM <source>`` and its parameters.
+
+        For a clause of a larger statement (a common table expression reading another one's
+        rows): the columns in ``computed`` take its SQL expression (over ``source``), every other
+        one a placeholder for its value in ``row``, which lists only those, in column order and
+        prepared as ``insert`` prepares them. No ``source``: one row of values only. Built once
+        per source.
+        """
+        connection: Any = connections[using]
+        prepare = self._columns(connection)
+        key = (using, source, tuple(computed.items()))
+        if key not in self._sourced:
+            qn = connection.ops.quote_name
+            columns = ", ".join(qn(field.column) for field in self.fields)
+            values = ", ".join(computed.get(field.name, "%s") for field in self.fields)
+            self._sourced[key] = (
+                f"INSERT INTO {qn(self.model._meta.db_table)} ({columns}) "  # noqa: S608
+                f"SELECT {values}" + (f" FROM {source}" if source else ""),
+                [
+                    column
+                    for column, field in zip(prepare, self.fields, strict=True)
+                    if field.name not in computed
+                ],
+            )
+        sql, placed = self._sourced[key]
+        return sql, _prepared(row, placed, {})
+
+    def _columns(self, connection: Any) -> list[_Column]:
+        using = connection.alias
+        if using not in self._prepare:
+            self._prepare[using] = [_column(field, connection) for field in self.fields]
+            self._per_statement[using] = self._rows_per_statement(connection)
+        return self._prepare[using]
 
     def _copy(
         self, connection: Any, rows: Sequence[Sequence[Any]], prepare: list[_Column]

@@ -21,6 +21,22 @@ from datetime import datetime
 from typing import NamedTuple, Protocol
 
 
+class Clause(NamedTuple):
+    """A part of a one-statement submission (PostgreSQL): ``<name> AS (<sql>)`` in its ``WITH``.
+
+    The new task's row is ``new_task`` (``new_task.id``). A ``gate`` comes before it and yields
+    at most one row: the task is written only if every gate yields one (a charge the balance
+    covers), and otherwise the statement writes nothing. A ``read`` clause (a plain ``SELECT``,
+    which PostgreSQL runs only if the statement reads it) is read by the statement.
+    """
+
+    name: str
+    sql: str
+    params: Sequence[object]
+    gate: bool = False
+    read: bool = False
+
+
 class Dispatcher(Protocol):
     def __call__(self, task_id: int, *, priority: int, run_after: datetime | None) -> object: ...
 
@@ -39,6 +55,11 @@ class BulkDispatcher(Protocol):
         commit with the tasks or not at all); otherwise call it once the transaction commits."""
 
     def __call__(self, tasks: Sequence[QueuedTask]) -> object: ...
+
+    def clauses(self, task: QueuedTask, *, using: str) -> list[Clause] | None:
+        """What ``__call__`` writes for one new task (``task.task_id`` unused: it is
+        ``new_task.id``), as clauses of a one-statement submission on database ``using``; None
+        when it cannot be written that way."""
 
 
 class Charge(NamedTuple):
@@ -65,6 +86,12 @@ class Billing(Protocol):
     def recharge(self, task_id: int, *, action: str, current_status: str) -> object:
         """Charge again a refunded task that runs again (retry); raise ``InsufficientQuota``."""
 
+    def clauses(self, charge: Charge, *, using: str) -> list[Clause] | None:
+        """``charge_many([charge])`` for a new task (``charge.task_id`` unused: it is
+        ``new_task.id``) as clauses of a one-statement submission on database ``using``: a gate
+        that takes the amount if the balance covers it, and the ledger's record. None when it
+        cannot be written that way; an empty list when there is nothing to charge."""
+
 
 class FreeOfCharge:
     """The billing when no app provides one: every task is free."""
@@ -81,6 +108,9 @@ class FreeOfCharge:
     def recharge(self, task_id: int, *, action: str, current_status: str) -> None:
         return None
 
+    def clauses(self, charge: Charge, *, using: str) -> list[Clause]:
+        return []
+
 
 class OneByOne:
     """The bulk dispatcher when none is installed: the dispatcher, task by task, after commit."""
@@ -91,6 +121,9 @@ class OneByOne:
     def __call__(self, tasks: Sequence[QueuedTask]) -> None:
         for task in tasks:
             dispatcher()(task.task_id, priority=task.priority, run_after=task.run_after)
+
+    def clauses(self, task: QueuedTask, *, using: str) -> None:
+        return None  # after the commit, never in it
 
 
 _dispatcher: Dispatcher | None = None

@@ -36,64 +36,46 @@ from __future__ import annotations
 
 import hashlib
 import json
-import operator
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import ForeignKey
-from django.db.models.base import ModelState
-from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from taskcenter.errors import UnknownKind
 from taskcenter.kinds import TaskKind, get_kind
 from taskcenter.lib.bulk_insert import RowInserter
-from taskcenter.lifecycle import hooks
-from taskcenter.lifecycle.transitions import _MAX_ROUNDS, Actor, _actor_fields, _dispatch_jobs
-from taskcenter.models import EventVerb, IdempotencyKey, Status, Task, TaskEvent
+from taskcenter.lifecycle import hooks, single_statement
+from taskcenter.lifecycle.submission_rows import (
+    EVENT_ROWS,
+    TASK_FIELDS,
+    TASK_ROWS,
+    Item,
+    created_events,
+    loaded_task,
+    task_row,
+)
+from taskcenter.lifecycle.transitions import _MAX_ROUNDS, Actor, _dispatch_jobs
+from taskcenter.models import IdempotencyKey, Status, Task
 
 # Set by the lifecycle itself, never by an item's fields.
 _RESERVED = frozenset(
     {"id", "status", "created_at", "updated_at", "submitted_at", "quota_refunded_at"}
 )
-_TASK_FIELDS = tuple(field for field in Task._meta.concrete_fields if not field.primary_key)
-_SETTABLE = frozenset(field.name for field in _TASK_FIELDS) - _RESERVED
+_SETTABLE = frozenset(field.name for field in TASK_FIELDS) - _RESERVED
 _OWN_KEYS = frozenset(
     {"owner", "task_type", "parameters", "start", "max_attempts", "quota"}
     | {"idempotency_key", "request_hash"}
-)
-_TASK_ROWS = RowInserter(Task, [field.name for field in _TASK_FIELDS], returning=True)
-_EVENT_ROWS = RowInserter(
-    TaskEvent,
-    ("task", "actor_user", "actor", "verb", "from_status", "to_status", "data", "at"),
-    returning=False,
 )
 _KEY_ROWS = RowInserter(
     IdempotencyKey, ("owner", "key", "request_hash", "task", "created_at"), returning=False
 )
 KEY_REUSED = "This idempotency key was already used with a different request."
-
-
-@dataclass
-class _Item:
-    """One task to submit, checked and ready to write."""
-
-    owner: AbstractBaseUser
-    kind: TaskKind
-    fields: dict[str, Any]  # the Task columns the item sets, by field name
-    start: bool
-    price: int
-    key: str | None = None
-    digest: str = ""
-    replay_of: int | None = None  # the task an earlier use of the key made
-    task: Task | None = None
 
 
 def create_tasks(
@@ -116,7 +98,7 @@ def create_tasks(
         return []
     now = timezone.now()
     refused: dict[int, Any] = {}
-    prepared: list[_Item | None] = []
+    prepared: list[Item | None] = []
     by_kind: dict[str, list[int]] = {}
     kinds: dict[str, TaskKind] = {}
     for index, item in enumerate(items):
@@ -141,7 +123,7 @@ def create_tasks(
                 _with_parameters(prepared[index], outcome)  # type: ignore[arg-type]
     if refused:
         raise ValidationError(refused)  # type: ignore[arg-type]
-    ready: list[_Item] = [item for item in prepared if item is not None]
+    ready: list[Item] = [item for item in prepared if item is not None]
     keyed = any(item.key for item in ready)
     for round_ in range(_MAX_ROUNDS):
         try:
@@ -178,6 +160,10 @@ def submit_one(
         now,
     )
     _with_parameters(item, item.kind.validate_parameters(parameters))
+    if connection.vendor == "postgresql":
+        task = single_statement.submit(item, actor, now, using=connection.alias)
+        if task is not None:
+            return task
     return _submit([item], actor, now, keyed=False)[0]
 
 
@@ -186,7 +172,7 @@ def submit_one(
 
 def _unchecked(
     fields: dict[str, Any], now: datetime, kinds: dict[str, TaskKind] | None = None
-) -> _Item:
+) -> Item:
     """The item with everything but its parameters checked (``_with_parameters`` does those).
 
     ``kinds`` remembers the kinds looked up in one call (a batch names a few, many times)."""
@@ -223,19 +209,19 @@ def _unchecked(
         quota=price,
     )
     fields["owner"] = owner.pk
-    item = _Item(owner=owner, kind=kind, fields=fields, start=start, price=price, key=key)
+    item = Item(owner=owner, kind=kind, fields=fields, start=start, price=price, key=key)
     item.digest = digest or ""
     return item
 
 
-def _with_parameters(item: _Item, cleaned: dict) -> None:
+def _with_parameters(item: Item, cleaned: dict) -> None:
     item.fields["parameters"] = cleaned
     item.fields.update(item.kind.column_values(cleaned))
     if item.key and not item.digest:
         item.digest = _digest(item)
 
 
-def _digest(item: _Item) -> str:
+def _digest(item: Item) -> str:
     """What an item asked for, to tell a replay from another request under the same key."""
     asked = {
         name: value
@@ -260,17 +246,16 @@ def _submission() -> Iterator[None]:
         yield
 
 
-def _submit(items: list[_Item], actor: Actor, now: datetime, *, keyed: bool) -> list[Task]:
+def _submit(items: list[Item], actor: Actor, now: datetime, *, keyed: bool) -> list[Task]:
     with _submission():
         if keyed:
             expired = _resolve_keys(items, actor, now)
         new = [item for item in items if item.replay_of is None and item.task is None]
-        defaults = _defaults()
-        rows = [_TASK_ROW({**defaults, **item.fields}) for item in new]
-        ids = _TASK_ROWS.insert(rows)
+        rows = [task_row(item) for item in new]
+        ids = TASK_ROWS.insert(rows)
         alias = connection.alias
         for item, task_id, row in zip(new, ids, rows, strict=True):
-            item.task = _loaded(task_id, row, item.owner, alias)
+            item.task = loaded_task(task_id, row, item.owner, alias)
         if keyed:
             _write_keys(items, actor, expired, now)
         # After the task rows: the task first, then the account, as every quota writer locks.
@@ -281,7 +266,7 @@ def _submit(items: list[_Item], actor: Actor, now: datetime, *, keyed: bool) -> 
                 if item.price
             ]
         )
-        _EVENT_ROWS.insert(_created_events(new, actor, now))
+        EVENT_ROWS.insert(created_events(new, actor, now))
         queued = [
             hooks.QueuedTask(item.task.pk, item.task.priority, item.task.run_after)  # type: ignore[union-attr]
             for item in new
@@ -294,79 +279,14 @@ def _submit(items: list[_Item], actor: Actor, now: datetime, *, keyed: bool) -> 
     return [item.task for item in items]  # type: ignore[misc]
 
 
-def _defaults() -> dict[str, Any]:
-    """Every task column's default, for the columns an item leaves out."""
-    return {
-        name: field.get_default() if dynamic else default
-        for name, field, dynamic, default in _DEFAULTS
-    }
-
-
-# A default that is a function is called per submission (a fresh ``{}``); the rest are fixed.
-_DEFAULTS = [
-    (
-        field.name,
-        field,
-        dynamic := field.has_default() and callable(field.default),
-        None if dynamic else field.get_default(),
-    )
-    for field in _TASK_FIELDS
-]
-# An item's columns (with the defaults under them) as the row ``_TASK_ROWS`` inserts.
-_TASK_ROW = operator.itemgetter(*(field.name for field in _TASK_FIELDS))
-_TASK_ATTNAMES = (Task._meta.pk.attname, *(field.attname for field in _TASK_FIELDS))
-
-
-def _loaded(task_id: int, row: tuple, owner: AbstractBaseUser, alias: str) -> Task:
-    """The new row as a ``Task``, as a query would return it, with its owner attached.
-
-    ``Model.from_db`` sets the same attributes one ``setattr`` at a time and sends the init
-    signals; a bulk submission builds thousands, so unless someone listens to those signals
-    the instance is filled in one step.
-    """
-    values = (task_id, *row)
-    if pre_init.has_listeners(Task) or post_init.has_listeners(Task):
-        task = Task.from_db(alias, None, values)  # type: ignore[arg-type]
-    else:
-        task = Task.__new__(Task)
-        task.__dict__.update(zip(_TASK_ATTNAMES, values, strict=True))
-        task._state = ModelState()
-        task._state.adding, task._state.db = False, alias
-    _OWNER.set_cached_value(task, owner)
-    return task
-
-
-_OWNER = cast(ForeignKey, Task._meta.get_field("owner"))
-
-
-def _created_events(items: list[_Item], actor: Actor, now: datetime) -> list[tuple]:
-    who: dict[int, tuple[int | None, str]] = {}
-    data: dict = {}  # one empty object for every row: prepared once
-    rows = []
-    for item in items:
-        acting = actor or item.owner
-        key = id(acting)
-        if key not in who:
-            fields = _actor_fields(acting)
-            user = fields["actor_user"]
-            who[key] = (user.pk if user is not None else None, fields["actor"])
-        user_id, name = who[key]
-        task_id = item.task.pk  # type: ignore[union-attr]
-        rows.append((task_id, user_id, name, _CREATED, "", item.fields["status"], data, now))
-    return rows
-
-
-_CREATED = EventVerb.CREATED.value
-
-
 # --- idempotency keys ----------------------------------------------------------------------
 
 
-def _key_owner(item: _Item, actor: Actor) -> AbstractBaseUser:
+def _key_owner(item: Item, actor: Actor) -> AbstractBaseUser:
     return actor if isinstance(actor, AbstractBaseUser) else item.owner
 
 
-def _resolve_keys(items: list[_Item], actor: Actor, now: datetime) -> list[tuple[int, str]]:
+def _resolve_keys(items: list[Item], actor: Actor, now: datetime) -> list[tuple[int, str]]:
     """Mark the items whose key was used before as replays, refuse those whose key was used for
     another request; return the expired keys to replace."""
     keyed = [item for item in items if item.key]
@@ -384,7 +304,7 @@ def _resolve_keys(items: list[_Item], actor: Actor, now: datetime) -> list[tuple
         else:
             expired.append((owner_id, key))
     refused: dict[int, Any] = {}
-    first_in_call: dict[tuple[int, str], _Item] = {}
+    first_in_call: dict[tuple[int, str], Item] = {}
     for index, item in enumerate(items):
         if not item.key:
             continue
@@ -410,11 +330,11 @@ def _key_reused() -> dict[str, list[ErrorDetail]]:
 
 
 def _write_keys(
-    items: list[_Item], actor: Actor, expired: list[tuple[int, str]], now: datetime
+    items: list[Item], actor: Actor, expired: list[tuple[int, str]], now: datetime
 ) -> None:
     for owner_id, key in expired:
         IdempotencyKey.objects.filter(owner_id=owner_id, key=key).delete()
-    written: dict[tuple[int, str], _Item] = {}
+    written: dict[tuple[int, str], Item] = {}
     rows = []
     for item in items:
         if not item.key:
@@ -429,7 +349,7 @@ def _write_keys(
     _KEY_ROWS.insert(sorted(rows, key=lambda row: (row[0], row[1])))
 
 
-def _load_replays(items: list[_Item]) -> None:
+def _load_replays(items: list[Item]) -> None:
     wanted = {item.replay_of for item in items if item.task is None and item.replay_of}
     if not wanted:
         return

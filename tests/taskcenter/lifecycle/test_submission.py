@@ -403,6 +403,12 @@ def submission_statements(call) -> list[str]:
 
 
 ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF"
+# ``create_task``'s one statement on PostgreSQL turns it off for its own transaction.
+ASYNC_COMMIT_CLAUSE = "set_config('synchronous_commit', 'off', true)"
+
+
+def async_commits(statements: list[str]) -> int:
+    return sum(sql == ASYNC_COMMIT or ASYNC_COMMIT_CLAUSE in sql for sql in statements)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -419,8 +425,22 @@ def test_a_submission_of_its_own_skips_the_wal_flush_on_postgresql_only_when_ask
     own = submission_statements(submit)
     nested = submission_statements(submit_inside_the_callers_transaction)
 
+    assert async_commits(durable) == 0
+    assert async_commits(own) == (1 if connection.vendor == "postgresql" else 0)
+    # The caller's transaction is the caller's to make durable or not.
+    assert async_commits(nested) == 0
+    assert Task.objects.filter(status=Status.QUEUED).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_of_its_own_skips_the_wal_flush_on_postgresql_only_when_asked(user, settings):
+    def submit():
+        lifecycle.create_tasks([{"task_type": "demo.noop", "start": True}] * 2, owner=user)
+
+    durable = submission_statements(submit)
+    settings.TASKCENTER = {**settings.TASKCENTER, "ASYNC_SUBMIT": True}
+    own = submission_statements(submit)
+
     assert ASYNC_COMMIT not in durable
     assert own.count(ASYNC_COMMIT) == (1 if connection.vendor == "postgresql" else 0)
-    # The caller's transaction is the caller's to make durable or not.
-    assert ASYNC_COMMIT not in nested
-    assert Task.objects.filter(status=Status.QUEUED).count() == 3
+    assert Task.objects.filter(status=Status.QUEUED).count() == 4
