@@ -236,6 +236,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA synchronous=NORMAL;"
             "PRAGMA foreign_keys=ON;"
             "PRAGMA cache_size=-32000;"
+            # Temporary storage in memory: with it on disk, SQLite created, unlinked and closed a
+            # file in /var/tmp for every task INSERT (its statement journal: the INSERT writes
+            # through the tally trigger), 8 system calls and 0.18 ms of a 0.9 ms create_task.
+            # Queries here sort with an index or a LIMIT; a large unindexed sort uses memory.
+            "PRAGMA temp_store=MEMORY;"
             # Checkpoints are the workers' (lib.sqlite_engine.checkpoints); a commit runs one
             # only past this many log pages, when no worker has for a while. A log that grew
             # is cut back to 64 MB when it starts over.

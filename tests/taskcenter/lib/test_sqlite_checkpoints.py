@@ -107,6 +107,15 @@ def test_connections_leave_checkpoints_to_the_workers_and_keep_a_safety_net():
 
 
 @pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's temporary files")
+def test_connections_keep_temporary_storage_in_memory():
+    # On disk, every task INSERT created and unlinked a file in /var/tmp (its statement journal).
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA temp_store")
+        assert cursor.fetchone()[0] == 2  # MEMORY
+
+
+@pytest.mark.django_db
 def test_checkpointing_runs_a_checkpointer_only_for_a_sqlite_file():
     with checkpointing() as checkpointer:
         if connection.vendor != "sqlite":
