@@ -92,8 +92,9 @@ class EngineJobs:
 
         now = timezone.now()
         using = _job_database()
-        backend, never = _database_backend(), get_date_max()
-        rows = [_job_row(task, now, backend, never) for task in tasks]
+        # Objects every row shares are prepared once per call (``RowInserter`` memoizes by object).
+        backend, never, no_workers = _database_backend(), get_date_max(), cast(list[str], [])
+        rows = [_job_row(task, now, backend, never, no_workers) for task in tasks]
         EngineJobs._inserter().insert(rows, using=using)
         queue = run_attempt_job.queue_name
         # One announcement covers every job ready now; of the later ones only the earliest
@@ -114,7 +115,7 @@ class EngineJobs:
         # The job's arguments name the new task's id, known only to the statement: the same
         # JSON object ``enqueue`` stores, built by the server.
         sql, params = EngineJobs._inserter().from_source(
-            _job_row(task, now, _database_backend(), get_date_max(), with_arguments=False),
+            _job_row(task, now, _database_backend(), get_date_max(), [], with_arguments=False),
             source="new_task",
             computed={"args_kwargs": _JOB_ARGUMENTS_SQL},
             using=using,
@@ -142,6 +143,7 @@ def _job_row(
     now: datetime,
     backend: DatabaseBackend,
     never: datetime,
+    no_workers: list[str],
     *,
     with_arguments: bool = True,
 ) -> tuple:
@@ -149,7 +151,6 @@ def _job_row(
     ``_JOB_COLUMNS`` order (without ``args_kwargs`` unless ``with_arguments``). ``never`` is
     the engine's far-future ``run_after``, what its ``pre_save`` handler gives a job without one.
     """
-    no_workers: list[str] = []
     arguments = ({"args": [task.task_id], "kwargs": {}},) if with_arguments else ()
     return (
         backend._get_id(),  # the backend's id_function (a UUID unless configured)

@@ -95,14 +95,19 @@ def submit(item: Item, actor: Actor, now: datetime, *, using: str) -> Task | Non
 
 def _hook_clauses(item: Item, row: tuple, using: str) -> list[hooks.Clause] | None:
     charge = hooks.Charge(item.owner.pk, 0, item.price, item.kind.name)
-    charged = hooks.billing().clauses(charge, using=using) if item.price else []
+    charged = _clauses(hooks.billing(), charge, using) if item.price else []
     if charged is None or not item.start:
         return charged
     queued = hooks.QueuedTask(0, row[_PRIORITY], row[_RUN_AFTER])
-    dispatched = hooks.bulk_dispatcher().clauses(queued, using=using)
-    if dispatched is None:
-        return None
-    return [*charged, *dispatched]
+    dispatched = _clauses(hooks.bulk_dispatcher(), queued, using)
+    return None if dispatched is None else [*charged, *dispatched]
+
+
+def _clauses(hook: object, what: object, using: str) -> list[hooks.Clause] | None:
+    # A billing or dispatcher installed by another app may predate ``clauses``: then every
+    # task it handles goes the general way.
+    clauses = getattr(hook, "clauses", None)
+    return None if clauses is None else clauses(what, using=using)
 
 
 _COLUMNS = [field.name for field in TASK_FIELDS]

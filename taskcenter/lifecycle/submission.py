@@ -6,7 +6,9 @@ idempotency keys given, and the engine's jobs of the queued tasks (``hooks.BulkD
 the transaction on the database engine, after commit on any other). Each kind of row is one
 multi-row INSERT per thousand rows, a COPY on PostgreSQL (``taskcenter.lib.bulk_insert``), and
 each owner's balance one guarded UPDATE, so one task costs five statements and ten thousand a
-few dozen.
+few dozen. On PostgreSQL ``create_task`` writes its one task in a single statement instead
+(``single_statement``), and comes here only when that cannot (a balance short or not opened
+yet, an engine outside the database).
 
 **All or nothing.** ``create_tasks`` checks every item before it writes anything (its kind, its
 parameters, its price, its key) and refuses the whole call with one ``ValidationError`` that

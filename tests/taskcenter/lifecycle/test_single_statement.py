@@ -201,3 +201,56 @@ def test_the_settings_let_postgresql_prepare_unless_told_not_to():
     if connection.vendor != "postgresql":
         pytest.skip("prepared statements are PostgreSQL's")
     assert connection.settings_dict["OPTIONS"]["prepare_threshold"] == 0
+
+
+class ChargesOnTheSide:
+    """A billing from before ``Billing.clauses``: it only knows ``charge_many``."""
+
+    def __init__(self) -> None:
+        self.charged: list = []
+
+    def charge_many(self, charges) -> None:
+        self.charged.extend(charges)
+
+
+@pytest.fixture
+def hook_swap():
+    from taskcenter.lifecycle import hooks
+
+    billing, bulk, one = hooks.billing(), hooks.bulk_dispatcher(), hooks.dispatcher()
+    yield hooks
+    hooks.install_billing(billing)
+    hooks.install_bulk_dispatcher(bulk)
+    hooks.install_dispatcher(one)
+
+
+@postgresql_only
+def test_a_billing_without_clauses_gets_the_general_path(alice, hook_swap):
+    billing = ChargesOnTheSide()
+    hook_swap.install_billing(billing)
+
+    task, sent = statements(
+        lambda: lifecycle.create_task(owner=alice, task_type="demo.noop", start=True, quota=2)
+    )
+
+    assert not any(sql.startswith("WITH") for sql in sent)
+    assert [(c.user_id, c.task_id, c.amount) for c in billing.charged] == [(alice.pk, task.pk, 2)]
+    assert the_job(task.pk).status == "READY"
+
+
+@postgresql_only
+def test_an_engine_told_after_the_commit_gets_the_general_path(
+    alice, hook_swap, django_capture_on_commit_callbacks
+):
+    hook_swap.install_bulk_dispatcher(hook_swap.OneByOne())
+    told: list[int] = []
+    hook_swap.install_dispatcher(lambda task_id, **kwargs: told.append(task_id))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        task, sent = statements(
+            lambda: lifecycle.create_task(owner=alice, task_type="demo.noop", start=True)
+        )
+
+    assert not any(sql.startswith("WITH") for sql in sent)
+    assert told == [task.pk]
+    assert DBTaskResult.objects.count() == 0
