@@ -96,14 +96,8 @@ class EngineJobs:
         backend, never, no_workers = _database_backend(), get_date_max(), cast(list[str], [])
         rows = [_job_row(task, now, backend, never, no_workers) for task in tasks]
         EngineJobs._inserter().insert(rows, using=using)
-        queue = run_attempt_job.queue_name
-        # One announcement covers every job ready now; of the later ones only the earliest
-        # matters to an idle worker (it wakes then, and its poll finds the rest as they come due).
-        if any(task.run_after is None or task.run_after <= now for task in tasks):
-            wakeup.announce(queue, None, using=using)
-        later = [task.run_after for task in tasks if task.run_after and task.run_after > now]
-        if later:
-            wakeup.announce(queue, min(later), using=using)
+        for due in _announced(tasks, now):
+            wakeup.announce(run_attempt_job.queue_name, due, using=using)
 
     def clauses(self, task: QueuedTask, *, using: str) -> list[Clause] | None:
         """The job of a task written by the same statement (``new_task``), and its wake-up."""
@@ -121,12 +115,11 @@ class EngineJobs:
             using=using,
         )
         clauses = [Clause(_ENGINE_JOB, f"{sql} RETURNING 1", params)]
-        due = None if task.run_after is None or task.run_after <= now else task.run_after
-        announcement = wakeup.announcement_clause(
-            run_attempt_job.queue_name, due, after=_ENGINE_JOB, using=using
-        )
-        if announcement is not None:
-            clauses.append(announcement)
+        if wakeup.enabled():
+            (due,) = _announced([task], now)
+            clauses.append(
+                wakeup.announcement_clause(run_attempt_job.queue_name, due, after=_ENGINE_JOB)
+            )
         return clauses
 
     @staticmethod
@@ -136,6 +129,19 @@ class EngineJobs:
         if EngineJobs._rows is None:
             EngineJobs._rows = RowInserter(DBTaskResult, _JOB_COLUMNS, returning=False)
         return EngineJobs._rows
+
+
+def _announced(tasks: Sequence[QueuedTask], now: datetime) -> list[datetime | None]:
+    """The wake-ups that tell idle workers of these new jobs: one covers every job ready now
+    (None); of the later ones only the earliest matters to an idle worker (it wakes then, and
+    its poll finds the rest as they come due)."""
+    dues: list[datetime | None] = []
+    if any(task.run_after is None or task.run_after <= now for task in tasks):
+        dues.append(None)
+    later = [task.run_after for task in tasks if task.run_after and task.run_after > now]
+    if later:
+        dues.append(min(later))
+    return dues
 
 
 def _job_row(

@@ -113,14 +113,9 @@ def announce(queue: str, run_after: datetime | None = None, *, using: str = "def
             transaction.on_commit(ring_workers, using=using)
 
 
-def announcement_clause(
-    queue: str, run_after: datetime | None, *, after: str, using: str
-) -> Clause | None:
-    """``announce`` as a clause of a one-statement submission on PostgreSQL (read, so that it
-    runs) that notifies once the clause ``after`` has written its row. None when wake-ups are
-    off."""
-    if not enabled() or connections[using].vendor != "postgresql":
-        return None
+def announcement_clause(queue: str, run_after: datetime | None, *, after: str) -> Clause:
+    """``announce`` as a clause of a one-statement submission (PostgreSQL), read so that it runs:
+    it notifies once the clause ``after`` has written its row. Check ``enabled()`` first."""
     return Clause(
         "wakeup",
         f"SELECT pg_notify(%s, %s) FROM {after}",  # noqa: S608 (a clause's name)

@@ -23,7 +23,7 @@ from taskcenter.errors import InsufficientQuota
 from taskcenter.execution.dispatch import MAX_PRIORITY, RUN_ATTEMPT_PATH
 from taskcenter.lib.postgres_cursors import numbered
 from taskcenter.models import EventVerb, Status, Task, TaskEvent
-from tests.taskcenter.lifecycle.test_submission import assert_tallies_exact, database
+from tests.support.submission import assert_tallies_exact, database
 
 pytestmark = pytest.mark.django_db
 

@@ -8,10 +8,8 @@ owners' balances and ledger rows, the idempotency keys, and the statistics talli
 from __future__ import annotations
 
 from datetime import timedelta
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from django.db import connection, transaction
 from django.forms.models import model_to_dict
 from django.test.utils import CaptureQueriesContext
@@ -20,13 +18,14 @@ from django_tasks_db.models import DBTaskResult, get_date_max
 from rest_framework.exceptions import ValidationError
 
 from quota import ledger as quota
-from quota.models import LedgerKind, QuotaBalance, QuotaLedgerEntry
+from quota.models import LedgerKind, QuotaLedgerEntry
 from taskcenter import lifecycle
 from taskcenter.errors import InsufficientQuota, InvalidTransition
 from taskcenter.execution.dispatch import RUN_ATTEMPT_PATH
 from taskcenter.models import EventVerb, IdempotencyKey, Status, Task, TaskEvent
 from tests.support.lifecycle import LEASE, WORKER
 from tests.support.races import ROUNDS, race
+from tests.support.submission import assert_tallies_exact, database
 
 pytestmark = pytest.mark.django_db
 
@@ -43,30 +42,12 @@ def items(count: int, **fields) -> list[dict]:
     return [{**shapes[i % 3], "name": f"item {i}", **fields} for i in range(count)]
 
 
-def database() -> dict:
-    """Everything a submission writes, for 'nothing changed' checks."""
-    return {
-        "tasks": list(Task.objects.order_by("pk").values()),
-        "events": list(TaskEvent.objects.order_by("pk").values()),
-        "jobs": DBTaskResult.objects.count(),
-        "ledger": list(QuotaLedgerEntry.objects.order_by("pk").values()),
-        "balances": list(QuotaBalance.objects.order_by("pk").values("user_id", "balance")),
-        "keys": list(IdempotencyKey.objects.order_by("pk").values()),
-    }
-
-
 def job_args(task_id: int) -> list[DBTaskResult]:
     return [
         job
         for job in DBTaskResult.objects.filter(task_path=RUN_ATTEMPT_PATH)
         if job.args_kwargs == {"args": [task_id], "kwargs": {}}
     ]
-
-
-def assert_tallies_exact() -> None:
-    out = StringIO()
-    call_command("rebuild_tallies", "--check", stdout=out)  # raises CommandError on drift
-    assert "0 tally rows differed" in out.getvalue()
 
 
 @pytest.fixture
