@@ -32,7 +32,6 @@ from taskcenter.api.authentication import authenticated_user
 from taskcenter.api.envelope import TaskListPagination, ok
 from taskcenter.api.envelope_schema import PAGE_PARAM, SIZE_PARAM, enveloped, errors
 from taskcenter.api.status_words import INTEGRATION, statuses_for, words
-from taskcenter.models import Task
 
 ID_FILTERS = ("integration_id", "client_id", "template_id", "account_id", "user_id")
 
@@ -140,7 +139,8 @@ class IntegrationTaskListView(IntegrationView):
             if isinstance(detail, dict):
                 detail = detail.get("parameters", detail)
             raise ValidationError({"argument": detail}) from None
-        return ok(integration_task_data(Task.objects.get(pk=task.pk)), 201)
+        # As created: read again, a worker may already have claimed it.
+        return ok(integration_task_data(task), 201)
 
     @staticmethod
     def _owner(user: User, user_id: int | None) -> User:

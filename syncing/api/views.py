@@ -127,7 +127,7 @@ class SyncTaskListView(SyncView):
             start=True,
             name=f"{data['task_type']} {data['data_source_id']}",
         )
-        return self.task_response(task.pk, 201)
+        return self.task_response(task, 201)
 
 
 class SyncTaskDetailView(SyncView):
@@ -155,7 +155,7 @@ class SyncTaskDetailView(SyncView):
                 else exc.detail
             )
             raise ValidationError({"config": detail}) from None
-        return self.task_response(task.pk)
+        return self.task_response(task)
 
 
 class SyncTaskCancelView(SyncView):
@@ -163,7 +163,7 @@ class SyncTaskCancelView(SyncView):
     def post(self, request: Request, task_id: str) -> Response:
         """CancelSyncTask: a running sync stops at its next page."""
         task = lifecycle.cancel_task(self.get_task(task_id), actor=authenticated_user(request))
-        return self.task_response(task.pk)
+        return self.task_response(task)
 
 
 class SyncTaskRetryView(SyncView):
@@ -171,7 +171,7 @@ class SyncTaskRetryView(SyncView):
     def post(self, request: Request, task_id: str) -> Response:
         """RetrySyncTask: a failed, cancelled or paused task is queued again (same id)."""
         task = lifecycle.retry_task(self.get_task(task_id), actor=authenticated_user(request))
-        return self.task_response(task.pk)
+        return self.task_response(task)
 
 
 class SyncStatisticsView(SyncView):

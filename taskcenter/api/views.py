@@ -129,7 +129,8 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return task
 
     def _task_response(self, task: Task, code: int = status.HTTP_200_OK) -> Response:
-        task = self.get_queryset().get(pk=task.pk)  # fresh, with the owner joined
+        """The task as the call left it, not read again: after the commit a worker woken by it
+        may already have claimed it, and the answer would depend on that race."""
         return Response(TaskSerializer(task, context=self.get_serializer_context()).data, code)
 
     @extend_schema(
@@ -261,7 +262,9 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     def _transition(self, request: Request, move: Any, **kwargs: Any) -> Response:
         task = self.get_object()
-        return self._task_response(move(task, actor=authenticated_user(request), **kwargs))
+        moved = move(task, actor=authenticated_user(request), **kwargs)
+        moved.owner = task.owner  # joined already: no second query for it
+        return self._task_response(moved)
 
     @extend_schema(request=None, responses={200: TaskSerializer, 404: NOT_FOUND, 409: CONFLICT})
     @action(detail=True, methods=["post"])

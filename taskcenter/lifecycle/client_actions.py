@@ -124,7 +124,7 @@ def cancel_task(task: Task | int, *, actor: Actor = None, reason: str = "") -> T
         )
         _refund(task.pk, now, "cancelled")
         _close_waiting_executions(task.pk, ExecutionStatus.CANCELLED, now)
-    return Task.objects.get(pk=task.pk)
+        return _as_left(task.pk)
 
 
 def retry_task(task: Task | int, *, actor: Actor = None) -> Task:
@@ -158,7 +158,7 @@ def retry_task(task: Task | int, *, actor: Actor = None) -> Task:
         # After the status UPDATE, so the task row is locked before the account (lock order).
         hooks.billing().recharge(task.pk, action="retry", current_status=was)
         _dispatch_with_change(task.pk, priority=task.priority, run_after=None)
-    return Task.objects.get(pk=task.pk)
+        return _as_left(task.pk)
 
 
 # Fields a client may edit in any status: they change no behaviour.
@@ -199,7 +199,7 @@ def update_task(task: Task | int, *, actor: Actor = None, **changes: Any) -> Tas
         if updated != 1:
             raise _refusal(task_id, "edit")
         _record(task_id, EventVerb.UPDATED, actor, data={"fields": sorted(changes)}, at=now)
-    return Task.objects.get(pk=task_id)
+        return _as_left(task_id)
 
 
 # Not yet claimed by a worker: a QUEUED task's next attempt reads its parameters when claimed.
@@ -243,8 +243,17 @@ def reconfigure_unclaimed_task(
                     data={"fields": ["parameters"], "keys": sorted(config)},
                     at=now,
                 )
-                return Task.objects.get(pk=task_id)
+                return _as_left(task_id)
     raise _refusal(task_id, "reconfigure")
+
+
+def _as_left(task_id: int) -> Task:
+    """The task as the action left it, read before its transaction commits.
+
+    Read after the commit, a worker woken by it may already have claimed a retried task, and
+    what the caller shows (a retry's "queued") would depend on that race.
+    """
+    return Task.objects.get(pk=task_id)
 
 
 def delete_task(task: Task | int, *, actor: Actor = None) -> None:

@@ -13,11 +13,13 @@ from functools import partial
 from typing import Any
 
 import pytest
+from django.db import transaction
 
 from taskcenter import lifecycle
 from taskcenter.errors import LeaseLost
 from taskcenter.kinds import get_kind
 from taskcenter.kinds.context import AttemptContext
+from taskcenter.lifecycle import client_actions
 from taskcenter.models import EventVerb, ExecutionStatus, Status, Task, TaskExecution
 from tests.support.lifecycle import LEASE, WORKER, engine_jobs, events, later
 from tests.support.races import ROUNDS, race
@@ -202,6 +204,33 @@ def test_retry_racing_reap_of_a_stopped_task_requeues_it_once(make_task):
         assert count(task.pk, EventVerb.RETRIED) == 1
         assert count(task.pk, EventVerb.LOST) == 1
         assert engine_jobs(task.pk) == jobs + 1, "requeued exactly once"
+
+
+@pytest.mark.parametrize("action", ["retry", "start"])
+def test_a_retry_or_start_answers_queued_though_a_worker_claims_the_task_at_its_commit(
+    make_task, monkeypatch, action
+):
+    """What a client is told is what its action did, not what a fast worker did next."""
+    dispatch = client_actions._dispatch_with_change
+
+    def dispatch_then_claim_at_commit(task_id: int, **kwargs: Any) -> None:
+        dispatch(task_id, **kwargs)
+        transaction.on_commit(
+            lambda: lifecycle.claim_attempt(task_id, worker_id=WORKER, lease=LEASE)
+        )
+
+    monkeypatch.setattr(client_actions, "_dispatch_with_change", dispatch_then_claim_at_commit)
+    if action == "retry":
+        task, _ = running(make_task)
+        lifecycle.cancel_task(task)
+        moved = lifecycle.retry_task(task.pk)
+    else:
+        task = make_task()
+        moved = lifecycle.start_task(task.pk)
+
+    assert moved.status == Status.QUEUED
+    assert moved.attempts == 0
+    assert Task.objects.get(pk=task.pk).status == Status.RUNNING, "the worker did claim it"
 
 
 def test_retry_racing_reap_of_a_task_past_its_lost_limit_ends_failed_or_queued(make_task, settings):
