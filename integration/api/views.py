@@ -139,7 +139,7 @@ class IntegrationTaskListView(IntegrationView):
             if isinstance(detail, dict):
                 detail = detail.get("parameters", detail)
             raise ValidationError({"argument": detail}) from None
-        # As created: read again, a worker may already have claimed it.
+        # The task as created, not read again: a worker may already have claimed it.
         return ok(integration_task_data(task), 201)
 
     @staticmethod

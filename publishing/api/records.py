@@ -110,8 +110,8 @@ class PublishTaskRecordViewSet(viewsets.ReadOnlyModelViewSet[PublishTaskRecord])
 
     def _transition(self, request: Request, move) -> Response:
         record = self.get_object()
-        # The task as the action left it: read again after the commit, a worker woken by it
-        # may already have claimed it, and the answer would depend on that race.
+        # The task as the action left it, not read again after the commit: a worker woken by
+        # it may already have claimed it, and the answer would depend on that race.
         record.task = move(record.task_id, actor=request.user)
         return Response(self.get_serializer(record).data)
 

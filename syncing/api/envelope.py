@@ -50,6 +50,6 @@ class SyncView(EnvelopeAPIView):
         return f"Cannot {exc.action} task {public_id(exc.task_id)}: it is {status_now}"
 
     def task_response(self, task: Task, status: int = 200) -> Response:
-        """The task as the call left it: read again after the commit, a worker woken by it may
-        already have claimed it, and the answer would depend on that race."""
+        """The task as the call left it, not read again after the commit: a worker woken by it
+        may already have claimed it, and the answer would depend on that race."""
         return ok(sync_task_data(task, live=True), status)
