@@ -267,12 +267,15 @@ class RQWorker:
                     stream.flush()
             # Not SystemExit: the interpreter would wait for the attempts' threads on the way out.
             os._exit(1)
+        # Stopping first, then the message: a second signal may arrive as soon as the message
+        # is out (or run its handler in the middle of this one), and must find the worker
+        # stopping, or it would be taken for the first and the worker would not exit.
+        self.stop()
         logger.warning(
             "%s: finishing %d running attempt(s), then exiting (again to force).",
             signal.strsignal(signum),
             len(self._running),
         )
-        self.stop()
 
     def stop(self) -> None:
         self._stopping.set()
