@@ -12,13 +12,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from taskcenter import lifecycle
 from taskcenter.errors import InvalidTransition
 from taskcenter.execution.dispatch import RUN_ATTEMPT_PATH
+from taskcenter.lifecycle import client_actions
 from taskcenter.models import Status, Task, TaskEvent, TaskExecution
 
 WORKER = "w1"
@@ -137,3 +138,17 @@ def assert_one_event(
 def close_connection() -> None:
     """Each racing thread has its own connection; close it so the test database can be reset."""
     connection.close()
+
+
+def claim_at_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every task a start or retry hands to the engine is claimed by a worker the moment the
+    action commits: the fastest a real worker could be, every time."""
+    dispatch = client_actions._dispatch_with_change
+
+    def dispatch_then_claim(task_id: int, **kwargs: Any) -> None:
+        dispatch(task_id, **kwargs)
+        transaction.on_commit(
+            lambda: lifecycle.claim_attempt(task_id, worker_id=WORKER, lease=LEASE)
+        )
+
+    monkeypatch.setattr(client_actions, "_dispatch_with_change", dispatch_then_claim)

@@ -7,28 +7,18 @@ action did: a retried task is queued, not running.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from django.db import transaction
 
 from taskcenter import lifecycle
-from taskcenter.lifecycle import client_actions
 from taskcenter.models import Status, Task
+from tests.support.lifecycle import claim_at_commit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def claimed_at_commit(monkeypatch) -> None:
-    """Every task a start or retry hands to the engine is claimed the moment it commits."""
-    dispatch = client_actions._dispatch_with_change
-
-    def dispatch_then_claim(task_id: int, **kwargs: Any) -> None:
-        dispatch(task_id, **kwargs)
-        transaction.on_commit(lambda: lifecycle.claim_attempt(task_id, worker_id="fast-worker"))
-
-    monkeypatch.setattr(client_actions, "_dispatch_with_change", dispatch_then_claim)
+    claim_at_commit(monkeypatch)
 
 
 @pytest.mark.usefixtures("claimed_at_commit")

@@ -13,15 +13,13 @@ from functools import partial
 from typing import Any
 
 import pytest
-from django.db import transaction
 
 from taskcenter import lifecycle
 from taskcenter.errors import LeaseLost
 from taskcenter.kinds import get_kind
 from taskcenter.kinds.context import AttemptContext
-from taskcenter.lifecycle import client_actions
 from taskcenter.models import EventVerb, ExecutionStatus, Status, Task, TaskExecution
-from tests.support.lifecycle import LEASE, WORKER, engine_jobs, events, later
+from tests.support.lifecycle import LEASE, WORKER, claim_at_commit, engine_jobs, events, later
 from tests.support.races import ROUNDS, race
 
 # Some tasks here cost quota; their owner can pay for every round.
@@ -211,15 +209,7 @@ def test_a_retry_or_start_answers_queued_though_a_worker_claims_the_task_at_its_
     make_task, monkeypatch, action
 ):
     """What a client is told is what its action did, not what a fast worker did next."""
-    dispatch = client_actions._dispatch_with_change
-
-    def dispatch_then_claim_at_commit(task_id: int, **kwargs: Any) -> None:
-        dispatch(task_id, **kwargs)
-        transaction.on_commit(
-            lambda: lifecycle.claim_attempt(task_id, worker_id=WORKER, lease=LEASE)
-        )
-
-    monkeypatch.setattr(client_actions, "_dispatch_with_change", dispatch_then_claim_at_commit)
+    claim_at_commit(monkeypatch)
     if action == "retry":
         task, _ = running(make_task)
         lifecycle.cancel_task(task)
