@@ -88,15 +88,31 @@ def run_driver(script: str, argument: int, env: dict[str, str], root: Path) -> d
 
 @contextmanager
 def gunicorn(
-    env: dict[str, str], root: Path, log: Path, *, workers: int, timeout: int, threads: int = 1
+    env: dict[str, str],
+    root: Path,
+    log: Path,
+    *,
+    workers: int,
+    timeout: int,
+    threads: int = 1,
+    asgi: bool = False,
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """A real gunicorn serving the bench's database: (base URL, process); stopped on exit."""
+    """A real gunicorn serving the bench's database: (base URL, process); stopped on exit.
+
+    ``asgi`` serves it as ``run_service`` does (uvicorn workers on ``taskcenter.asgi``);
+    otherwise WSGI with ``threads`` threads per worker.
+    """
     port = free_port()
+    if asgi:
+        worker_class = "taskcenter.web_worker.WebWorker"
+        application = ("taskcenter.asgi:application", "--worker-class", worker_class)
+    else:
+        application = ("taskcenter.wsgi", "--threads", str(threads))
     server = subprocess.Popen(
         [
-            *(str(Path(sys.executable).parent / "gunicorn"), "taskcenter.wsgi"),
-            *("--bind", f"127.0.0.1:{port}", "--workers", str(workers)),
-            *("--threads", str(threads), "--no-control-socket"),
+            str(Path(sys.executable).parent / "gunicorn"),
+            *application,
+            *("--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--no-control-socket"),
             *("--timeout", str(timeout), "--error-logfile", str(log)),
         ],
         cwd=root,

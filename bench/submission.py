@@ -27,9 +27,13 @@ bulk    10,000 tasks of four kinds (two XGet scrape kinds with parameters, ``sun
         the row triggers' share. No worker runs beside the bulk scenarios: one polling another
         queue would read past the 10,000 waiting jobs at every poll, and one running them would
         measure the worker.
-api     the same 10,000 tasks as 100 ``POST /api/v1/tasks/batch`` requests of 100 over HTTP to
-        gunicorn (``--workers 2 --threads 4``, as ``run_service`` starts it) from ``--clients``
-        threads with keep-alive connections; timed from the first request to the last answer.
+api     the same 10,000 tasks as 100 ``POST /api/v1/tasks/batch`` requests of 100 over HTTP from
+        ``--clients`` threads with keep-alive connections, timed from the first request to the
+        last answer. ``--server service`` (the default) is the web server ``run_service`` starts:
+        gunicorn with two uvicorn workers on the ASGI application; ``--server gthread`` is
+        gunicorn's WSGI worker (2 workers x 4 threads). Each run also prints the busiest web
+        worker's share of the web CPU: the clients' connections are spread by the kernel, and
+        both on one worker leave the other core to the clients and the database.
 
 Each scenario runs ``--repeat`` times (a fresh database each time) and every figure is printed
 as median and range: the machine is shared, so the spread is part of the result.
@@ -62,6 +66,10 @@ GAP = 0.005  # seconds between two single creates
 IDLE_QUEUE = "bench-idle"  # a queue nobody submits to: the worker polls it and stays idle
 BATCH = 100  # the API's batch limit
 WARM_UP = 4  # one-task batches before the API is timed
+API_SERVERS = {
+    "service": "uvicorn x2 (run_service's)",
+    "gthread": "gthread 2x4",
+}
 
 
 # --- CPU time, which the neighbours on a shared machine do not inflate -------------------------
@@ -445,7 +453,7 @@ def _post_batches(base: str, token: str, bodies: list[bytes], clients: int) -> l
     return took
 
 
-def run_api(database_url: str | None, code: Path, count: int, clients: int) -> dict:
+def run_api(database_url: str | None, code: Path, count: int, clients: int, server: str) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="tc-bench-submit-"))
     try:
         env = _environment(tmp, database_url, code)
@@ -453,23 +461,26 @@ def run_api(database_url: str | None, code: Path, count: int, clients: int) -> d
         items = bulk_items(count, api=True)
         bodies = [json.dumps(items[i : i + BATCH]).encode() for i in range(0, count, BATCH)]
         log = tmp / "gunicorn.log"
-        with gunicorn(env, code, log, workers=2, threads=4, timeout=300) as (base, server):
+        shape = {"asgi": True} if server == "service" else {"threads": 4}
+        with gunicorn(env, code, log, workers=2, timeout=300, **shape) as (base, gunicorn_server):
             # Warm-up: each gunicorn worker loads the views and compiles its statements.
             warm = json.dumps([{"task_type": "demo.noop", "task_name": "warm"}]).encode()
             _post_with_size(base, token, warm, WARM_UP)
-
-            def web() -> list[int]:
-                return children(server.pid) + postgres_backends(database_url)
-
-            cpu = cpu_seconds(web())
+            workers = children(gunicorn_server.pid)
+            backends = postgres_backends(database_url)
+            before = [cpu_seconds([pid]) for pid in workers] + [cpu_seconds(backends)]
             started = time.perf_counter()
             took = _post_batches(base, token, bodies, clients)
             seconds = time.perf_counter() - started
-            cpu = cpu_seconds(web()) - cpu
+            after = [cpu_seconds([pid]) for pid in workers] + [cpu_seconds(backends)]
+        spent = [end - start for start, end in zip(before, after, strict=True)]
         check = _driver(env, code, "check", str(count), str(WARM_UP))
         return {
             "seconds": seconds,
-            "cpu": cpu,
+            "cpu": sum(spent),
+            # Where the clients' connections landed: the busiest web worker's share of the web
+            # workers' CPU (1.0: every request on one worker, 0.5: an even split).
+            "busiest_share": max(spent[:-1]) / max(sum(spent[:-1]), 1e-9),
             "count": count,
             "request_p50_ms": statistics.median(took) * 1000,
             "request_p95_ms": percentile(took, 0.95) * 1000,
@@ -572,6 +583,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2, help="HTTP client threads (api).")
     parser.add_argument("--only", default="single,bulk,api", help="Scenarios to run.")
     parser.add_argument("--quick", action="store_true", help="Fewer single creates per run.")
+    parser.add_argument(
+        "--server",
+        choices=("service", "gthread"),
+        default="service",
+        help="api: run_service's web server (uvicorn workers, ASGI), or gthread (WSGI, 4 threads).",
+    )
     parser.add_argument("--driver", nargs="+", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -621,12 +638,18 @@ def main() -> None:
     if "api" in wanted:
         results = []
         for _ in range(args.repeat):
-            results.append(run_api(args.database_url, code, args.count, args.clients))
-            print(f"  api: {results[-1]['seconds']:.2f} s", file=sys.stderr)
+            results.append(run_api(args.database_url, code, args.count, args.clients, args.server))
+            print(
+                f"  api: {results[-1]['seconds']:.2f} s, busiest web worker "
+                f"{results[-1]['busiest_share']:.0%} of the web CPU",
+                file=sys.stderr,
+            )
         p50s = [result["request_p50_ms"] for result in results]
+        shares = [result["busiest_share"] * 100 for result in results]
         label = (
-            f"POST /tasks/batch x{args.count // BATCH} over HTTP, {args.clients} clients "
-            f"(request p50 {_spread(p50s, ' ms', 0)})"
+            f"POST /tasks/batch x{args.count // BATCH} over HTTP, {args.clients} clients, "
+            f"{API_SERVERS[args.server]} (request p50 {_spread(p50s, ' ms', 0)}; busiest worker "
+            f"{_spread(shares, ' %', 0)} of the web CPU)"
         )
         rows.append(_bulk_row(label, args.count, results))
     if rows:

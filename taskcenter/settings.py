@@ -568,6 +568,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "taskcenter.api.pagination.PageSizePagination",
+    # DRF's JSON, written by orjson (the same documents, a tenth of the time).
+    "DEFAULT_RENDERER_CLASSES": [
+        "taskcenter.api.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     "DEFAULT_PARSER_CLASSES": [
         "taskcenter.api.parsers.SafeJSONParser",
         "rest_framework.parsers.FormParser",

@@ -203,16 +203,11 @@ class TaskSerializer(serializers.ModelSerializer):
         plan = self.__dict__.get("_columns")
         if plan is None:  # once per serializer; a list's items share its one child
             plan = self._columns = [
-                (str(field.field_name), field, _column_of(field)) for field in self._readable_fields
+                (str(field.field_name), field, _column_of(field), _written(field))
+                for field in self._readable_fields
             ]
-            for _, field, _ in plan:
-                if isinstance(field, serializers.DateTimeField) and not hasattr(field, "timezone"):
-                    # What DRF looks up for every value (the request's time zone, through a
-                    # context-local), pinned for this serializer's life as its
-                    # ``default_timezone`` argument would pin it (the stubs call it a str).
-                    field.timezone = field.default_timezone()  # type: ignore[assignment]
         data: dict[str, Any] = {}
-        for name, field, column in plan:  # field_name is set once the field is bound
+        for name, field, column, written in plan:  # field_name is set once the field is bound
             if column is None:
                 try:
                     value = field.get_attribute(instance)
@@ -220,13 +215,38 @@ class TaskSerializer(serializers.ModelSerializer):
                     continue
             else:
                 value = getattr(instance, column)
-            data[name] = None if value is None else field.to_representation(value)
+            if value is None:
+                data[name] = None
+            elif written is None:
+                data[name] = field.to_representation(value)
+            else:
+                text = written.get(value)
+                if text is None:
+                    text = written[value] = field.to_representation(value)
+                data[name] = text
         return data
 
 
 _TASK_COLUMNS = frozenset(
     field.name for field in Task._meta.concrete_fields if not field.is_relation
 )
+
+
+def _written(field: serializers.Field) -> dict[Any, Any] | None:
+    """For a date-time field: the texts of the values it has written (else None).
+
+    A list's tasks share their moments (a batch has one creation time), and DRF formats each
+    value again (time zone, ISO text, the "Z"): a third of writing a task's fields. The text of a
+    value is its field's, so each is made once per serializer, that is, per response.
+    """
+    if not isinstance(field, serializers.DateTimeField):
+        return None
+    if not hasattr(field, "timezone"):
+        # What DRF looks up for every value (the request's time zone, through a context-local),
+        # pinned for this serializer's life as its ``default_timezone`` argument would pin it
+        # (the stubs call it a str).
+        field.timezone = field.default_timezone()  # type: ignore[assignment]
+    return {}
 
 
 def _column_of(field: serializers.Field) -> str | None:

@@ -49,27 +49,26 @@ class Item:
 
 def task_row(item: Item) -> tuple:
     """The item's task row, in ``TASK_ROWS``' column order, defaults under what it sets."""
-    return _TASK_ROW({**_defaults(), **item.fields})
+    fields = item.fields
+    row = {**_FIXED_DEFAULTS, **fields}
+    for name, field in _MADE_DEFAULTS:
+        if name not in fields:
+            row[name] = field.get_default()
+    return _TASK_ROW(row)
 
 
-def _defaults() -> dict[str, Any]:
-    """Every task column's default, for the columns an item leaves out."""
-    return {
-        name: field.get_default() if dynamic else default
-        for name, field, dynamic, default in _DEFAULTS
-    }
-
-
-# A default that is a function is called per submission (a fresh ``{}``); the rest are fixed.
-_DEFAULTS = [
-    (
-        field.name,
-        field,
-        dynamic := field.has_default() and callable(field.default),
-        None if dynamic else field.get_default(),
-    )
+# A default that is a function is called for each row that leaves its column out (a fresh
+# ``{}`` each); the rest are fixed values, shared.
+_MADE_DEFAULTS = [
+    (field.name, field)
     for field in TASK_FIELDS
+    if field.has_default() and callable(field.default)
 ]
+_FIXED_DEFAULTS = {
+    field.name: field.get_default()
+    for field in TASK_FIELDS
+    if not (field.has_default() and callable(field.default))
+}
 _TASK_ROW = operator.itemgetter(*(field.name for field in TASK_FIELDS))
 _TASK_ATTNAMES = (Task._meta.pk.attname, *(field.attname for field in TASK_FIELDS))
 

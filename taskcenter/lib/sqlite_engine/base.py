@@ -23,19 +23,31 @@ was a tenth of the web process's time on the task list. A connection closed outs
 transaction goes back to a per-process queue instead, and the next request's thread takes it
 (SQLite connections may change threads between uses; Django lets one thread use it at a time).
 Django's own pool is PostgreSQL's only.
+
+**Placeholders converted once** (``CursorWrapper``): Django's cursor rewrites every statement's
+``%s`` into SQLite's ``?`` with a regular expression, at every execution. A statement is made
+again for each query, but the same texts come back (the ORM compiles the same queries, the bulk
+inserts reuse theirs): a hundred-task batch's INSERTs are tens of kilobytes, and scanning them was
+a twentieth of the request. The conversions of the statements met most recently are kept.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import sqlite3
 import time
+from typing import Any
 
 from django.db.backends.sqlite3 import base
 
 FIRST_PAUSE = 0.00005
 LONGEST_PAUSE = 0.001
+# Statements whose conversion is kept: more than the ORM's distinct queries on a busy path, and
+# each kept once (a few megabytes at most: the longest, a thousand-row INSERT, is not kept).
+CONVERSIONS_KEPT = 512
+LONGEST_KEPT = 64 * 1024
 
 
 # Idle connections by (process, database file, options): a forked child never takes its
@@ -45,9 +57,27 @@ LONGEST_PAUSE = 0.001
 _KEPT: dict[tuple, queue.SimpleQueue[sqlite3.Connection]] = {}
 
 
+class CursorWrapper(base.SQLiteCursorWrapper):
+    """Django's cursor, converting each statement text's placeholders once."""
+
+    def convert_query(self, query: str, *, param_names: Any = None) -> str:
+        if param_names is None and len(query) <= LONGEST_KEPT:
+            return _qmark(query)
+        return super().convert_query(query, param_names=param_names)
+
+
+@functools.lru_cache(maxsize=CONVERSIONS_KEPT)
+def _qmark(query: str) -> str:
+    # Django's conversion of "format" placeholders, as its own cursor makes it.
+    return base.SQLiteCursorWrapper.convert_query(None, query)  # type: ignore[arg-type]
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     pool_size = 0
     _kept_queue: queue.SimpleQueue[sqlite3.Connection] | None = None
+
+    def create_cursor(self, name: str | None = None) -> CursorWrapper:
+        return self.connection.cursor(factory=CursorWrapper)
 
     def get_connection_params(self):
         params = super().get_connection_params()

@@ -139,3 +139,30 @@ def test_no_more_than_pool_size_are_kept(tmp_path):
     assert base.close_kept_connections() == 2
     with pytest.raises(sqlite3.ProgrammingError):  # the third was closed, not kept
         raws[2].execute("SELECT 1")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT %s, %s",
+        "SELECT '100%%', %s",  # a literal percent sign, doubled for the driver's format
+        "SELECT %s || '%%s'",  # "%%s" is a percent sign and an s, not a placeholder
+        "SELECT 1",
+    ],
+)
+def test_a_statement_is_converted_as_djangos_cursor_converts_it(query):
+    with connection.cursor() as cursor:
+        ours = cursor.cursor
+        assert isinstance(ours, base.CursorWrapper)
+        djangos = base.base.SQLiteCursorWrapper.convert_query(ours, query)
+        assert ours.convert_query(query) == ours.convert_query(query) == djangos
+        assert ours.convert_query("SELECT %(a)s", param_names=["a"]) == "SELECT :a"
+
+
+def test_a_converted_statement_runs_with_its_values_each_time():
+    with connection.cursor() as cursor:
+        for value in ("first", "second"):
+            cursor.execute("SELECT %s, '100%%', %s || '%%s'", [value, value])
+            assert cursor.fetchone() == (value, "100%", f"{value}%s")
+        cursor.execute("SELECT %(name)s", {"name": "named"})
+        assert cursor.fetchone() == ("named",)
