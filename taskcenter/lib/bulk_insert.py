@@ -201,14 +201,16 @@ Prepare = Callable[[Any, dict[Any, Any]], Any]
 
 
 class _Column(NamedTuple):
-    plain: tuple[type, ...]  # values of these types go in unchanged
+    plain: frozenset[type]  # values of these types (None's among them) go in unchanged
     prepare: Prepare  # the rest go through this
 
 
 def _prepared(row: Sequence[Any], columns: list[_Column], memo: dict[Any, Any]) -> list[Any]:
+    # One set lookup per value, the column unpacked as the tuple it is: this runs for every
+    # value of every row (four thousand in a hundred-task batch).
     return [
-        value if value is None or type(value) in column.plain else column.prepare(value, memo)
-        for value, column in zip(row, columns, strict=True)
+        value if type(value) in plain else prepare(value, memo)
+        for value, (plain, prepare) in zip(row, columns, strict=True)
     ]
 
 
@@ -225,7 +227,7 @@ def _column(field: Any, connection: Any) -> _Column:
             return memo[key]
         return prepare_save(value, connection)
 
-    return _Column(_PLAIN.get(field.get_internal_type(), ()), prepare)
+    return _Column(frozenset((type(None), *_PLAIN.get(field.get_internal_type(), ()))), prepare)
 
 
 def _as_text(prepare: Prepare) -> Prepare:

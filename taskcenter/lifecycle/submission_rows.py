@@ -60,9 +60,7 @@ def task_row(item: Item) -> tuple:
 # A default that is a function is called for each row that leaves its column out (a fresh
 # ``{}`` each); the rest are fixed values, shared.
 _MADE_DEFAULTS = [
-    (field.name, field)
-    for field in TASK_FIELDS
-    if field.has_default() and callable(field.default)
+    (field.name, field) for field in TASK_FIELDS if field.has_default() and callable(field.default)
 ]
 _FIXED_DEFAULTS = {
     field.name: field.get_default()

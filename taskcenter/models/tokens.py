@@ -37,7 +37,12 @@ class ApiTokenManager(models.Manager["ApiToken"]):
         return token, key
 
     def for_key(self, key: str) -> ApiToken | None:
-        return self.select_related("user").filter(digest=token_digest(key)).first()
+        # ``get``, not ``first``: the digest is unique, and ``first`` would have every request's
+        # query ordered by the model's ordering, compiled each time.
+        try:
+            return self.select_related("user").get(digest=token_digest(key))
+        except ApiToken.DoesNotExist:
+            return None
 
 
 class ApiToken(models.Model):
