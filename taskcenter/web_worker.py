@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from typing import Any
 
+from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
 from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
 
+from taskcenter.lib.balanced_accept import YIELD_SECONDS, BalancedServer
 from taskcenter.lib.connection_handover import HandOver, stream_routing_protocol
 
 # On a stop, requests in flight get this long; event streams never end by themselves, so they
@@ -29,6 +32,9 @@ STREAM_SOCKET_ENV = "TASKCENTER_STREAM_SOCKET"
 STREAM_REQUEST_LINE = re.compile(rb"GET /api/v1/(?:events|tasks/[0-9]+)/stream[? ]")
 
 _stream_socket = os.environ.get(STREAM_SOCKET_ENV)
+# How long a busy worker lets an idle one take a new connection, per request it is serving
+# (taskcenter.lib.balanced_accept); docs/configuration.md.
+_accept_yield = float(os.environ.get("WEB_ACCEPT_YIELD_MS", YIELD_SECONDS * 1000)) / 1000
 
 
 class WebWorker(UvicornWorker):
@@ -43,3 +49,14 @@ class WebWorker(UvicornWorker):
             else {}
         ),
     }
+
+    async def _serve(self) -> None:
+        # uvicorn_worker's own, with a server that leaves each new connection to the worker
+        # holding the fewest (taskcenter.lib.balanced_accept).
+        self.config.app = self.wsgi
+        alone = self.cfg.workers == 1
+        server = BalancedServer(config=self.config, yield_seconds=0 if alone else _accept_yield)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)

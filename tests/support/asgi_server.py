@@ -21,9 +21,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @contextlib.contextmanager
 def asgi_server(
-    tmp_path: Path, *, env: dict[str, str] | None = None, static: bool = False
+    tmp_path: Path,
+    *,
+    env: dict[str, str] | None = None,
+    static: bool = False,
+    workers: int = 1,
 ) -> Iterator[str]:
-    """Start one uvicorn worker under gunicorn; yields its base URL, stops it at the end.
+    """Start ``workers`` uvicorn workers under gunicorn; yields the base URL, stops it at the end.
 
     ``static``: collect the static files first (into ``tmp_path``) so whitenoise serves them,
     as ``run_service`` does before it starts the server.
@@ -45,7 +49,7 @@ def asgi_server(
             check=True,
         )
     command = [sys.executable, "-m", "gunicorn", "taskcenter.asgi:application"]
-    command += ["--worker-class", "taskcenter.web_worker.WebWorker", "--workers", "1"]
+    command += ["--worker-class", "taskcenter.web_worker.WebWorker", "--workers", str(workers)]
     with gunicorn_server(command, full_env, log, port, up_path="/api/v1/tasks") as base:
         yield base
 
