@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 # How long a busy worker lets the others try for a new connection, per request in progress or
 # fresh connection (event loop timers count in milliseconds).
-YIELD_SECONDS = 0.002
+YIELD_SECONDS = 0.005
 MOST_YIELDS = 3
 # A new connection counts as work this long, until its first request: its client is sending one.
 FRESH_SECONDS = 0.1

@@ -21,7 +21,7 @@ from tests.support.sse import EventStream
 
 @pytest.fixture
 def two_workers(transactional_db, tmp_path) -> Iterator[str]:
-    # A busy worker waits 50 ms for the idle one (2 ms in service): enough for it to wake even
+    # A busy worker waits 50 ms for the idle one (5 ms in service): enough for it to wake even
     # while the machine is loaded, so that the outcome is the policy's, not the scheduler's.
     with asgi_server(tmp_path, workers=2, env={"WEB_ACCEPT_YIELD_MS": "50"}) as base:
         # The server answers once one worker is up; the other may still be starting.
