@@ -20,7 +20,6 @@ milliseconds only while every worker is busy; requests on open connections never
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import socket
 import weakref
@@ -36,9 +35,9 @@ YIELD_SECONDS = 0.005
 MOST_YIELDS = 3
 # A new connection counts as work this long, until its first request: its client is sending one.
 FRESH_SECONDS = 0.1
-# The process (or the machine) is out of descriptors or memory: accept again after this.
-OUT_OF_RESOURCES_PAUSE = 1.0
-_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+# accept() failed (out of descriptors or memory, most likely): try again after this long
+# rather than at once, which would fail the same way in a busy loop.
+ACCEPT_ERROR_PAUSE = 1.0
 
 
 class BalancedServer(Server):
@@ -150,7 +149,7 @@ class _Listener:
         self.listen()
         self._accept()  # the connection let pass, unless another worker took it meanwhile
 
-    def _after_shortage(self) -> None:
+    def _after_error(self) -> None:
         self.pause = None
         self.listen()
 
@@ -160,10 +159,10 @@ class _Listener:
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return  # another worker took it, or its client gave up
         except OSError as exc:
-            if exc.errno not in _OUT_OF_RESOURCES:
-                raise
-            logger.error("Cannot take a connection (%s); trying again in 1 s", exc)
-            self._wait(OUT_OF_RESOURCES_PAUSE, self._after_shortage)
+            logger.error(
+                "Cannot take a connection (%s); trying again in %s s", exc, ACCEPT_ERROR_PAUSE
+            )
+            self._wait(ACCEPT_ERROR_PAUSE, self._after_error)
             return
         connection.setblocking(False)
         self.server.take(connection, self.loop)

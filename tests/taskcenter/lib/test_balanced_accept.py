@@ -4,14 +4,18 @@ measure of busy itself."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import http.client
+import socket
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 from uvicorn import Config
 
-from taskcenter.lib.balanced_accept import FRESH_SECONDS, BalancedServer
+from taskcenter.lib import balanced_accept
+from taskcenter.lib.balanced_accept import FRESH_SECONDS, BalancedServer, _Listener
 from taskcenter.models.tokens import ApiToken
 from tests.support.asgi_server import asgi_server
 from tests.support.connections import serving_pid
@@ -119,3 +123,74 @@ def test_busy_is_requests_in_progress_and_new_connections_yet_to_send_one():
     assert server.load(100.0 + FRESH_SECONDS * 2) == 1  # new has been quiet too long: idle
     server.server_state.connections.discard(answering)  # closed
     assert server.load(100.0) == 1
+
+
+class _Worker:
+    """What a listener asks of its server: how busy it is, and to take a connection."""
+
+    def __init__(self, load: int, yield_seconds: float) -> None:
+        self.busy = load
+        self.yield_seconds = yield_seconds
+        self.taken: list[tuple[float, socket.socket]] = []
+
+    def load(self, now: float) -> int:
+        return self.busy
+
+    def take(self, connection: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        self.taken.append((loop.time(), connection))
+
+
+async def _listen_and_connect(worker: _Worker, *, wait: float) -> float:
+    """A listener of ``worker`` on a fresh socket, one client connecting: seconds until taken."""
+    loop = asyncio.get_running_loop()
+    server_socket = socket.create_server(("127.0.0.1", 0))
+    listener = _Listener(worker, loop, server_socket)  # type: ignore[arg-type]
+    listener.listen()
+    client = socket.create_connection(server_socket.getsockname())
+    connected = loop.time()
+    try:
+        await asyncio.sleep(wait)
+        return worker.taken[0][0] - connected if worker.taken else float("inf")
+    finally:
+        listener.close()
+        client.close()
+        server_socket.close()
+        for _, connection in worker.taken:
+            connection.close()
+
+
+def test_an_idle_worker_takes_a_new_connection_at_once():
+    worker = _Worker(load=0, yield_seconds=0.2)
+    assert asyncio.run(_listen_and_connect(worker, wait=0.1)) < 0.1
+
+
+def test_a_busy_worker_takes_it_after_letting_the_others_try():
+    worker = _Worker(load=1, yield_seconds=0.2)
+    assert asyncio.run(_listen_and_connect(worker, wait=0.1)) == float("inf")  # still yielding
+    worker = _Worker(load=1, yield_seconds=0.2)
+    assert 0.15 < asyncio.run(_listen_and_connect(worker, wait=0.5)) < 0.5
+
+
+def test_the_longer_a_worker_is_busy_the_longer_it_yields():
+    worker = _Worker(load=2, yield_seconds=0.1)
+    assert 0.15 < asyncio.run(_listen_and_connect(worker, wait=0.6)) < 0.6
+    worker = _Worker(load=50, yield_seconds=0.1)  # at most MOST_YIELDS turns
+    assert 0.25 < asyncio.run(_listen_and_connect(worker, wait=1.0)) < 1.0
+
+
+def test_a_failing_accept_pauses_the_listener_instead_of_spinning(monkeypatch):
+    monkeypatch.setattr(balanced_accept, "ACCEPT_ERROR_PAUSE", 0.2)
+    worker = _Worker(load=0, yield_seconds=0)
+    failures = []
+    real_accept = socket.socket.accept
+
+    def accept(sock: socket.socket):
+        if not failures:
+            failures.append(sock)
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real_accept(sock)
+
+    monkeypatch.setattr(socket.socket, "accept", accept)
+    taken_after = asyncio.run(_listen_and_connect(worker, wait=0.6))
+    assert len(failures) == 1  # one failure, then quiet until the pause was over
+    assert 0.15 < taken_after < 0.6
