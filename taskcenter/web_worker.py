@@ -32,7 +32,7 @@ STREAM_SOCKET_ENV = "TASKCENTER_STREAM_SOCKET"
 STREAM_REQUEST_LINE = re.compile(rb"GET /api/v1/(?:events|tasks/[0-9]+)/stream[? ]")
 
 _stream_socket = os.environ.get(STREAM_SOCKET_ENV)
-# How long a busy worker lets an idle one take a new connection, per request it is serving
+# How long a busy worker lets an idle one take a new connection, per unit of work
 # (taskcenter.lib.balanced_accept); docs/configuration.md.
 _accept_yield = float(os.environ.get("WEB_ACCEPT_YIELD_MS", YIELD_SECONDS * 1000)) / 1000
 
@@ -51,8 +51,8 @@ class WebWorker(UvicornWorker):
     }
 
     async def _serve(self) -> None:
-        # uvicorn_worker's own, with a server that leaves each new connection to the worker
-        # holding the fewest (taskcenter.lib.balanced_accept).
+        # uvicorn_worker's own, with a server that leaves each new connection to the least
+        # busy worker (taskcenter.lib.balanced_accept).
         self.config.app = self.wsgi
         alone = self.cfg.workers == 1
         server = BalancedServer(config=self.config, yield_seconds=0 if alone else _accept_yield)
