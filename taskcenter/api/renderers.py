@@ -20,8 +20,7 @@ import orjson
 from rest_framework import renderers
 from rest_framework.utils.encoders import JSONEncoder
 
-# Dates and times go to DRF's encoder: orjson writes "+00:00" and microseconds, DRF "Z" and
-# milliseconds.
+# Dates and times go to DRF's encoder: orjson writes UTC as "+00:00", DRF as "Z".
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
 _default = JSONEncoder().default
 # U+2028 and U+2029 in UTF-8, and as DRF escapes them.

@@ -27,6 +27,8 @@ from typing import Any
 
 from uvicorn import Server
 
+from taskcenter.lib.connection_handover import http_protocol
+
 logger = logging.getLogger(__name__)
 
 # How long a busy worker lets the others try for a new connection, per request in progress or
@@ -95,20 +97,13 @@ class BalancedServer(Server):
     async def _connect(self, connection: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
         try:
             _, protocol = await loop.connect_accepted_socket(
-                self._protocol, connection, ssl=self.config.ssl
+                lambda: http_protocol(self), connection, ssl=self.config.ssl
             )
         except Exception:  # the client left during the TLS handshake, say: only this one
             logger.warning("A new connection could not be set up", exc_info=True)
             connection.close()
         else:
             self._connected_at[protocol] = loop.time()
-
-    def _protocol(self) -> asyncio.Protocol:
-        # What uvicorn's own server makes for each connection.
-        make: Any = self.config.http_protocol_class  # typed as asyncio's Protocol class
-        return make(
-            config=self.config, server_state=self.server_state, app_state=self.lifespan.state
-        )
 
 
 class _Listener:
@@ -145,11 +140,10 @@ class _Listener:
             self._accept()
 
     def _after_yield(self) -> None:
-        self.pause = None
-        self.listen()
+        self._resume()
         self._accept()  # the connection let pass, unless another worker took it meanwhile
 
-    def _after_error(self) -> None:
+    def _resume(self) -> None:
         self.pause = None
         self.listen()
 
@@ -162,7 +156,7 @@ class _Listener:
             logger.error(
                 "Cannot take a connection (%s); trying again in %s s", exc, ACCEPT_ERROR_PAUSE
             )
-            self._wait(ACCEPT_ERROR_PAUSE, self._after_error)
+            self._wait(ACCEPT_ERROR_PAUSE, self._resume)
             return
         connection.setblocking(False)
         self.server.take(connection, self.loop)

@@ -201,22 +201,25 @@ class HandedOverServer(Server):
             arriving.add_done_callback(self._arriving.discard)
 
     async def _take(self, connection: socket.socket, received: bytes) -> None:
-        config = self.config
         loop = asyncio.get_running_loop()
         if self.should_exit:
             connection.close()  # shutting down: the client reconnects to the next one
             return
 
-        def protocol() -> asyncio.Protocol:
-            # As uvicorn makes one for a connection it accepted (Server.startup).
-            make: Any = config.http_protocol_class
-            return make(
-                config=config, server_state=self.server_state, app_state=self.lifespan.state
-            )
-
         try:
-            _transport, served = await loop.connect_accepted_socket(protocol, sock=connection)
+            _transport, served = await loop.connect_accepted_socket(
+                lambda: http_protocol(self), sock=connection
+            )
         except OSError:
             connection.close()  # the client left while it was being passed
             return
         served.data_received(received)
+
+
+def http_protocol(server: Server) -> asyncio.Protocol:
+    """The protocol uvicorn's ``server`` makes for a connection it accepted (``Server.startup``),
+    for a connection taken some other way."""
+    make: Any = server.config.http_protocol_class  # typed as asyncio's Protocol class
+    return make(
+        config=server.config, server_state=server.server_state, app_state=server.lifespan.state
+    )
