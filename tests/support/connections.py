@@ -1,38 +1,35 @@
-"""Which process serves a TCP connection: the one holding the server's end of it (Linux /proc)."""
+"""Which processes serve a TCP connection: those holding the server's end of it (Linux /proc)."""
 
 from __future__ import annotations
 
+import http.client
 import os
-import re
-import socket
-from pathlib import Path
-
-_SOCKET_LINK = re.compile(r"socket:\[(\d+)\]")
+from collections.abc import Iterable
 
 
-def serving_pid(client: socket.socket) -> int | None:
-    """The process holding the accepted end of ``client``'s connection to a local IPv4 server,
-    or None (not accepted yet, or gone)."""
-    client_port = client.getsockname()[1]
-    server_port = client.getpeername()[1]
-    inode = None
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local_port = int(fields[1].split(":")[1], 16)
-        remote_port = int(fields[2].split(":")[1], 16)
-        if local_port == server_port and remote_port == client_port:
-            inode = int(fields[9])
-            break
-    if not inode:  # 0 while it waits in the listening socket's queue
-        return None
-    for process in Path("/proc").iterdir():
-        if not process.name.isdigit():
-            continue
+def holders(
+    client: http.client.HTTPConnection, port: int, among: Iterable[int] | None = None
+) -> set[int]:
+    """The processes of ``among`` (default: every process) that hold the server's end of
+    ``client``'s connection to the local server on ``port``; none while it waits unaccepted."""
+    assert client.sock is not None
+    client_port = client.sock.getsockname()[1]
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                local, remote = fields[1].rsplit(":", 1)[1], fields[2].rsplit(":", 1)[1]
+                if int(local, 16) == port and int(remote, 16) == client_port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    if among is None:
+        among = (int(name) for name in os.listdir("/proc") if name.isdigit())
+    found = set()
+    for pid in among:
         try:
-            for fd in (process / "fd").iterdir():
-                match = _SOCKET_LINK.match(os.readlink(fd))
-                if match and int(match.group(1)) == inode:
-                    return int(process.name)
+            with os.scandir(f"/proc/{pid}/fd") as descriptors:
+                if any(os.readlink(entry.path) in inodes for entry in descriptors):
+                    found.add(pid)
         except OSError:  # a process that ended, or one we may not look into
             continue
-    return None
+    return found

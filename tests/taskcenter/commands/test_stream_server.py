@@ -22,6 +22,7 @@ import requests
 from taskcenter import lifecycle
 from taskcenter.models.tokens import ApiToken
 from taskcenter.web_worker import STREAM_SOCKET_ENV
+from tests.support.connections import holders
 from tests.support.processes import ROOT, test_database_url, wait_for
 from tests.support.service import (
     child_running,
@@ -38,26 +39,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc"),
 ]
-
-
-def holders(client: http.client.HTTPConnection, port: int, among: list[int]) -> set[int]:
-    """The processes of ``among`` that hold the server's end of ``client``'s connection."""
-    assert client.sock is not None
-    client_port = client.sock.getsockname()[1]
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as rows:
-            for row in list(rows)[1:]:
-                fields = row.split()
-                local, remote = fields[1].rsplit(":", 1)[1], fields[2].rsplit(":", 1)[1]
-                if int(local, 16) == port and int(remote, 16) == client_port:
-                    inodes.add(f"socket:[{fields[9]}]")
-    found = set()
-    for pid in among:
-        with os.scandir(f"/proc/{pid}/fd") as descriptors:
-            if any(os.readlink(entry.path) in inodes for entry in descriptors):
-                found.add(pid)
-    return found
 
 
 def answers(url: str) -> bool:

@@ -18,7 +18,7 @@ from taskcenter.lib import balanced_accept
 from taskcenter.lib.balanced_accept import FRESH_SECONDS, BalancedServer, _Listener
 from taskcenter.models.tokens import ApiToken
 from tests.support.asgi_server import asgi_server
-from tests.support.connections import serving_pid
+from tests.support.connections import holders
 from tests.support.processes import wait_for
 from tests.support.sse import EventStream
 
@@ -52,6 +52,12 @@ def answered(base: str) -> http.client.HTTPConnection:
     return client
 
 
+def served_by(client: http.client.HTTPConnection, base: str) -> int | None:
+    """The one process serving ``client`` (None: not accepted, or more than one)."""
+    found = holders(client, urlsplit(base).port)
+    return found.pop() if len(found) == 1 else None
+
+
 def served_together(base: str) -> set[int | None]:
     """Two clients that connect at the same moment, then each ask; the processes serving them."""
     clients = [connection(base), connection(base)]
@@ -59,7 +65,7 @@ def served_together(base: str) -> set[int | None]:
         client.connect()
     for client in clients:
         ask(client)
-    pids = {serving_pid(client.sock) for client in clients}
+    pids = {served_by(client, base) for client in clients}
     for client in clients:
         client.close()
     return pids
@@ -83,14 +89,14 @@ def test_a_worker_busy_with_a_request_leaves_new_connections_to_the_other(two_wo
     )
     try:
         assert stream.status == 200  # a request in progress as long as the stream is open
-        busy = serving_pid(stream.connection.sock)
+        busy = served_by(stream.connection, two_workers)
         assert busy is not None
         clients = []
         for _ in range(5):
             clients.append(answered(two_workers))
             # Each stays open, idle between requests: no work, so the same worker takes the
             # next one too.
-            assert serving_pid(clients[-1].sock) not in (busy, None)
+            assert served_by(clients[-1], two_workers) not in (busy, None)
         for client in clients:
             client.close()
     finally:
