@@ -8,8 +8,10 @@ For each database, task shape, mix and number of workers: a fresh database (a ne
 or the PostgreSQL database of ``--postgres-url`` dropped and created), migrated, a backlog
 created (``lifecycle.create_tasks``), then N ``run_worker --exit-when-idle`` processes started
 together on it. The rate is the backlog over the span of its executions (first ``started_at`` to
-last ``completed_at``, written by the workers), so process start-up is left out; every task must
-end COMPLETED.
+last ``completed_at``, written by the workers), so the start-up of the first worker is left out,
+but not the later ones': a second table gives the rate from the moment the last worker took its
+first task (tasks completed after it, over the time after it), when N workers run. Every task
+must end COMPLETED.
 
 Shapes: ``noop`` (returns at once; ``--concurrency 1`` per process: the cost of the lifecycle
 itself) and ``sleep`` (100 ms without touching the database, like a handler waiting on a
@@ -124,7 +126,25 @@ def drive(run: Run, log_dir: Path) -> dict:
         raise SystemExit(f"{unfinished} task(s) did not complete")
     span = TaskExecution.objects.aggregate(first=Min("started_at"), last=Max("completed_at"))
     seconds = (span["last"] - span["first"]).total_seconds()
-    return {**result, "span": seconds, "rate": run.count / seconds}
+    # Workers started together do not take their first task together: each spends about a
+    # second of CPU starting, and the first to run takes CPU from the others' start. From the
+    # moment the last of them took its first task, all of them run: the rate of that stretch is
+    # the rate of N running workers, start-up left out.
+    starts = (
+        TaskExecution.objects.values("worker_id")
+        .annotate(first=Min("started_at"))
+        .values_list("first", flat=True)
+    )
+    all_running = max(starts)
+    tail = (span["last"] - all_running).total_seconds()
+    done = TaskExecution.objects.filter(completed_at__gt=all_running).count()
+    return {
+        **result,
+        "span": seconds,
+        "rate": run.count / seconds,
+        "stagger": (all_running - span["first"]).total_seconds(),
+        "running_rate": done / tail if tail > 0 and done else run.count / seconds,
+    }
 
 
 # --- the orchestrator ------------------------------------------------------------------------
@@ -210,11 +230,13 @@ def main() -> None:
     workers = [int(n) for n in args.workers.split(",")]
     counts = {"noop": args.noop_count, "sleep": args.sleep_count}
     load_before = _load()
-    rows = []
+    rows: list[tuple[str, ...]] = []
+    running_rows: list[tuple[str, ...]] = []
     for database in databases:
         for shape in args.shapes.split(","):
             for mix in args.mixes.split(","):
                 rates: dict[int, list[float]] = {n: [] for n in workers}
+                running: dict[int, list[float]] = {n: [] for n in workers}
                 # Alternate the orders of the worker counts, so drift in the machine's load
                 # does not favour one of them.
                 for repeat in range(args.repeat):
@@ -222,8 +244,15 @@ def main() -> None:
                         run = Run(database, shape, mix, n, counts[shape])
                         result = measure(run, args.postgres_url, args.rq_url)
                         rates[n].append(result["rate"])
-                        print(f"  {run}: {result['rate']:.1f}/s", file=sys.stderr)
+                        running[n].append(result["running_rate"])
+                        print(
+                            f"  {run}: {result['rate']:.1f}/s; every worker running "
+                            f"{result['running_rate']:.1f}/s (the last started "
+                            f"{result['stagger']:.3f} s after the first)",
+                            file=sys.stderr,
+                        )
                 rows.append(_row(database, shape, mix, workers, rates))
+                running_rows.append(_row(database, shape, mix, workers, running))
     print()
     print(
         f"Backlog drain, tasks/s (median of {args.repeat}, min-max); {os.cpu_count()} cores "
@@ -240,6 +269,13 @@ def main() -> None:
         *(f"{n}/{workers[0]}" for n in workers[1:]),
     )
     print_table(headers, rows)
+    print()
+    print(
+        "The same runs from the moment every worker had taken its first task (the rate of N "
+        "running workers; the table above also counts the time the later ones spent starting)"
+    )
+    print()
+    print_table(headers, running_rows)
 
 
 def _row(database, shape, mix, workers, rates) -> tuple[str, ...]:
