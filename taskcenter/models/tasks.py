@@ -334,6 +334,8 @@ class TaskEvent(models.Model):
         verbose_name=_("execution"),
         db_index=False,
     )
+    # Empty on the events workers and the system write (most of them: an attempt's start and
+    # end): ``event_actor_user_idx`` holds the users' events only.
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -341,6 +343,7 @@ class TaskEvent(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("user"),
+        db_index=False,
     )
     actor = models.CharField(_("actor"), max_length=120)
     verb = models.CharField(_("verb"), max_length=16, choices=EventVerb.choices)
@@ -361,6 +364,11 @@ class TaskEvent(models.Model):
                 fields=["execution"],
                 name="event_execution_idx",
                 condition=models.Q(execution__isnull=False),
+            ),
+            models.Index(
+                fields=["actor_user"],
+                name="event_actor_user_idx",
+                condition=models.Q(actor_user__isnull=False),
             ),
         ]
 

@@ -1,6 +1,6 @@
 """The task's filter columns keep one index each, without PostgreSQL's pattern-ops twins, and an
-execution's task is indexed by its (task, attempt) key alone; the migration renames in place and
-goes back."""
+execution's task is indexed by its (task, attempt) key alone, an event's user only where set; the
+migration renames in place and goes back."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
-from taskcenter.models import Task
+from taskcenter.models import Task, TaskEvent
 from taskcenter.models.tasks import FILTER_COLUMN_INDEXES
 
 BEFORE = [("taskcenter", "0019_fewer_index_pages_per_submission")]
@@ -60,6 +60,9 @@ def test_filter_columns_keep_one_index_each_and_the_migration_goes_back(user):
             len(FILTER_COLUMN_INDEXES) if connection.vendor == "postgresql" else 0
         )
         assert "task_id" in _single_column_indexes("taskcenter_taskexecution").values()
+        event_indexes = _single_column_indexes("taskcenter_taskevent")
+        assert "actor_user_id" in event_indexes.values()
+        assert "event_actor_user_idx" not in event_indexes
 
         MigrationExecutor(connection).migrate(latest)
 
@@ -75,6 +78,14 @@ def test_filter_columns_keep_one_index_each_and_the_migration_goes_back(user):
             query = Task.objects.filter(account_id="acc-1").values("pk").query
             sql, params = query.sql_with_params()
             assert "task_account_idx" in _plan(sql, list(params))
+            # Deleting a user sets its events' user to NULL through this index.
+            query = TaskEvent.objects.filter(actor_user=user).values("pk").query
+            sql, params = query.sql_with_params()
+            assert "event_actor_user_idx" in _plan(sql, list(params))
+        event_indexes = _single_column_indexes("taskcenter_taskevent")
+        assert [n for n, c in event_indexes.items() if c == "actor_user_id"] == [
+            "event_actor_user_idx"
+        ]
 
         MigrationExecutor(connection).migrate(BEFORE)
         indexes = _single_column_indexes("taskcenter_task")
@@ -83,5 +94,6 @@ def test_filter_columns_keep_one_index_each_and_the_migration_goes_back(user):
             len(FILTER_COLUMN_INDEXES) if connection.vendor == "postgresql" else 0
         )
         assert "task_id" in _single_column_indexes("taskcenter_taskexecution").values()
+        assert "event_actor_user_idx" not in _single_column_indexes("taskcenter_taskevent")
     finally:
         MigrationExecutor(connection).migrate(latest)

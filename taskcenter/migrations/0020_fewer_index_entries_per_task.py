@@ -4,10 +4,12 @@ searches, which nothing here makes. A task's row is rewritten at each status cha
 index gets an entry each time, so the eight twins cost a no-op task 14 % of its WAL. The
 columns' own indexes move to ``Meta.indexes`` (renamed in place: no rebuild on PostgreSQL) and
 the twins are dropped. An execution's task loses its single-column index too: the unique
-(task, attempt) index starts with it.
+(task, attempt) index starts with it. And an event's user is indexed only where set: workers
+write an attempt's start and end with none, and each still cost an index entry.
 """
 
 import django.db.models.deletion
+from django.conf import settings
 from django.db import migrations, models
 
 from taskcenter.lib.field_indexes import own_index_to_meta, without_own_index
@@ -55,6 +57,7 @@ FILTER_COLUMNS = [
 class Migration(migrations.Migration):
     dependencies = [
         ("taskcenter", "0019_fewer_index_pages_per_submission"),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
@@ -74,6 +77,28 @@ class Migration(migrations.Migration):
                 related_name="executions",
                 to="taskcenter.task",
                 verbose_name="task",
+            ),
+        ),
+        without_own_index(
+            "taskcenter",
+            "taskevent",
+            "actor_user",
+            models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="user",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="taskevent",
+            index=models.Index(
+                condition=models.Q(("actor_user__isnull", False)),
+                fields=["actor_user"],
+                name="event_actor_user_idx",
             ),
         ),
     ]
