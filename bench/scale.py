@@ -19,6 +19,9 @@ platform; ``--concurrency 16`` per process). Mixes: ``spread`` (16 owners, 8 kin
 platforms: the statistics tallies and indexes see many keys) and ``one`` (one owner, one kind,
 one platform: every status change counts on the same tally key, the worst case for contention).
 
+``--forked`` starts the N workers as one ``run_worker --processes N``: one process starts Django
+and forks the N workers, which then begin together.
+
 ``--rq-url`` adds the RQ engine (``TASKS_BACKEND=rq``, the Redis database flushed before each
 run, the tasks' rows in a fresh SQLite file): the same backlog, the same ``run_worker`` processes.
 
@@ -54,6 +57,8 @@ class Run:
     mix: str
     workers: int
     count: int
+    # One ``run_worker --processes N`` (forked from one start) instead of N commands.
+    forked: bool = False
 
 
 # --- the driver: inside a subprocess bound to one fresh database -----------------------------
@@ -87,7 +92,10 @@ def _drain(run: Run, log_dir: Path) -> dict:
         *("--concurrency", str(CONCURRENCY[run.shape])),
         "--exit-when-idle",
     ]
-    logs = [(log_dir / f"worker-{n}.log").open("w") for n in range(run.workers)]
+    if run.forked:
+        command += ["--processes", str(run.workers)]
+    commands = 1 if run.forked else run.workers
+    logs = [(log_dir / f"worker-{n}.log").open("w") for n in range(commands)]
     started = time.perf_counter()
     processes = [
         subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT) for log in logs
@@ -214,6 +222,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--noop-count", type=int, default=3000)
     parser.add_argument("--sleep-count", type=int, default=1600)
+    parser.add_argument(
+        "--forked",
+        action="store_true",
+        help="Start the N workers as one run_worker --processes N (forked from one start).",
+    )
     parser.add_argument("--driver", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--log-dir", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -241,7 +254,7 @@ def main() -> None:
                 # does not favour one of them.
                 for repeat in range(args.repeat):
                     for n in workers if repeat % 2 == 0 else reversed(workers):
-                        run = Run(database, shape, mix, n, counts[shape])
+                        run = Run(database, shape, mix, n, counts[shape], args.forked)
                         result = measure(run, args.postgres_url, args.rq_url)
                         rates[n].append(result["rate"])
                         running[n].append(result["running_rate"])
@@ -259,6 +272,11 @@ def main() -> None:
         f"shared with the database server; load average before: {load_before}, after: {_load()}"
     )
     print(", ".join(_database_label(d, args.postgres_url, args.rq_url) for d in databases))
+    print(
+        "N workers: one `run_worker --processes N`"
+        if args.forked
+        else "N workers: N `run_worker` commands started together"
+    )
     print(versions("Django", "django-tasks", "django-tasks-db", "psycopg"))
     print()
     headers = (

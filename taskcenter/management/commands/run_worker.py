@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from taskcenter.execution import dispatch
+from taskcenter.execution import dispatch, prefork
 from taskcenter.execution.runner import default_worker_id
 from taskcenter.execution.worker import Worker
 from taskcenter.lib.sqlite_engine.checkpoints import checkpointing
@@ -22,6 +22,14 @@ class Command(BaseCommand):
             default=None,
             help=f"Attempts run at once in this process, on threads (default: {CONCURRENCY}), "
             "on either engine.",
+        )
+        parser.add_argument(
+            "--processes",
+            "-p",
+            type=int,
+            default=1,
+            help="Worker processes forked from this one, each with its own --concurrency; a "
+            "process that dies is replaced (default: %(default)s).",
         )
         parser.add_argument(
             "--interval",
@@ -60,7 +68,27 @@ class Command(BaseCommand):
             raise CommandError("--concurrency must be at least 1")
         if options["interval"] < 0 or options["safety_interval"] < 0:
             raise CommandError("--interval and --safety-interval must be zero or more")
+        if options["processes"] < 1:
+            raise CommandError("--processes must be at least 1")
         queue_names = tuple(q.strip() for q in options["queue"].split(",") if q.strip())
+        if options["processes"] == 1:
+            self.run_one(queue_names, options)
+            return
+        worker_id = options["worker_id"]
+
+        def child(index: int) -> int:
+            named = {"worker_id": f"{worker_id}-{index + 1}"} if worker_id else {}
+            self.run_one(queue_names, {**options, **named})
+            return 0
+
+        # In batch mode a process that fails is reported, not replaced: the batch is over.
+        code = prefork.run_processes(
+            options["processes"], child, replace_dead=not options["exit_when_idle"]
+        )
+        if code:
+            raise CommandError(f"a worker process failed (exit code {code})", returncode=code)
+
+    def run_one(self, queue_names: tuple[str, ...], options: dict) -> None:
         # On SQLite the workers take the log's checkpoints off the commits of everyone else.
         with checkpointing():
             self.run(queue_names, options)

@@ -138,3 +138,15 @@ def test_an_rq_worker_registers_counts_its_poll_agains_and_stops_cleanly(
     assert registered.stopped_at is not None
     assert registered.attempts_deferred == 2
     assert registered.outcomes == {"waiting": 2, "completed": 1}
+
+
+def test_forked_rq_workers_share_the_queue(rq_engine, start_rq_worker, make_task):
+    tasks = [make_task("demo.sleep", {"ms": 300}, start=True) for _ in range(8)]
+    # One slot each: two processes run two at a time, so both must take some.
+    worker = start_rq_worker("--worker-id", "rq-pair", "--processes", "2", "--concurrency", "1")
+
+    wait_for(lambda: Task.objects.filter(status=Status.COMPLETED).count() == 8, timeout=60)
+    names = {task.executions.get().worker_id for task in tasks}
+    assert names == {"rq-pair-1", "rq-pair-2"}
+    worker.signal(signal.SIGTERM)
+    assert worker.process.wait(timeout=30) == 0
