@@ -117,7 +117,9 @@ def own_index_to_meta(
         auto_name = schema_editor._create_index_name(model._meta.db_table, [field.column])
         schema_editor.rename_index(model, index, models.Index(fields=[field_name], name=auto_name))
         if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(schema_editor._create_like_index_sql(model, field))
+            twin = schema_editor._create_like_index_sql(model, field)  # None unless text
+            if twin is not None:
+                schema_editor.execute(twin)
 
     return migrations.SeparateDatabaseAndState(
         state_operations=[
