@@ -224,6 +224,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                 "items": {"$ref": "#/components/schemas/TaskCreateInputRequest"},
             }
         },
+        parameters=[START_PARAM],
         responses={
             200: TaskSerializer(many=True),
             400: UNREADABLE,
@@ -234,7 +235,9 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @action(detail=False, methods=["post"], parser_classes=[BodyJSONParser], pagination_class=None)
     def batch(self, request: Request) -> Response:
         """Create up to 100 tasks, all or nothing; items share a generated batch_id. Staff
-        may give each item the `user_id` of the user it is for."""
+        may give each item the `user_id` of the user it is for. `?start=true` queues every item,
+        as `start: true` in each would."""
+        start = _query_bool(request, "start")
         # DRF passes max_length and min_length to the list serializer that many=True makes;
         # the stubs' BaseSerializer.__init__ does not list them.
         items = TaskCreateInput(many=True, data=request.data, max_length=BATCH_MAX, min_length=1)  # type: ignore[call-arg]
@@ -244,7 +247,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         # takes any key there, the stubs only str.
         with body_errors(items, request.data):
             items.is_valid(raise_exception=True)
-            rows = [dict(fields) for fields in items.validated_data]
+            rows = [_create_kwargs(fields, start=start) for fields in items.validated_data]
             refused: dict[int, Any] = {}
             for index, fields in enumerate(rows):
                 try:

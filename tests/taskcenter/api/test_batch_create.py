@@ -86,6 +86,30 @@ def test_batch_writes_events_jobs_and_one_charge_per_priced_task(api, user):
     assert set(TaskEvent.objects.values_list("actor", flat=True)) == {"user:alice"}
 
 
+def test_batch_start_query_queues_every_item_as_on_a_single_create(api, user):
+    items = [{"task_type": "demo.noop"}, {"task_type": "demo.noop", "start": False}]
+
+    response = api.post(BATCH + "?start=true", items, format="json")
+
+    assert response.status_code == 200
+    assert [task["status"] for task in response.json()] == [Status.QUEUED, Status.QUEUED]
+    assert Task.objects.filter(status=Status.QUEUED).count() == 2
+    assert DBTaskResult.objects.count() == 2
+    # Without it, each item's own `start` decides, as before.
+    response = api.post(BATCH, [{"task_type": "demo.noop"}], format="json")
+    assert response.json()[0]["status"] == Status.PENDING
+
+
+def test_batch_with_an_unreadable_start_query_is_400_and_creates_nothing(api, user):
+    before = state()
+
+    response = api.post(BATCH + "?start=maybe", [{"task_type": "demo.noop"}], format="json")
+
+    assert response.status_code == 400
+    assert "start" in str(response.json())
+    assert state() == before
+
+
 def test_batch_names_every_refused_item_and_creates_nothing(api, user):
     before = state()
     items = [
