@@ -59,6 +59,9 @@ BAD_REQUEST = OpenApiResponse(BadRequestResponse, "Invalid input; `loc` names th
 UNREADABLE = OpenApiResponse(
     ErrorResponse, "The body cannot be read: JSON nested too deeply, or not text."
 )
+BATCH_BAD_REQUEST = OpenApiResponse(
+    BadRequestResponse, "An invalid `start` (named in `loc`), or a body that cannot be read."
+)
 EDIT_REFUSED = OpenApiResponse(
     BadRequestResponse,
     "The body cannot be read, or the task's kind is no longer known (a demo kind turned off).",
@@ -227,7 +230,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         parameters=[START_PARAM],
         responses={
             200: TaskSerializer(many=True),
-            400: UNREADABLE,
+            400: BATCH_BAD_REQUEST,
             422: UNPROCESSABLE,
         },
         filters=False,  # a create: the list filters would be documented yet ignored
