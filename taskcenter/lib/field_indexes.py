@@ -21,6 +21,21 @@ from typing import Any
 from django.db import migrations, models
 
 
+def _own_indexes(schema_editor: Any, table: str, column: str) -> list[str]:
+    """The non-unique indexes of ``table`` on ``column`` alone, by introspection."""
+    connection = schema_editor.connection
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, table)
+    return [
+        name
+        for name, info in constraints.items()
+        if info["index"]
+        and info["columns"] == [column]
+        and not info["unique"]
+        and not info["primary_key"]
+    ]
+
+
 def without_own_index(
     app_label: str, model_name: str, field_name: str, field: models.Field
 ) -> migrations.SeparateDatabaseAndState:
@@ -29,19 +44,7 @@ def without_own_index(
     def drop(apps: Any, schema_editor: Any) -> None:
         model = apps.get_model(app_label, model_name)
         column = model._meta.get_field(field_name).column
-        table = model._meta.db_table
-        connection = schema_editor.connection
-        with connection.cursor() as cursor:
-            constraints = connection.introspection.get_constraints(cursor, table)
-        own = [
-            name
-            for name, info in constraints.items()
-            if info["index"]
-            and info["columns"] == [column]
-            and not info["unique"]
-            and not info["primary_key"]
-        ]
-        for name in own:
+        for name in _own_indexes(schema_editor, model._meta.db_table, column):
             schema_editor.execute(schema_editor._delete_index_sql(model, name))
 
     def make_again(apps: Any, schema_editor: Any) -> None:
@@ -92,17 +95,7 @@ def own_index_to_meta(
         patterns = _pattern_indexes(schema_editor, table, column)
         for name in patterns:
             schema_editor.execute(schema_editor._delete_index_sql(model, name))
-        with schema_editor.connection.cursor() as cursor:
-            constraints = schema_editor.connection.introspection.get_constraints(cursor, table)
-        own = [
-            name
-            for name, info in constraints.items()
-            if info["index"]
-            and info["columns"] == [column]
-            and not info["unique"]
-            and not info["primary_key"]
-            and name not in patterns
-        ]
+        own = [name for name in _own_indexes(schema_editor, table, column) if name not in patterns]
         if index.name in own:
             return
         if own:
