@@ -13,11 +13,11 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.test import override_settings
 
 from publishing.models import PlatformAccount
 from taskcenter.lib.encryption import UndecryptableSecret
+from tests.support.migrations import migrated_back_to
 from tests.support.processes import ROOT
 
 SECRET = {"cookie": "sessionid=very-secret-cookie", "user_agent": "UA"}
@@ -109,10 +109,7 @@ BEFORE = [("publishing", "0001_initial")]
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_encrypts_existing_rows_and_back(user, settings):
-    executor = MigrationExecutor(connection)
-    latest = executor.loader.graph.leaf_nodes()
-    executor.migrate(BEFORE)
-    try:
+    with migrated_back_to(BEFORE) as steps:
         with connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO publishing_platformaccount (owner_id, platform_type, name,"
@@ -123,12 +120,10 @@ def test_the_migration_encrypts_existing_rows_and_back(user, settings):
             cursor.execute("SELECT id FROM publishing_platformaccount")
             pk = cursor.fetchone()[0]
 
-        MigrationExecutor(connection).migrate(latest)
+        steps.forward()
         assert "very-secret-cookie" not in raw_credentials(pk)
         assert PlatformAccount.objects.get(pk=pk).credentials == SECRET
 
-        MigrationExecutor(connection).migrate(BEFORE)
+        steps.back()
         assert json.loads(raw_credentials(pk)) == SECRET
-    finally:
-        MigrationExecutor(connection).migrate(latest)
     assert PlatformAccount.objects.get(pk=pk).credentials == SECRET

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.support.migrations import migrated_back_to
 
 # Unapplying taskcenter 0012 unapplies quota 0001 too (it depends on it).
 BEFORE = [("taskcenter", "0011_hashed_api_tokens")]
@@ -15,11 +15,8 @@ BEFORE = [("taskcenter", "0011_hashed_api_tokens")]
 
 @pytest.mark.django_db(transaction=True)
 def test_balances_ledger_and_permission_grants_survive_the_move(user, other_user):
-    executor = MigrationExecutor(connection)
-    latest = executor.loader.graph.leaf_nodes()
-    executor.migrate(BEFORE)
-    try:
-        old = executor.loader.project_state(BEFORE).apps
+    with migrated_back_to(BEFORE) as steps:
+        old = steps.old_apps
         Task = old.get_model("taskcenter", "Task")
         OldBalance = old.get_model("taskcenter", "QuotaAccount")
         OldEntry = old.get_model("taskcenter", "QuotaLedgerEntry")
@@ -46,7 +43,7 @@ def test_balances_ledger_and_permission_grants_survive_the_move(user, other_user
         )
         other_user.user_permissions.add(change)
 
-        MigrationExecutor(connection).migrate(latest)
+        steps.forward()
 
         from quota.models import QuotaBalance, QuotaLedgerEntry
 
@@ -72,9 +69,7 @@ def test_balances_ledger_and_permission_grants_survive_the_move(user, other_user
         assert fresh.has_perm("quota.change_quotabalance")
 
         # And back: the old app label, tables and rows.
-        MigrationExecutor(connection).migrate(BEFORE)
+        steps.back()
         assert OldBalance.objects.count() == 2
         assert OldEntry.objects.count() == 4
         assert Permission.objects.get(pk=change.pk).codename == "change_quotaaccount"
-    finally:
-        MigrationExecutor(connection).migrate(latest)

@@ -9,11 +9,11 @@ import io
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from rest_framework.test import APIClient
 
 from taskcenter.models.tokens import ApiToken
+from tests.support.migrations import migrated_back_to
 
 TASKS = "/api/v1/tasks"
 
@@ -98,11 +98,8 @@ BEFORE = [("taskcenter", "0010_shared_cache_table")]
 def test_keys_issued_before_hashing_keep_working_and_leave_no_plain_copy(user):
     """Upgrading: DRF's authtoken table held keys in clear; the migration moves each over as
     its digest and drops that table."""
-    executor = MigrationExecutor(connection)
-    latest = executor.loader.graph.leaf_nodes()
-    executor.migrate(BEFORE)
     plain = "0123456789abcdef0123456789abcdef01234567"
-    try:
+    with migrated_back_to(BEFORE) as steps:
         with connection.cursor() as cursor:
             cursor.execute(
                 "CREATE TABLE authtoken_token (key varchar(40) PRIMARY KEY, "
@@ -116,9 +113,7 @@ def test_keys_issued_before_hashing_keep_working_and_leave_no_plain_copy(user):
                 [plain, "2026-01-02 03:04:05+00:00", user.pk],
             )
 
-        MigrationExecutor(connection).migrate(latest)
-    finally:
-        MigrationExecutor(connection).migrate(latest)
+        steps.forward()
 
     assert "authtoken_token" not in connection.introspection.table_names()
     token = ApiToken.objects.get()

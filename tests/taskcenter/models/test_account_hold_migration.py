@@ -5,20 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
+
+from tests.support.migrations import migrated_back_to
 
 BEFORE = [("taskcenter", "0007_task_lost_attempts")]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_holds_are_given_their_holders_owner_and_unattributable_ones_dropped(user, other_user):
-    executor = MigrationExecutor(connection)
-    latest = executor.loader.graph.leaf_nodes()
-    executor.migrate(BEFORE)
-    try:
-        old = executor.loader.project_state(BEFORE).apps
+    with migrated_back_to(BEFORE) as steps:
+        old = steps.old_apps
         Task = old.get_model("taskcenter", "Task")
         TaskExecution = old.get_model("taskcenter", "TaskExecution")
         AccountHold = old.get_model("taskcenter", "AccountHold")
@@ -40,7 +37,7 @@ def test_holds_are_given_their_holders_owner_and_unattributable_ones_dropped(use
             platform="x", account_id="c", released_at=now - timedelta(seconds=1), cooldown=5.0
         )
 
-        MigrationExecutor(connection).migrate(latest)
+        steps.forward()
 
         from taskcenter.models import AccountHold as Hold
 
@@ -53,8 +50,6 @@ def test_holds_are_given_their_holders_owner_and_unattributable_ones_dropped(use
         Hold.objects.create(owner=user, platform="x", account_id="b")
 
         # Going back keeps one hold per account, so the old key can return.
-        MigrationExecutor(connection).migrate(BEFORE)
+        steps.back()
         assert AccountHold.objects.filter(platform="x", account_id="b").count() == 1
         assert AccountHold.objects.count() == 2
-    finally:
-        MigrationExecutor(connection).migrate(latest)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection, transaction
-from django.db.migrations.executor import MigrationExecutor
 
 from taskcenter.models import Task, TaskEvent
 from taskcenter.models.tasks import FILTER_COLUMN_INDEXES
+from tests.support.migrations import migrated_back_to
 
 BEFORE = [("taskcenter", "0019_fewer_index_pages_per_submission")]
 
@@ -49,11 +49,8 @@ def _plan(sql: str, params: list) -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_filter_columns_keep_one_index_each_and_the_migration_goes_back(user):
-    executor = MigrationExecutor(connection)
-    latest = executor.loader.graph.leaf_nodes()
-    executor.migrate(BEFORE)
-    try:
-        old = executor.loader.project_state(BEFORE).apps
+    with migrated_back_to(BEFORE) as steps:
+        old = steps.old_apps
         OldTask = old.get_model("taskcenter", "Task")
         before = OldTask.objects.create(owner_id=user.pk, task_type="demo.noop", account_id="acc-1")
         assert len(_pattern_indexes("taskcenter_task")) == (
@@ -64,7 +61,7 @@ def test_filter_columns_keep_one_index_each_and_the_migration_goes_back(user):
         assert "actor_user_id" in event_indexes.values()
         assert "event_actor_user_idx" not in event_indexes
 
-        MigrationExecutor(connection).migrate(latest)
+        steps.forward()
 
         indexes = _single_column_indexes("taskcenter_task")
         for column, name in FILTER_COLUMN_INDEXES.items():
@@ -87,7 +84,7 @@ def test_filter_columns_keep_one_index_each_and_the_migration_goes_back(user):
             "event_actor_user_idx"
         ]
 
-        MigrationExecutor(connection).migrate(BEFORE)
+        steps.back()
         indexes = _single_column_indexes("taskcenter_task")
         assert not set(FILTER_COLUMN_INDEXES.values()) & set(indexes)
         assert len(_pattern_indexes("taskcenter_task")) == (
@@ -95,5 +92,3 @@ def test_filter_columns_keep_one_index_each_and_the_migration_goes_back(user):
         )
         assert "task_id" in _single_column_indexes("taskcenter_taskexecution").values()
         assert "event_actor_user_idx" not in _single_column_indexes("taskcenter_taskevent")
-    finally:
-        MigrationExecutor(connection).migrate(latest)

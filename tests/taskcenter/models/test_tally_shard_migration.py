@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from taskcenter.models import Status, TaskTally
+from tests.support.migrations import migrated_back_to
 from tests.taskcenter.models.test_tallies import (
     assert_tallies_match_rows,
     split_into_shards,
@@ -32,15 +32,11 @@ def old_tallies_match_rows(apps) -> None:
 def test_tally_shards_migrate_back_folding_every_shard_and_forward_again(make_task, other_user):
     tasks_with_durations(make_task, other_user)
     split_into_shards()
-    executor = MigrationExecutor(connection)
-    latest = executor.loader.graph.leaf_nodes()
-    try:
-        executor.migrate(BEFORE)
-
+    with migrated_back_to(BEFORE) as steps:
         with connection.cursor() as cursor:
             columns = connection.introspection.get_table_description(cursor, "taskcenter_tasktally")
         assert "shard" not in {column.name for column in columns}
-        old = MigrationExecutor(connection).loader.project_state(BEFORE).apps
+        old = steps.old_apps
         old_tallies_match_rows(old)
         # The old triggers are back and counting.
         old.get_model("taskcenter", "Task").objects.filter(platform="a").update(
@@ -48,11 +44,9 @@ def test_tally_shards_migrate_back_folding_every_shard_and_forward_again(make_ta
         )
         old_tallies_match_rows(old)
 
-        MigrationExecutor(connection).migrate(latest)
+        steps.forward()
 
         assert set(TaskTally.objects.values_list("shard", flat=True)) == {0}
         assert_tallies_match_rows()
         tasks_with_durations(make_task, other_user)  # today's triggers write again
         assert_tallies_match_rows()
-    finally:
-        MigrationExecutor(connection).migrate(latest)
